@@ -1,0 +1,78 @@
+# cnnpipe — build, test, install.  See README.md.
+PREFIX  ?= /usr/local
+CC      ?= cc
+OPT     ?= -O2 -march=native
+CFLAGS  += -std=c11 $(OPT) -g -Wall -Wextra -Werror -D_GNU_SOURCE -pthread \
+           -Ilibcommon -Iformats -Ikernels -I/usr/include/stb
+LDLIBS  += -ljpeg -lstb -lopenblas -lm -lpthread
+BUILD   ?= build
+BIN     ?= bin
+
+LIB_SRC   := $(wildcard libcommon/*.c formats/*.c kernels/cpu/*.c)
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIB       := $(BUILD)/libcnnpipe.a
+TOOLS     := $(patsubst tools/%.c,$(BIN)/%,$(wildcard tools/*.c))
+UNIT_SRC  := $(wildcard tests/unit/test_*.c)
+UNITS     := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+BATS      := $(sort $(wildcard tests/*.bats))
+MAN1      := $(wildcard man/man1/*.1)
+MAN5      := $(wildcard man/man5/*.5)
+MAN7      := $(wildcard man/man7/*.7)
+HDRS      := $(wildcard libcommon/*.h formats/*.h kernels/*.h kernels/cpu/*.h)
+
+all: deps $(TOOLS)
+
+deps:
+	@scripts/deps.sh build
+deps-test:
+	@scripts/deps.sh test
+
+$(BUILD)/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(LIB): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BIN)/%: tools/%.c $(LIB) $(HDRS)
+	@mkdir -p $(BIN)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIB) $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(LIB) $(LDFLAGS) $(LDLIBS)
+
+unit: $(UNITS)
+	@set -e; for t in $(UNITS); do echo "# $$t"; $$t; done
+
+bats: $(TOOLS)
+	bats $(BATS)
+
+# The whole suite: unit tests, tool tests, then the unit tests again under
+# ASan+UBSan.
+test: deps deps-test all unit bats sanitize
+
+sanitize:
+	$(MAKE) --no-print-directory BUILD=build-san BIN=build-san/bin CC=clang \
+		OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" unit
+
+fuzz:
+	$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk FUZZ_SECONDS=$(or $(FUZZ_SECONDS),60)
+
+bench: all
+	tests/bench/run.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+		$(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man7
+	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin
+	install -m 644 $(MAN1) $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 644 $(MAN5) $(DESTDIR)$(PREFIX)/share/man/man5
+	install -m 644 $(MAN7) $(DESTDIR)$(PREFIX)/share/man/man7
+
+clean:
+	rm -rf build build-san build-fuzz bin tests/tmp
+
+.PHONY: all deps deps-test unit bats test sanitize fuzz bench install clean
+.SECONDARY:

@@ -1,0 +1,132 @@
+// CPU operations of the network engine, f32, NCHW (PyTorch's layout).
+//
+// Every operation has a plain-loop reference (suffix _ref) that is the
+// specification, and the fast path without suffix (OpenBLAS sgemm, SIMD,
+// threads) that tests compare with it.  Conventions:
+//   - forward writes its output (=);
+//   - backward writes the input gradient dx (=) and ACCUMULATES parameter
+//     gradients (dw, db, dgamma, dbeta: +=), as PyTorch's .grad does;
+//   - any gradient pointer may be NULL when it is not wanted.
+#ifndef CNNPIPE_OPS_H
+#define CNNPIPE_OPS_H
+#include <stddef.h>
+#include <stdint.h>
+#include "rng.h"
+
+// Threads used by the fast paths (OpenBLAS and our own loops); default 1.
+void ops_set_threads(int n);
+int ops_threads(void);
+
+// ---- convolution --------------------------------------------------------
+// x: (N, C, H, W), w: (K, C, R, S), b: (K) or NULL, y: (N, K, P, Q)
+// P = (H + 2*pad - R) / stride + 1, Q likewise; zero padding; no groups.
+typedef struct { int N, C, H, W, K, R, S, stride, pad, P, Q; } ConvShape;
+ConvShape conv_shape(int N, int C, int H, int W, int K, int R, int S,
+                     int stride, int pad);
+void conv2d_forward(const ConvShape *s, const float *x, const float *w,
+                    const float *b, float *y);
+void conv2d_backward(const ConvShape *s, const float *x, const float *w,
+                     const float *dy, float *dx, float *dw, float *db);
+void conv2d_forward_ref(const ConvShape *s, const float *x, const float *w,
+                        const float *b, float *y);
+void conv2d_backward_ref(const ConvShape *s, const float *x, const float *w,
+                         const float *dy, float *dx, float *dw, float *db);
+
+// ---- batch norm (2d: HW = H*W; 1d on (N, C): HW = 1) ---------------------
+// x, y: (N, C, HW); gamma, beta, running_mean, running_var: (C)
+// Training: normalise with the batch mean and biased variance; update
+//   running = (1 - momentum)*running + momentum*batch, with the UNBIASED
+//   batch variance for running_var (PyTorch; momentum 0.1 there).
+//   save_mean, save_invstd: (C) kept for backward; invstd = 1/sqrt(var+eps).
+void batchnorm_forward_train(int N, int C, int HW, const float *x,
+                             const float *gamma, const float *beta,
+                             float *running_mean, float *running_var,
+                             float momentum, float eps,
+                             float *save_mean, float *save_invstd, float *y);
+// Eval: y = (x - mean) / sqrt(var + eps) * gamma + beta.
+void batchnorm_forward_eval(int N, int C, int HW, const float *x,
+                            const float *gamma, const float *beta,
+                            const float *mean, const float *var, float eps,
+                            float *y);
+// Backward of training mode (batch statistics depend on x).
+void batchnorm_backward_train(int N, int C, int HW, const float *x,
+                              const float *gamma, const float *save_mean,
+                              const float *save_invstd, const float *dy,
+                              float *dx, float *dgamma, float *dbeta);
+// Backward of eval mode (fixed statistics).
+void batchnorm_backward_eval(int N, int C, int HW, const float *x,
+                             const float *gamma, const float *mean,
+                             const float *var, float eps, const float *dy,
+                             float *dx, float *dgamma, float *dbeta);
+
+// ---- activations (elementwise over n values; in-place allowed) ----------
+void relu_forward(size_t n, const float *x, float *y);
+// y: the forward output (y > 0 <=> x > 0)
+void relu_backward(size_t n, const float *y, const float *dy, float *dx);
+void leaky_relu_forward(size_t n, float slope, const float *x, float *y);
+void leaky_relu_backward(size_t n, float slope, const float *x,
+                         const float *dy, float *dx);
+
+// ---- pooling -------------------------------------------------------------
+// x: (N, C, H, W), y: (N, C, P, Q); window k x k, stride, padding `pad` at
+// top/left; P, Q given by the caller (so both PyTorch's and darknet's output
+// rules fit).  Window cells outside x are ignored by max and counted as
+// zeros by avg (PyTorch's count_include_pad=True).
+typedef struct { int N, C, H, W, k, stride, pad, P, Q; } PoolShape;
+PoolShape pool_shape(int N, int C, int H, int W, int k, int stride, int pad);  // PyTorch floor rule
+// argmax: (N, C, P, Q) index into the H*W plane of the max; may be NULL when
+// no backward follows.
+void maxpool2d_forward(const PoolShape *s, const float *x, float *y,
+                       int32_t *argmax);
+void maxpool2d_backward(const PoolShape *s, const int32_t *argmax,
+                        const float *dy, float *dx);
+void avgpool2d_forward(const PoolShape *s, const float *x, float *y);
+void avgpool2d_backward(const PoolShape *s, const float *dy, float *dx);
+
+// fast.ai AdaptiveConcatPool2d with output 1x1: x: (N, C, HW) -> y: (N, 2C)
+// with y[n, 0:C] = max over HW, y[n, C:2C] = mean over HW.
+// argmax: (N, C) or NULL.
+void concat_pool_forward(int N, int C, int HW, const float *x, float *y,
+                         int32_t *argmax);
+void concat_pool_backward(int N, int C, int HW, const int32_t *argmax,
+                          const float *dy, float *dx);
+// Global average pool: x: (N, C, HW) -> y: (N, C)
+void global_avgpool_forward(int N, int C, int HW, const float *x, float *y);
+void global_avgpool_backward(int N, int C, int HW, const float *dy, float *dx);
+
+// ---- residual add --------------------------------------------------------
+// y = a + b, n values (y may alias a or b)
+void add_forward(size_t n, const float *a, const float *b, float *y);
+
+// ---- linear --------------------------------------------------------------
+// x: (N, I), w: (O, I), b: (O) or NULL, y: (N, O)
+void linear_forward(int N, int I, int O, const float *x, const float *w,
+                    const float *b, float *y);
+void linear_backward(int N, int I, int O, const float *x, const float *w,
+                     const float *dy, float *dx, float *dw, float *db);
+void linear_forward_ref(int N, int I, int O, const float *x, const float *w,
+                        const float *b, float *y);
+void linear_backward_ref(int N, int I, int O, const float *x, const float *w,
+                         const float *dy, float *dx, float *dw, float *db);
+
+// ---- dropout (inverted) --------------------------------------------------
+// Keeps each value with probability 1-p and scales kept values by 1/(1-p);
+// mask: (n) bytes, 1 = kept.  p = 0 copies.
+void dropout_forward(size_t n, float p, Rng *rng, const float *x, float *y,
+                     uint8_t *mask);
+void dropout_backward(size_t n, float p, const uint8_t *mask,
+                      const float *dy, float *dx);
+
+// ---- log-softmax and NLL loss -------------------------------------------
+// x, y: (N, K), y = log_softmax(x) along K
+void log_softmax_forward(int N, int K, const float *x, float *y);
+// y: forward output; dx = dy - exp(y) * sum_k dy
+void log_softmax_backward(int N, int K, const float *y, const float *dy,
+                          float *dx);
+// logp: (N, K), target: (N) -> mean over N of -logp[n, target[n]]
+float nll_loss_forward(int N, int K, const float *logp, const int32_t *target);
+// dlogp = -1/N at each target, 0 elsewhere (times dloss)
+void nll_loss_backward(int N, int K, const int32_t *target, float dloss,
+                       float *dlogp);
+
+#endif

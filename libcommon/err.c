@@ -1,0 +1,101 @@
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "err.h"
+
+const char *progname = "cnnpipe";
+static const char *usage_text = "";
+
+// A failed write to stdout is a failed run: checked once, at exit, so that
+// "tool > /dev/full" fails loudly instead of losing the output.
+static void check_stdout(void)
+{
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		// EPIPE from a consumer that stopped reading is still a failure.
+		fprintf(stderr, "%s: write error on standard output: %s\n",
+		        progname, strerror(errno));
+		_exit(EXIT_FAIL);
+	}
+}
+
+void prog_init(int argc, char **argv, const char *usage)
+{
+	(void)argc;
+	if (argv && argv[0]) {
+		const char *s = strrchr(argv[0], '/');
+		progname = s ? s + 1 : argv[0];
+	}
+	usage_text = usage ? usage : "";
+	atexit(check_stdout);
+}
+
+static void vmsg(const char *fmt, va_list ap, int err)
+{
+	fflush(stdout);
+	fprintf(stderr, "%s: ", progname);
+	vfprintf(stderr, fmt, ap);
+	if (err)
+		fprintf(stderr, ": %s", strerror(err));
+	fputc('\n', stderr);
+}
+
+void die(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vmsg(fmt, ap, 0);
+	va_end(ap);
+	exit(EXIT_FAIL);
+}
+
+void die_errno(const char *fmt, ...)
+{
+	int e = errno;
+	va_list ap;
+	va_start(ap, fmt);
+	vmsg(fmt, ap, e);
+	va_end(ap);
+	exit(EXIT_FAIL);
+}
+
+void die_usage(const char *fmt, ...)
+{
+	if (fmt) {
+		va_list ap;
+		va_start(ap, fmt);
+		vmsg(fmt, ap, 0);
+		va_end(ap);
+	}
+	fprintf(stderr, "usage: %s\n", usage_text);
+	exit(EXIT_USAGE);
+}
+
+void warn(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vmsg(fmt, ap, 0);
+	va_end(ap);
+}
+
+long parse_long(const char *opt, const char *arg, long lo, long hi)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(arg, &end, 10);
+	if (errno || end == arg || *end || v < lo || v > hi)
+		die_usage("%s: '%s' is not a whole number in [%ld, %ld]", opt, arg, lo, hi);
+	return v;
+}
+
+double parse_double(const char *opt, const char *arg, double lo, double hi)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(arg, &end);
+	if (errno || end == arg || *end || !(v >= lo && v <= hi))
+		die_usage("%s: '%s' is not a number in [%g, %g]", opt, arg, lo, hi);
+	return v;
+}

@@ -1,0 +1,31 @@
+// Checked I/O: "-" names the standard streams; outputs appear whole or not at
+// all (written to a temporary name beside the target and renamed on commit).
+#ifndef CNNPIPE_IO_H
+#define CNNPIPE_IO_H
+#include <stdio.h>
+#include <stddef.h>
+
+// fopen, with "-" = stdin (mode "r...") or stdout (mode "w..."); dies on failure.
+FILE *xfopen(const char *path, const char *mode);
+// Reads up to n bytes, retrying short reads; returns bytes read (< n only at
+// EOF); dies naming `path` on a read error.
+size_t read_full(FILE *f, void *buf, size_t n, const char *path);
+// Writes all n bytes or dies naming `path`.
+void write_full(FILE *f, const void *buf, size_t n, const char *path);
+// Reads a whole file ("-" = stdin) into memory, refusing more than `cap`
+// bytes.  Returns a malloc'd buffer (NUL-terminated beyond *len); dies on error.
+void *read_file(const char *path, size_t cap, size_t *len);
+
+// An output that appears whole or not at all.  For "-" it is stdout.
+typedef struct {
+	FILE *f;
+	char *path;     // the final name
+	char *tmp;      // the temporary name, NULL for stdout
+} AtomicOut;
+void atomic_open(AtomicOut *o, const char *path);
+// Flushes, fsyncs and renames into place; dies naming the path on failure.
+void atomic_commit(AtomicOut *o);
+// Removes the temporary file (also done at exit for every uncommitted output).
+void atomic_abort(AtomicOut *o);
+
+#endif
