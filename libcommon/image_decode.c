@@ -260,6 +260,14 @@ static int decode_stb(const unsigned char *buf, size_t len, Image *img, char *er
 	if (len > INT32_MAX)
 		return fail(err, errlen, "file too large");
 	int w, h, c;
+	// stb_image refuses a huge PNG itself but then reports "unknown image
+	// type"; read the IHDR size first so the message says what is wrong.
+	if (len >= 24 && memcmp(buf, "\x89PNG\r\n\x1a\n", 8) == 0 && memcmp(buf + 12, "IHDR", 4) == 0) {
+		uint32_t pw = rd32(buf + 16, 0), ph = rd32(buf + 20, 0);
+		if (dims_absurd(pw, ph))
+			return fail(err, errlen, "image too large: %ux%u (limits: %d per side, %llu pixels)",
+			            pw, ph, IMAGE_MAX_SIDE, IMAGE_MAX_PIXELS);
+	}
 	if (!stbi_info_from_memory(buf, (int)len, &w, &h, &c))
 		return fail(err, errlen, "not an image (unknown format or bad header: %s)",
 		            stbi_failure_reason() ? stbi_failure_reason() : "?");
