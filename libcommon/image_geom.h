@@ -12,14 +12,14 @@ int fastai_crop_start(int dim, int sz);
 
 // src: (h, w, 3) u8 RGB, a (possibly DCT-downscaled) rendering of an image
 // whose full size is full_w×full_h.  out: (sz, sz, 3) u8 RGB =
-// centre_crop(scale_min(full image, sz), sz).  Only the cropped window is
-// computed (stb_image_resize over the matching source region, box filter).
-// Returns 0, -1 if stb_image_resize fails.
+// centre_crop(scale_min(full image, sz), sz), with an exact area average
+// (cv2.INTER_AREA).  Only the cropped window is computed.  Returns 0
+// (-1 only for sz > 8192).
 int image_scale_crop(const unsigned char *src, int w, int h, int full_w, int full_h,
                      int sz, unsigned char *out);
 
-// Reference: resizes the whole image to fast.ai's target size, then crops
-// (plain and slow; the tests check image_scale_crop against it).
+// Reference: plain 2-D area integration per output pixel (slow; the tests
+// check image_scale_crop against it).
 int image_scale_crop_ref(const unsigned char *src, int w, int h, int full_w, int full_h,
                          int sz, unsigned char *out);
 

@@ -16,7 +16,7 @@
 #include "stream.h"
 #include "threads.h"
 
-#define USAGE "[-s size] [-j threads] [--shard i/n] [--classes a,b,... | --classes-from STREAM] [--strict] [-o out] DIR"
+#define USAGE "imgprep [-s size] [-j threads] [--shard i/n] [--classes a,b,... | --classes-from STREAM] [--strict] [-o out] DIR"
 
 typedef struct {
 	char **v;
