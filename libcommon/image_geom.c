@@ -82,46 +82,46 @@ int image_scale_crop(const unsigned char *src, int w, int h, int full_w, int ful
 	fastai_scale_dims(full_w, full_h, sz, &tw, &th);
 	int cx = fastai_crop_start(tw, sz), cy = fastai_crop_start(th, sz);
 	// The crop window of the tw×th resize, in the w×h (maybe DCT-reduced)
-	// source: only the source rows it touches are resized horizontally.
+	// source: vertical pass first, over the source columns the window
+	// touches (contiguous rows: vectorises), then the horizontal pass on
+	// sz rows only.
+	if (sz > 8192)
+		return -1;
 	Taps tx, ty;
 	taps_make(&tx, w, tw, cx, sz);
 	taps_make(&ty, h, th, cy, sz);
-	int r0 = ty.first[0], r1 = ty.first[sz - 1] + ty.cnt[sz - 1];
-	// tmp: (r1 - r0, sz, 3) — horizontally resized source rows.
-	float *tmp = xmalloc_array((size_t)(r1 - r0) * sz * 3, sizeof *tmp);
-	for (int y = r0; y < r1; y++) {
-		const unsigned char *row = src + (size_t)y * w * 3;
-		float *o = tmp + (size_t)(y - r0) * sz * 3;
+	int c0 = tx.first[0], c1 = tx.first[sz - 1] + tx.cnt[sz - 1];
+	size_t ncol = (size_t)(c1 - c0) * 3;
+	// tmp: (sz, c1 - c0, 3) — vertically resized source columns.
+	float *tmp = xmalloc_array((size_t)sz * ncol, sizeof *tmp);
+	for (int y = 0; y < sz; y++) {
+		const float *wt = ty.w + (size_t)y * ty.stride;
+		float *restrict acc = tmp + (size_t)y * ncol;
+		for (size_t i = 0; i < ncol; i++)
+			acc[i] = 0;
+		for (int k = 0; k < ty.cnt[y]; k++) {
+			const unsigned char *restrict row = src + ((size_t)(ty.first[y] + k) * w + c0) * 3;
+			float wk = wt[k];
+			for (size_t i = 0; i < ncol; i++)
+				acc[i] += wk * row[i];
+		}
+	}
+	for (int y = 0; y < sz; y++) {
+		const float *row = tmp + (size_t)y * ncol;
+		unsigned char *o = out + (size_t)y * sz * 3;
 		for (int x = 0; x < sz; x++) {
 			const float *wt = tx.w + (size_t)x * tx.stride;
-			const unsigned char *p = row + (size_t)tx.first[x] * 3;
+			const float *p = row + (size_t)(tx.first[x] - c0) * 3;
 			float s0 = 0, s1 = 0, s2 = 0;
 			for (int k = 0; k < tx.cnt[x]; k++, p += 3) {
 				s0 += wt[k] * p[0];
 				s1 += wt[k] * p[1];
 				s2 += wt[k] * p[2];
 			}
-			o[3 * x] = s0;
-			o[3 * x + 1] = s1;
-			o[3 * x + 2] = s2;
+			o[3 * x] = to_u8(s0);
+			o[3 * x + 1] = to_u8(s1);
+			o[3 * x + 2] = to_u8(s2);
 		}
-	}
-	for (int y = 0; y < sz; y++) {
-		const float *wt = ty.w + (size_t)y * ty.stride;
-		unsigned char *o = out + (size_t)y * sz * 3;
-		float acc[3 * 8192];     // sz <= 8192 (imgprep's -s cap)
-		int n = sz * 3;
-		if (sz > 8192)
-			return -1;
-		memset(acc, 0, sizeof(float) * n);
-		for (int k = 0; k < ty.cnt[y]; k++) {
-			const float *t = tmp + (size_t)(ty.first[y] + k - r0) * n;
-			float wk = wt[k];
-			for (int i = 0; i < n; i++)
-				acc[i] += wk * t[i];
-		}
-		for (int i = 0; i < n; i++)
-			o[i] = to_u8(acc[i]);
 	}
 	free(tmp);
 	taps_free(&tx);
