@@ -396,7 +396,9 @@ int main(int argc, char **argv)
 		pthread_join(tid[t], NULL);
 	// After the first record this lands in the end chunk; a shard's count
 	// is its own, and tensor cat sums them.
-	stream_meta_setf(s, "skipped", "%llu", (unsigned long long)skipped);
+	char nskip[32];
+	snprintf(nskip, sizeof nskip, "%llu", (unsigned long long)skipped);
+	stream_meta_set_end(s, "skipped", nskip);
 	xstream_finish(s);
 	fprintf(stderr, "%s: %s: %llu images, %llu skipped\n", progname, dir,
 	        (unsigned long long)written, (unsigned long long)skipped);
