@@ -223,6 +223,10 @@ void conv2d_forward(const ConvShape *s, const float *x, const float *w,
 {
 	if (s->N == 0)
 		return;
+	if (ops_winograd() && conv2d_winograd_applies(s)) {
+		conv2d_forward_winograd(s, x, w, b, y);
+		return;
+	}
 	ConvJob j = { .s = s, .x = x, .w = w, .b = b, .y = y };
 	j.ws_floats = is_pointwise(s) ? 0 :
 		(size_t)s->C * s->R * s->S * s->P * s->Q;

@@ -42,3 +42,15 @@ int ops_threads_for(size_t n, double work)
 		t = 1;
 	return t < 1 ? 1 : t;
 }
+
+static int g_winograd = 1;
+
+void ops_set_winograd(int on)
+{
+	g_winograd = on != 0;
+}
+
+int ops_winograd(void)
+{
+	return g_winograd;
+}

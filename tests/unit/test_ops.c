@@ -83,8 +83,9 @@ static void conv_vs_ref(Rng *r, int N, int C, int H, int W, int K, int R,
 {
 	ConvShape s = conv_shape(N, C, H, W, K, R, S, stride, pad);
 	char what[160];
-	snprintf(what, sizeof what, "conv N%d C%d %dx%d K%d %dx%d s%d p%d%s t%d",
-	         N, C, H, W, K, R, S, stride, pad, bias ? " bias" : "", ops_threads());
+	snprintf(what, sizeof what, "conv N%d C%d %dx%d K%d %dx%d s%d p%d%s t%d%s",
+	         N, C, H, W, K, R, S, stride, pad, bias ? " bias" : "", ops_threads(),
+	         ops_winograd() ? "" : " gemm");
 	size_t nx = (size_t)N * C * H * W, nw = (size_t)K * C * R * S,
 	       ny = (size_t)N * K * s.P * s.Q;
 	float *x = randv(r, nx), *w = randv(r, nw), *b = bias ? randv(r, K) : NULL;
@@ -157,6 +158,16 @@ static void fast_vs_ref(void)
 		conv_vs_ref(&r, 1, 2, 3, 3, 5, 5, 5, 1, 2, 1);     // kernel > image
 		conv_vs_ref(&r, 4, 16, 8, 8, 24, 3, 3, 1, 1, 0);   // more images than threads
 		conv_vs_ref(&r, 2, 3, 13, 13, 5, 3, 3, 3, 2, 1);   // stride 3
+		// Winograd F(4x4,3x3) shapes: partial tiles, pad 0/2, many channels
+		conv_vs_ref(&r, 3, 64, 7, 7, 32, 3, 3, 1, 1, 1);
+		conv_vs_ref(&r, 2, 256, 14, 14, 16, 3, 3, 1, 1, 0);
+		conv_vs_ref(&r, 1, 7, 13, 11, 9, 3, 3, 1, 0, 1);
+		conv_vs_ref(&r, 2, 5, 9, 10, 6, 3, 3, 1, 2, 1);
+		conv_vs_ref(&r, 1, 3, 4, 4, 2, 3, 3, 1, 1, 0);
+		ops_set_winograd(0);   // the sgemm path on the same 3x3/1 shapes
+		conv_vs_ref(&r, 3, 64, 7, 7, 32, 3, 3, 1, 1, 1);
+		conv_vs_ref(&r, 1, 7, 13, 11, 9, 3, 3, 1, 0, 1);
+		ops_set_winograd(1);
 		linear_vs_ref(&r, 1, 13, 5);
 		linear_vs_ref(&r, 7, 33, 19);
 		linear_vs_ref(&r, 64, 1024, 2);
