@@ -2,34 +2,30 @@
 # Golden fixtures for tests/unit/test_ops.c: every op of kernels/ops.h,
 # forward and backward, computed by PyTorch (Debian python3-torch 1.13).
 # usage: /usr/bin/python3 tests/gen_golden_ops.py [OUT]   (default
-# tests/fixtures/ops_golden.bin)
+# tests/fixtures/ops_golden.stream)
 #
-# Format (little-endian, until the tensor stream is used here): magic
-# b"OPSFIX01", then tensors: u32 name length, name, u32 dtype (0 f32, 1 i32,
-# 2 u8), u32 ndim, i64 dims[ndim], raw data.  Names are "<case>.<tensor>".
-import struct
+# A cnnpipe tensor stream (inspect it with bin/tensor) of one record whose
+# tensors are named "<case>.<tensor>": f32, i32 (targets, conv params).
+import os
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cnnpipe_stream import write_stream  # noqa: E402
 
 import torch
 import torch.nn.functional as F
 
 torch.manual_seed(1234)
-out = []
+out = {}
 
 
 def put(name, t):
     t = t.detach().contiguous()
-    if t.dtype == torch.float32:
-        code = 0
-    elif t.dtype in (torch.int32, torch.int64):
-        t, code = t.to(torch.int32), 1
-    elif t.dtype in (torch.uint8, torch.bool):
-        t, code = t.to(torch.uint8), 2
-    else:
+    if t.dtype in (torch.int32, torch.int64):
+        t = t.to(torch.int32)
+    elif t.dtype != torch.float32:
         raise ValueError(t.dtype)
-    b = name.encode()
-    out.append(struct.pack("<I", len(b)) + b + struct.pack("<II", code, t.dim()) +
-               struct.pack("<%dq" % t.dim(), *t.shape) + t.numpy().tobytes())
+    out[name] = t.numpy()
 
 
 def leaf(*shape):
@@ -140,6 +136,6 @@ put("nll.target", target)
 put("nll.loss", loss.reshape(1))
 put("nll.dlogp", logp.grad)      # for dloss = 0.7
 
-path = sys.argv[1] if len(sys.argv) > 1 else "tests/fixtures/ops_golden.bin"
-with open(path, "wb") as f:
-    f.write(b"OPSFIX01" + b"".join(out))
+path = sys.argv[1] if len(sys.argv) > 1 else "tests/fixtures/ops_golden.stream"
+write_stream(path, {"kind": "golden", "made-by": "tests/gen_golden_ops.py",
+                    "torch": torch.__version__}, [out])

@@ -80,8 +80,11 @@ static void filter_transform(int K, int C, const float *w, float *U)
 typedef float v16 __attribute__((vector_size(64)));
 #define VL 16
 
-static inline v16 vld(const float *p) { v16 v; memcpy(&v, p, sizeof v); return v; }
-static inline void vst(float *p, v16 v) { memcpy(p, &v, sizeof v); }
+// Unaligned loads and stores as macros: no vector crosses a function call
+// (its ABI depends on -mavx512f, which the sanitizer build lacks).
+typedef float v16u __attribute__((vector_size(64), aligned(4), may_alias));
+#define vld(p) (*(const v16u *)(p))
+#define vst(p, v) (*(v16u *)(p) = (v))
 
 // B^T (6x6) applied to d0..d5, giving o0..o5
 #define BT6(d0, d1, d2, d3, d4, d5, o0, o1, o2, o3, o4, o5) do {      \

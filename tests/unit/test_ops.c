@@ -1,6 +1,6 @@
 // Tests of kernels/ops.h: (a) every fast path against its plain-loop
 // reference on random shapes, (b) every op forward and backward against
-// PyTorch golden values (tests/fixtures/ops_golden.bin, made by
+// PyTorch golden values (tests/fixtures/ops_golden.stream, made by
 // tests/gen_golden_ops.py), (c) properties (dropout semantics, accumulation).
 //
 // Tolerance: an array passes when max|got - want| <= TOL * max(1, max|want|)
@@ -14,6 +14,7 @@
 #include "alloc.h"
 #include "ops.h"
 #include "rng.h"
+#include "stream.h"
 
 #define TOL 1e-4
 
@@ -177,76 +178,34 @@ static void fast_vs_ref(void)
 
 // ---- (b) golden fixtures -------------------------------------------------
 
-typedef struct {
-	char name[64];
-	int dtype, ndim;
-	int64_t dims[8];
-	size_t n;
-	void *data;
-} Fix;
-
-static Fix *fx;
-static int nfx;
+// The fixture: one record of tensors named "<case>.<tensor>".
+typedef Tensor Fix;
+static Record fixrec;
 
 static int load_fixtures(const char *path)
 {
-	FILE *f = fopen(path, "rb");
-	if (!f)
+	Stream *st = stream_open_read(path);
+	if (!st) {
+		printf("FAIL %s\n", stream_last_error());
 		return 0;
-	fseek(f, 0, SEEK_END);
-	long len = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	unsigned char *buf = xmalloc((size_t)len);
-	if (fread(buf, 1, (size_t)len, f) != (size_t)len || len < 8 ||
-	    memcmp(buf, "OPSFIX01", 8) != 0) {
-		fclose(f);
-		return -1;
 	}
-	fclose(f);
-	size_t off = 8;
-	fx = xmalloc_array(4096, sizeof(Fix));
-	while (off < (size_t)len && nfx < 4096) {
-		Fix *t = &fx[nfx];
-		uint32_t nl, dt, nd;
-		memcpy(&nl, buf + off, 4);
-		off += 4;
-		if (nl >= sizeof t->name || off + nl + 8 > (size_t)len)
-			return -1;
-		memcpy(t->name, buf + off, nl);
-		t->name[nl] = 0;
-		off += nl;
-		memcpy(&dt, buf + off, 4);
-		memcpy(&nd, buf + off + 4, 4);
-		off += 8;
-		if (nd > 8 || dt > 2)
-			return -1;
-		t->dtype = (int)dt;
-		t->ndim = (int)nd;
-		t->n = 1;
-		for (uint32_t i = 0; i < nd; i++) {
-			memcpy(&t->dims[i], buf + off, 8);
-			off += 8;
-			t->n *= (size_t)t->dims[i];
-		}
-		size_t es = dt == 2 ? 1 : 4;
-		if (off + t->n * es > (size_t)len)
-			return -1;
-		t->data = buf + off;   // the buffer lives until exit
-		off += t->n * es;
-		nfx++;
-	}
-	return 1;
+	record_init(&fixrec);
+	int rc = stream_read_record(st, &fixrec);
+	if (rc != 1)
+		printf("FAIL %s\n", rc < 0 ? stream_error(st) : "no record");
+	stream_close(st);
+	return rc == 1 ? 1 : -1;
 }
 
 static Fix *getf(const char *cs, const char *k)
 {
 	char name[80];
 	snprintf(name, sizeof name, "%s.%s", cs, k);
-	for (int i = 0; i < nfx; i++)
-		if (strcmp(fx[i].name, name) == 0)
-			return &fx[i];
-	return NULL;
+	return record_find(&fixrec, name);
 }
+
+// Number of elements, as the tests use it.
+#define NEL(t) ((size_t)tensor_numel(t))
 
 static float *F32(const char *cs, const char *k)
 {
@@ -264,7 +223,7 @@ static void gcheck(const char *cs, const char *k, const float *got)
 	char m[100];
 	snprintf(m, sizeof m, "golden %s.%s", cs, k);
 	Fix *t = getf(cs, k);
-	check(m, got, t->data, t->n, TOL);
+	check(m, got, t->data, NEL(t), TOL);
 }
 
 static void golden_conv(const char *cs)
@@ -276,13 +235,13 @@ static void golden_conv(const char *cs)
 	                         (int)w->dims[3], pr[0], pr[1]);
 	Fix *bf = getf(cs, "b");
 	float *b = bf ? bf->data : NULL;
-	size_t ny = getf(cs, "y")->n;
-	float *y = xcalloc(ny, 4), *dx = xcalloc(x->n, 4), *dw = xcalloc(w->n, 4);
+	size_t ny = NEL(getf(cs, "y"));
+	float *y = xcalloc(ny, 4), *dx = xcalloc(NEL(x), 4), *dw = xcalloc(NEL(w), 4);
 	float *db = xcalloc(s.K, 4);
 	for (int ref = 0; ref < 2; ref++) {
 		char name[40];
 		snprintf(name, sizeof name, "%s%s", cs, ref ? "(ref)" : "");
-		memset(dw, 0, w->n * 4);
+		memset(dw, 0, NEL(w) * 4);
 		memset(db, 0, s.K * 4);
 		(ref ? conv2d_forward_ref : conv2d_forward)(&s, x->data, w->data, b, y);
 		(ref ? conv2d_backward_ref : conv2d_backward)(&s, x->data, w->data,
@@ -302,8 +261,8 @@ static void golden_bn(const char *cs, int train)
 	int N = (int)x->dims[0], C = (int)x->dims[1];
 	int HW = x->ndim == 4 ? (int)(x->dims[2] * x->dims[3]) : 1;
 	float *rm = copyv(F32(cs, "rmean0"), C), *rv = copyv(F32(cs, "rvar0"), C);
-	float *sm = xcalloc(C, 4), *si = xcalloc(C, 4), *y = xcalloc(x->n, 4);
-	float *dx = xcalloc(x->n, 4), *dg = xcalloc(C, 4), *dbt = xcalloc(C, 4);
+	float *sm = xcalloc(C, 4), *si = xcalloc(C, 4), *y = xcalloc(NEL(x), 4);
+	float *dx = xcalloc(NEL(x), 4), *dg = xcalloc(C, 4), *dbt = xcalloc(C, 4);
 	const float eps = 1e-5f;   // torch.nn.BatchNorm2d defaults
 	if (train) {
 		batchnorm_forward_train(N, C, HW, x->data, F32(cs, "gamma"), F32(cs, "beta"),
@@ -330,11 +289,11 @@ static void golden_pool(const char *cs, int isavg, int k, int stride, int pad)
 	Fix *x = getf(cs, "x");
 	PoolShape s = pool_shape((int)x->dims[0], (int)x->dims[1], (int)x->dims[2],
 	                         (int)x->dims[3], k, stride, pad);
-	size_t ny = getf(cs, "y")->n;
+	size_t ny = NEL(getf(cs, "y"));
 	expect(ny == (size_t)s.N * s.C * s.P * s.Q, "pool_shape matches PyTorch");
 	if (ny != (size_t)s.N * s.C * s.P * s.Q)
 		return;
-	float *y = xcalloc(ny, 4), *dx = xcalloc(x->n, 4);
+	float *y = xcalloc(ny, 4), *dx = xcalloc(NEL(x), 4);
 	int32_t *am = xcalloc(ny, 4);
 	if (isavg) {
 		avgpool2d_forward(&s, x->data, y);
@@ -351,13 +310,8 @@ static void golden_pool(const char *cs, int isavg, int k, int stride, int pad)
 static void golden(const char *path)
 {
 	int ok = load_fixtures(path);
-	if (ok == 0) {
-		printf("FAIL cannot open %s (make it with tests/gen_golden_ops.py)\n", path);
-		failed++;
-		return;
-	}
-	if (ok < 0) {
-		printf("FAIL %s: malformed fixture file\n", path);
+	if (ok <= 0) {
+		printf("FAIL cannot read %s (make it with tests/gen_golden_ops.py)\n", path);
 		failed++;
 		return;
 	}
@@ -375,22 +329,22 @@ static void golden(const char *path)
 
 	{
 		Fix *x = getf("relu", "x");
-		float *y = xcalloc(x->n, 4), *dx = xcalloc(x->n, 4);
-		relu_forward(x->n, x->data, y);
-		relu_backward(x->n, y, F32("relu", "dy"), dx);
+		float *y = xcalloc(NEL(x), 4), *dx = xcalloc(NEL(x), 4);
+		relu_forward(NEL(x), x->data, y);
+		relu_backward(NEL(x), y, F32("relu", "dy"), dx);
 		gcheck("relu", "y", y);
 		gcheck("relu", "dx", dx);
 		// in place
-		float *z = copyv(x->data, x->n);
-		relu_forward(x->n, z, z);
+		float *z = copyv(x->data, NEL(x));
+		relu_forward(NEL(x), z, z);
 		gcheck("relu", "y", z);
 		free(y); free(dx); free(z);
 	}
 	{
 		Fix *x = getf("leaky", "x");
-		float *y = xcalloc(x->n, 4), *dx = xcalloc(x->n, 4);
-		leaky_relu_forward(x->n, 0.1f, x->data, y);
-		leaky_relu_backward(x->n, 0.1f, x->data, F32("leaky", "dy"), dx);
+		float *y = xcalloc(NEL(x), 4), *dx = xcalloc(NEL(x), 4);
+		leaky_relu_forward(NEL(x), 0.1f, x->data, y);
+		leaky_relu_backward(NEL(x), 0.1f, x->data, F32("leaky", "dy"), dx);
 		gcheck("leaky", "y", y);
 		gcheck("leaky", "dx", dx);
 		free(y); free(dx);
@@ -403,7 +357,7 @@ static void golden(const char *path)
 		Fix *x = getf("concat_pool", "x");
 		int N = (int)x->dims[0], C = (int)x->dims[1];
 		int HW = (int)(x->dims[2] * x->dims[3]);
-		float *y = xcalloc((size_t)N * 2 * C, 4), *dx = xcalloc(x->n, 4);
+		float *y = xcalloc((size_t)N * 2 * C, 4), *dx = xcalloc(NEL(x), 4);
 		int32_t *am = xcalloc((size_t)N * C, 4);
 		concat_pool_forward(N, C, HW, x->data, y, am);
 		concat_pool_backward(N, C, HW, am, F32("concat_pool", "dy"), dx);
@@ -415,7 +369,7 @@ static void golden(const char *path)
 		Fix *x = getf("global_avgpool", "x");
 		int N = (int)x->dims[0], C = (int)x->dims[1];
 		int HW = (int)(x->dims[2] * x->dims[3]);
-		float *y = xcalloc((size_t)N * C, 4), *dx = xcalloc(x->n, 4);
+		float *y = xcalloc((size_t)N * C, 4), *dx = xcalloc(NEL(x), 4);
 		global_avgpool_forward(N, C, HW, x->data, y);
 		global_avgpool_backward(N, C, HW, F32("global_avgpool", "dy"), dx);
 		gcheck("global_avgpool", "y", y);
@@ -424,19 +378,19 @@ static void golden(const char *path)
 	}
 	{
 		Fix *a = getf("add", "a");
-		float *y = xcalloc(a->n, 4);
-		add_forward(a->n, a->data, F32("add", "b"), y);
+		float *y = xcalloc(NEL(a), 4);
+		add_forward(NEL(a), a->data, F32("add", "b"), y);
 		gcheck("add", "y", y);
-		float *z = copyv(a->data, a->n);
-		add_forward(a->n, z, F32("add", "b"), z);   // y aliases a
+		float *z = copyv(a->data, NEL(a));
+		add_forward(NEL(a), z, F32("add", "b"), z);   // y aliases a
 		gcheck("add", "y", z);
 		free(y); free(z);
 	}
 	for (int ref = 0; ref < 2; ref++) {
 		Fix *x = getf("linear", "x"), *w = getf("linear", "w");
 		int N = (int)x->dims[0], I = (int)x->dims[1], O = (int)w->dims[0];
-		float *y = xcalloc((size_t)N * O, 4), *dx = xcalloc(x->n, 4);
-		float *dw = xcalloc(w->n, 4), *db = xcalloc(O, 4);
+		float *y = xcalloc((size_t)N * O, 4), *dx = xcalloc(NEL(x), 4);
+		float *dw = xcalloc(NEL(w), 4), *db = xcalloc(O, 4);
 		(ref ? linear_forward_ref : linear_forward)(N, I, O, x->data, w->data,
 		        F32("linear", "b"), y);
 		(ref ? linear_backward_ref : linear_backward)(N, I, O, x->data, w->data,
@@ -452,16 +406,16 @@ static void golden(const char *path)
 		// and our scaling: same dx and y.
 		Fix *x = getf("dropout", "x");
 		const float *xv = x->data, *ty = F32("dropout", "y");
-		uint8_t *mask = xmalloc(x->n);
-		float *y = xcalloc(x->n, 4), *dx = xcalloc(x->n, 4);
+		uint8_t *mask = xmalloc(NEL(x));
+		float *y = xcalloc(NEL(x), 4), *dx = xcalloc(NEL(x), 4);
 		size_t kept = 0;
-		for (size_t i = 0; i < x->n; i++) {
+		for (size_t i = 0; i < NEL(x); i++) {
 			mask[i] = ty[i] != 0.0f;
 			kept += mask[i];
 			y[i] = mask[i] ? xv[i] / (1.0f - 0.5f) : 0.0f;
 		}
 		gcheck("dropout", "y", y);
-		dropout_backward(x->n, 0.5f, mask, F32("dropout", "dy"), dx);
+		dropout_backward(NEL(x), 0.5f, mask, F32("dropout", "dy"), dx);
 		gcheck("dropout", "dx", dx);
 		expect(kept > 400 && kept < 600, "golden dropout: torch kept ~half");
 		free(mask); free(y); free(dx);
@@ -469,7 +423,7 @@ static void golden(const char *path)
 	{
 		Fix *x = getf("log_softmax", "x");
 		int N = (int)x->dims[0], K = (int)x->dims[1];
-		float *y = xcalloc(x->n, 4), *dx = xcalloc(x->n, 4);
+		float *y = xcalloc(NEL(x), 4), *dx = xcalloc(NEL(x), 4);
 		log_softmax_forward(N, K, x->data, y);
 		log_softmax_backward(N, K, y, F32("log_softmax", "dy"), dx);
 		gcheck("log_softmax", "y", y);
@@ -482,7 +436,7 @@ static void golden(const char *path)
 		const int32_t *tg = getf("nll", "target")->data;
 		float loss = nll_loss_forward(N, K, lp->data, tg);
 		gcheck("nll", "loss", &loss);
-		float *d = xcalloc(lp->n, 4);
+		float *d = xcalloc(NEL(lp), 4);
 		nll_loss_backward(N, K, tg, 0.7f, d);
 		gcheck("nll", "dlogp", d);
 		free(d);
@@ -559,7 +513,8 @@ int main(void)
 {
 	const char *fix = getenv("CNNPIPE_OPS_FIXTURE");
 	fast_vs_ref();
-	golden(fix ? fix : "tests/fixtures/ops_golden.bin");
+	golden(fix ? fix : "tests/fixtures/ops_golden.stream");
+	record_free(&fixrec);
 	properties();
 	printf("test_ops: max abs err %.3g, max err/scale %.3g (tolerance %.0e)\n",
 	       worst_abs, worst_scaled, TOL);
