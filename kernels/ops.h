@@ -27,6 +27,11 @@ void conv2d_forward(const ConvShape *s, const float *x, const float *w,
                     const float *b, float *y);
 void conv2d_backward(const ConvShape *s, const float *x, const float *w,
                      const float *dy, float *dx, float *dw, float *db);
+// conv2d_forward's algorithm for 3x3 stride-1 layers: 1 (default) =
+// Winograd F(4x4, 3x3), about 2x faster, error a few 1e-6 of max|y|;
+// 0 = im2col + sgemm everywhere (closest to PyTorch's numerics).
+void ops_set_winograd(int on);
+int ops_winograd(void);
 void conv2d_forward_ref(const ConvShape *s, const float *x, const float *w,
                         const float *b, float *y);
 void conv2d_backward_ref(const ConvShape *s, const float *x, const float *w,
