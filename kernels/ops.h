@@ -32,6 +32,21 @@ void conv2d_backward(const ConvShape *s, const float *x, const float *w,
 // 0 = im2col + sgemm everywhere (closest to PyTorch's numerics).
 void ops_set_winograd(int on);
 int ops_winograd(void);
+// Weight-derived data of one convolution layer (Winograd-transformed
+// filters), kept between forward calls by whoever owns the weights: a
+// network holds one per conv layer.  The cache is keyed on the weight
+// pointer and shape only, NOT on the values: after changing the weights in
+// place (an optimiser step, loading new weights) call conv_cache_invalidate,
+// or the next forward computes with the old weights.  One cache serves one
+// thread at a time.
+typedef struct ConvCache ConvCache;
+ConvCache *conv_cache_new(void);
+void conv_cache_free(ConvCache *c);            // NULL is fine
+void conv_cache_invalidate(ConvCache *c);      // NULL is fine
+// conv2d_forward using (and filling) cache c; c == NULL computes everything
+// afresh, exactly as conv2d_forward.  Same results either way.
+void conv2d_forward_cached(ConvCache *c, const ConvShape *s, const float *x,
+                           const float *w, const float *b, float *y);
 void conv2d_forward_ref(const ConvShape *s, const float *x, const float *w,
                         const float *b, float *y);
 void conv2d_backward_ref(const ConvShape *s, const float *x, const float *w,

@@ -173,34 +173,236 @@ typedef struct {
 	size_t ws_floats;      // per-thread workspace size
 } ConvJob;
 
-static void fwd_slice(void *ctx, size_t begin, size_t end, int thread)
+// ---- forward: column blocks ------------------------------------------------
+// The output pixels of the whole batch, j = (n*P + p)*Q + q, are cut into
+// blocks of NB columns; per block: im2col of those columns, then one sgemm
+//   out: (K, NB) = w: (K, CRS) . col: (CRS, NB)
+// on one thread, blocks shared among threads.  Blocks of several small
+// images keep the sgemm wide (layer4's 7x7 outputs), blocks of part of a
+// large image keep col in cache (the stem's 147 x 12544 columns would not).
+
+typedef struct {
+	const ConvShape *s;
+	const float *x, *w, *b;
+	float *y;
+	OpsScratch *scratch;
+	size_t total, nb;   // columns in all, per block
+	int direct;         // pointwise: x[n] is already the column matrix
+} FwdJob;
+
+// col: (CRS, j1 - j0) <- the input patches of output pixels [j0, j1)
+static void im2col_range(const ConvShape *s, const float *x, size_t j0, size_t j1,
+                         float *col)
 {
-	(void)thread;
-	ConvJob *j = ctx;
-	const ConvShape *s = j->s;
-	const int CRS = s->C * s->R * s->S, PQ = s->P * s->Q;
-	float *col = j->ws_floats ? xmalloc(sizeof(float) * j->ws_floats) : NULL;
-	for (size_t n = begin; n < end; n++) {
-		const float *xn = j->x + n * (size_t)s->C * s->H * s->W;
-		float *yn = j->y + n * (size_t)s->K * PQ;
-		const float *B = xn;
-		if (col) {
-			im2col(s, xn, col);
-			B = col;
+	const int P = s->P, Q = s->Q, st = s->stride;
+	const size_t ld = j1 - j0, PQ = (size_t)P * Q;
+	for (int c = 0; c < s->C; c++)
+	for (int r = 0; r < s->R; r++)
+	for (int t = 0; t < s->S; t++) {
+		float *row = col + ((size_t)(c * s->R + r) * s->S + t) * ld;
+		int lo, hi;
+		valid_range(s->W, Q, st, s->pad, t, &lo, &hi);
+		// output rows (n, p) meeting [j0, j1), columns [qa, qb) of each
+		for (size_t j = j0; j < j1;) {
+			size_t n = j / PQ;
+			int p = (int)(j % PQ / Q), qa = (int)(j % Q);
+			int qb = (size_t)(Q - qa) < j1 - j ? Q : qa + (int)(j1 - j);
+			float *dst = row + (j - j0) - qa;   // dst[q] for q in [qa, qb)
+			j += (size_t)(qb - qa);
+			int ih = p * st - s->pad + r;
+			if (ih < 0 || ih >= s->H) {
+				memset(dst + qa, 0, sizeof(float) * (qb - qa));
+				continue;
+			}
+			const float *src = x + (((size_t)n * s->C + c) * s->H + ih) * s->W -
+			                   s->pad + t;
+			int l = lo > qa ? lo : qa, h = hi < qb ? hi : qb;
+			if (h < l)
+				h = l;
+			for (int q = qa; q < l; q++)
+				dst[q] = 0.0f;
+			if (st == 1)
+				memcpy(dst + l, src + l, sizeof(float) * (h - l));
+			else if (st == 2)
+				for (int q = l; q < h; q++)
+					dst[q] = src[2 * q];
+			else
+				for (int q = l; q < h; q++)
+					dst[q] = src[q * st];
+			for (int q = h < qa ? qa : h; q < qb; q++)
+				dst[q] = 0.0f;
 		}
+	}
+}
+
+static void fwd_block(void *ctx, size_t blk, size_t blk_end, int thread)
+{
+	(void)blk_end;
+	FwdJob *j = ctx;
+	const ConvShape *s = j->s;
+	const int CRS = s->C * s->R * s->S, K = s->K;
+	const size_t PQ = (size_t)s->P * s->Q;
+	size_t j0 = blk * j->nb, j1 = j0 + j->nb;
+	if (j1 > j->total)
+		j1 = j->total;
+	const size_t nc = j1 - j0, n0 = j0 / PQ;
+	const int one_image = (j1 - 1) / PQ == n0;
+	if (j->direct && one_image) {   // pointwise, one image: x[n] is col
+		const float *B = j->x + n0 * (size_t)s->C * PQ + (j0 - n0 * PQ);
+		float *yn = j->y + n0 * (size_t)K * PQ + (j0 - n0 * PQ);
 		float beta = 0.0f;
 		if (j->b) {
-			for (int k = 0; k < s->K; k++)
-				for (int i = 0; i < PQ; i++)
-					yn[(size_t)k * PQ + i] = j->b[k];
+			for (int k = 0; k < K; k++)
+				for (size_t i = 0; i < nc; i++)
+					yn[k * PQ + i] = j->b[k];
 			beta = 1.0f;
 		}
-		// y[n]: (K, PQ) = w: (K, CRS) . col: (CRS, PQ)
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->K, PQ, CRS,
-		            1.0f, j->w, CRS, B, PQ, beta, yn, PQ);
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, K, (int)nc, CRS,
+		            1.0f, j->w, CRS, B, (int)PQ, beta, yn, (int)PQ);
+		return;
 	}
-	free(col);
+	float *col = ops_scratch(j->scratch, thread, (size_t)CRS * nc +
+	                         (one_image ? 0 : (size_t)K * nc));
+	im2col_range(s, j->x, j0, j1, col);
+	if (one_image) {   // straight into y[n][:, j0 - n*PQ ...], row stride PQ
+		float *yn = j->y + n0 * (size_t)K * PQ + (j0 - n0 * PQ);
+		float beta = 0.0f;
+		if (j->b) {
+			for (int k = 0; k < K; k++)
+				for (size_t i = 0; i < nc; i++)
+					yn[k * PQ + i] = j->b[k];
+			beta = 1.0f;
+		}
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, K, (int)nc, CRS,
+		            1.0f, j->w, CRS, col, (int)nc, beta, yn, (int)PQ);
+		return;
+	}
+	float *out = col + (size_t)CRS * nc;
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, K, (int)nc, CRS,
+	            1.0f, j->w, CRS, col, (int)nc, 0.0f, out, (int)nc);
+	// out (K, nc) -> y segments of each image met
+	for (size_t a = j0; a < j1;) {
+		size_t n = a / PQ, e = (n + 1) * PQ < j1 ? (n + 1) * PQ : j1;
+		size_t off = a - n * PQ, len = e - a;
+		for (int k = 0; k < K; k++) {
+			float *dst = j->y + (n * K + k) * PQ + off;
+			const float *src = out + (size_t)k * nc + (a - j0);
+			if (j->b) {
+				float bk = j->b[k];
+				for (size_t i = 0; i < len; i++)
+					dst[i] = src[i] + bk;
+			} else {
+				memcpy(dst, src, sizeof(float) * len);
+			}
+		}
+		a = e;
+	}
 }
+
+
+static void conv2d_forward_gemm(const ConvShape *s, const float *x, const float *w,
+                                const float *b, float *y)
+{
+	const size_t CRS = (size_t)s->C * s->R * s->S, PQ = (size_t)s->P * s->Q;
+	FwdJob j = { .s = s, .x = x, .w = w, .b = b, .y = y };
+	j.total = (size_t)s->N * PQ;
+	j.direct = is_pointwise(s);
+	// Columns per block: col about 1 M floats (half the L2 cache), at
+	// least 256 so that packing w is amortised; measured on ResNet34.
+	// CNNPIPE_CONV_COLS sets it (tests and tuning).
+	const char *e = getenv("CNNPIPE_CONV_COLS");
+	size_t nb = ((size_t)1 << 20) / CRS;
+	if (nb < 256)
+		nb = 256;
+	if (j.direct && PQ >= 1024)   // big pointwise images: whole images, no copy
+		nb = PQ;
+	if (e && atol(e) > 0)
+		nb = (size_t)atol(e);
+	if (nb > j.total)
+		nb = j.total;
+	j.nb = nb;
+	size_t nblocks = (j.total + nb - 1) / nb;
+	int T = ops_threads();
+	j.scratch = ops_scratch_acquire();
+	if (T > 1 && nblocks >= (size_t)T) {
+		ops_blas_threads(1);
+		ops_parallel_dynamic(nblocks, T, fwd_block, &j);
+		ops_blas_threads(T);
+	} else {
+		for (size_t i = 0; i < nblocks; i++)
+			fwd_block(&j, i, i + 1, 0);
+	}
+	ops_scratch_release(j.scratch);
+}
+
+// ---- forward: entry points and the cache ----------------------------------
+
+struct ConvCache {
+	const float *w;     // the weights U was made from
+	int K, C;
+	float *U;           // Winograd filters; NULL = nothing cached
+	size_t cap;
+};
+
+ConvCache *conv_cache_new(void)
+{
+	return xcalloc(1, sizeof(ConvCache));
+}
+
+void conv_cache_free(ConvCache *c)
+{
+	if (c) {
+		free(c->U);
+		free(c);
+	}
+}
+
+void conv_cache_invalidate(ConvCache *c)
+{
+	if (c)
+		c->w = NULL;
+}
+
+void conv2d_forward_cached(ConvCache *c, const ConvShape *s, const float *x,
+                           const float *w, const float *b, float *y)
+{
+	if (s->N == 0)
+		return;
+	if (ops_winograd() && conv2d_winograd_applies(s)) {
+		size_t nu = wino_filter_floats(s->K, s->C);
+		float *U;
+		if (c) {
+			if (c->w != w || c->K != s->K || c->C != s->C || !c->U) {
+				if (c->cap < nu) {
+					free(c->U);
+					c->U = xmalloc_array(nu, sizeof(float));
+					c->cap = nu;
+				}
+				wino_filter_transform(s->K, s->C, w, c->U);
+				c->w = w;
+				c->K = s->K;
+				c->C = s->C;
+			}
+			U = c->U;
+		} else {
+			U = xmalloc_array(nu, sizeof(float));
+			wino_filter_transform(s->K, s->C, w, U);
+		}
+		conv2d_forward_winograd(s, x, U, b, y);
+		if (!c)
+			free(U);
+		return;
+	}
+	conv2d_forward_gemm(s, x, w, b, y);
+}
+
+void conv2d_forward(const ConvShape *s, const float *x, const float *w,
+                    const float *b, float *y)
+{
+	conv2d_forward_cached(NULL, s, x, w, b, y);
+}
+
+// ---- backward ---------------------------------------------------------------
 
 // Images go to threads with single-threaded sgemm when there are enough of
 // them; a single image uses OpenBLAS's own threads instead.
@@ -216,21 +418,6 @@ static void run_images(ConvJob *j, ParallelFn fn)
 		fn(j, 0, (size_t)s->N, 0);
 	}
 	ops_blas_threads(T);
-}
-
-void conv2d_forward(const ConvShape *s, const float *x, const float *w,
-                    const float *b, float *y)
-{
-	if (s->N == 0)
-		return;
-	if (ops_winograd() && conv2d_winograd_applies(s)) {
-		conv2d_forward_winograd(s, x, w, b, y);
-		return;
-	}
-	ConvJob j = { .s = s, .x = x, .w = w, .b = b, .y = y };
-	j.ws_floats = is_pointwise(s) ? 0 :
-		(size_t)s->C * s->R * s->S * s->P * s->Q;
-	run_images(&j, fwd_slice);
 }
 
 static void bwd_slice(void *ctx, size_t begin, size_t end, int thread)

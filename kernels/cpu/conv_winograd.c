@@ -2,12 +2,15 @@
 // Algorithms for Convolutional Neural Networks", 2015; points 0, +-1, +-2,
 // inf): Y = A^T [ (G g G^T) (.) (B^T d B) ] A per 6x6 input tile and 4x4
 // output tile, i.e. 36 multiplies per 16 outputs instead of 144.  The
-// elementwise products summed over channels become 36 sgemms
+// elementwise products summed over channels become 36 matrix products
 //   M[xi]: (K, T) = U[xi]: (K, C) . V[xi]: (C, T)
-// over a chunk of T tiles.  A chunk is a run of whole tile rows (possibly
-// from several images) so the transforms run along contiguous tile rows,
-// which the compiler vectorises: input rows are split into the 4 phases of
-// the tile stride first.
+// over a chunk of T tiles (a run of the N x TH x TW tiles of the batch, so
+// the products are large even for 7x7 images).  Our own AVX-512 kernel does
+// them, on operands laid out the way it reads them, so nothing is repacked:
+//   U: (36, K/8, C, 8)  transformed filters, computed once per weights when
+//                       the caller keeps them (ConvCache)
+//   V: (36, T/32, C, 32) transformed inputs of the chunk
+//   M: (36, K8, T)       products, K8 = K rounded up to 8
 //   x: (N, C, H, W), w: (K, C, 3, 3), y: (N, K, P, Q)
 // Accuracy: the transforms add rounding (factors up to 8 and 1/24); against
 // the double reference the error is a few 1e-6 relative to max|y| (see
@@ -15,8 +18,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <cblas.h>
-#undef I   // <complex.h> (via cblas.h) defines I; ops.h uses it as a name
 #include "alloc.h"
 #include "ops.h"
 #include "ops_internal.h"
@@ -25,9 +26,22 @@
 #include <immintrin.h>
 #endif
 
-// U[xi][k][c] = (G g G^T)[i][j], xi = 6i + j.  U: (36, K, C)
+#define KB 8    // output channels per kernel row block
+#define TB 32   // tiles per kernel column block
+
+static int round_up(int v, int m)
+{
+	return (v + m - 1) / m * m;
+}
+
+size_t wino_filter_floats(int K, int C)
+{
+	return (size_t)36 * round_up(K, KB) * C;
+}
+
+// U[xi][k/8][c][k%8] = (G g G^T)[i][j], xi = 6i + j; rows k >= K are 0.
 // Vectorised over 16 input channels at a time, output channels shared
-// among threads: for large layers this runs on every call.
+// among threads.
 typedef struct { int K, C; const float *w; float *U; } FiltJob;
 
 static void filter_slice(void *ctx, size_t k0, size_t k1, int thread)
@@ -44,7 +58,7 @@ static void filter_slice(void *ctx, size_t k0, size_t k1, int thread)
 	};
 	FiltJob *f = ctx;
 	const int C = f->C;
-	const size_t KC = (size_t)f->K * C;
+	const size_t KC = (size_t)round_up(f->K, KB) * C;
 	for (size_t k = k0; k < k1; k++)
 		for (int c0 = 0; c0 < C; c0 += 16) {
 			int L = C - c0 < 16 ? C - c0 : 16;
@@ -63,15 +77,23 @@ static void filter_slice(void *ctx, size_t k0, size_t k1, int thread)
 					f16 u = t[0] * G[jx][0] + t[1] * G[jx][1] + t[2] * G[jx][2];
 					float ub[16];
 					memcpy(ub, &u, sizeof ub);
-					memcpy(f->U + (size_t)(i * 6 + jx) * KC + k * C + c0, ub,
-					       sizeof(float) * L);
+					float *dst = f->U + (size_t)(i * 6 + jx) * KC +
+					             (k / KB * (size_t)C + c0) * KB + k % KB;
+					for (int l = 0; l < L; l++)
+						dst[(size_t)l * KB] = ub[l];
 				}
 			}
 		}
 }
 
-static void filter_transform(int K, int C, const float *w, float *U)
+void wino_filter_transform(int K, int C, const float *w, float *U)
 {
+	int K8 = round_up(K, KB);
+	if (K8 != K)   // zero rows of the last block
+		for (int xi = 0; xi < 36; xi++)
+			for (int c = 0; c < C; c++)
+				for (int k = K; k < K8; k++)
+					U[(size_t)xi * K8 * C + ((size_t)(K / KB) * C + c) * KB + k % KB] = 0;
 	FiltJob f = { K, C, w, U };
 	parallel_for((size_t)K, ops_threads_for((size_t)K, 400.0 * C), filter_slice, &f);
 }
@@ -106,12 +128,60 @@ typedef float v16u __attribute__((vector_size(64), aligned(4), may_alias));
 	o3 = d1_ + 8 * d2_ + (m5);                                      \
 } while (0)
 
+// M[k0..k0+8][t0..t0+32] (row stride ldm) = sum over c of
+// u[c][0..8] (x) v[c][0..32]: 16 accumulators, 2 loads and 8 broadcasts
+// per 16 fused multiply-adds.
+static void wgemm_8x32(int C, const float *u, const float *v, float *m, size_t ldm)
+{
+#ifdef __AVX512F__
+	__m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0,
+	       a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0, a12 = a0,
+	       a13 = a0, a14 = a0, a15 = a0;
+	for (int c = 0; c < C; c++, u += KB, v += TB) {
+		__m512 v0 = _mm512_loadu_ps(v), v1 = _mm512_loadu_ps(v + 16), b;
+		b = _mm512_set1_ps(u[0]);
+		a0 = _mm512_fmadd_ps(b, v0, a0); a1 = _mm512_fmadd_ps(b, v1, a1);
+		b = _mm512_set1_ps(u[1]);
+		a2 = _mm512_fmadd_ps(b, v0, a2); a3 = _mm512_fmadd_ps(b, v1, a3);
+		b = _mm512_set1_ps(u[2]);
+		a4 = _mm512_fmadd_ps(b, v0, a4); a5 = _mm512_fmadd_ps(b, v1, a5);
+		b = _mm512_set1_ps(u[3]);
+		a6 = _mm512_fmadd_ps(b, v0, a6); a7 = _mm512_fmadd_ps(b, v1, a7);
+		b = _mm512_set1_ps(u[4]);
+		a8 = _mm512_fmadd_ps(b, v0, a8); a9 = _mm512_fmadd_ps(b, v1, a9);
+		b = _mm512_set1_ps(u[5]);
+		a10 = _mm512_fmadd_ps(b, v0, a10); a11 = _mm512_fmadd_ps(b, v1, a11);
+		b = _mm512_set1_ps(u[6]);
+		a12 = _mm512_fmadd_ps(b, v0, a12); a13 = _mm512_fmadd_ps(b, v1, a13);
+		b = _mm512_set1_ps(u[7]);
+		a14 = _mm512_fmadd_ps(b, v0, a14); a15 = _mm512_fmadd_ps(b, v1, a15);
+	}
+	_mm512_storeu_ps(m + 0 * ldm, a0); _mm512_storeu_ps(m + 0 * ldm + 16, a1);
+	_mm512_storeu_ps(m + 1 * ldm, a2); _mm512_storeu_ps(m + 1 * ldm + 16, a3);
+	_mm512_storeu_ps(m + 2 * ldm, a4); _mm512_storeu_ps(m + 2 * ldm + 16, a5);
+	_mm512_storeu_ps(m + 3 * ldm, a6); _mm512_storeu_ps(m + 3 * ldm + 16, a7);
+	_mm512_storeu_ps(m + 4 * ldm, a8); _mm512_storeu_ps(m + 4 * ldm + 16, a9);
+	_mm512_storeu_ps(m + 5 * ldm, a10); _mm512_storeu_ps(m + 5 * ldm + 16, a11);
+	_mm512_storeu_ps(m + 6 * ldm, a12); _mm512_storeu_ps(m + 6 * ldm + 16, a13);
+	_mm512_storeu_ps(m + 7 * ldm, a14); _mm512_storeu_ps(m + 7 * ldm + 16, a15);
+#else
+	float acc[KB][TB] = { { 0 } };
+	for (int c = 0; c < C; c++, u += KB, v += TB)
+		for (int i = 0; i < KB; i++)
+			for (int t = 0; t < TB; t++)
+				acc[i][t] += u[i] * v[t];
+	for (int i = 0; i < KB; i++)
+		memcpy(m + i * ldm, acc[i], sizeof acc[i]);
+#endif
+}
+
 typedef struct {
 	const ConvShape *s;
 	const float *x, *b, *U;
 	float *y;
+	OpsScratch *scratch;
 	int TH, TW;
-	size_t ntiles, chunk;   // tiles in all, tiles per chunk (multiple of VL)
+	size_t ntiles, chunk;   // tiles in all, tiles per chunk (multiple of TB)
 } WinoJob;
 
 // Tile t (global, over N x TH x TW) -> image and top-left output corner.
@@ -126,13 +196,13 @@ static inline void tile_pos(const WinoJob *j, size_t t, int *n, int *oh, int *ow
 
 static void wino_slice(void *ctx, size_t c0, size_t c1, int thread)
 {
-	(void)thread;
 	WinoJob *j = ctx;
 	const ConvShape *s = j->s;
 	const int C = s->C, K = s->K, H = s->H, W = s->W, P = s->P, Q = s->Q;
 	const size_t Tp = j->chunk;
-	float *V = xmalloc_array((size_t)36 * C * Tp, sizeof(float));
-	float *M = xmalloc_array((size_t)36 * K * Tp, sizeof(float));
+	const int K8 = round_up(K, KB);
+	float *V = ops_scratch(j->scratch, thread, (size_t)36 * (C + K8) * Tp);
+	float *M = V + (size_t)36 * C * Tp;
 	float d[36 * VL];   // gathered 6x6 inputs of 16 tiles: [r*6+i][tile]
 	float o[16 * VL];   // 4x4 outputs of 16 tiles: [a*4+b][tile]
 	for (size_t chunk = c0; chunk < c1; chunk++) {
@@ -140,8 +210,8 @@ static void wino_slice(void *ctx, size_t c0, size_t c1, int thread)
 		if (te > j->ntiles)
 			te = j->ntiles;
 		const int T = (int)(te - tb);
-		const int Tr = (T + VL - 1) / VL * VL;   // V, M row length
-		const size_t CT = (size_t)C * Tr, KT = (size_t)K * Tr;
+		const int Tr = round_up(T, TB);   // V, M row length
+		const size_t CT = (size_t)C * Tr, KT = (size_t)K8 * Tr;
 		// input transform: V[xi][c][t] = (B^T d B)[xi]
 		for (int g = 0; g < Tr; g += VL) {
 			int n[VL], ih0[VL], iw0[VL], inside[VL];
@@ -232,7 +302,7 @@ static void wino_slice(void *ctx, size_t c0, size_t c1, int thread)
 					    vld(d + (4 * 6 + i) * VL), vld(d + (5 * 6 + i) * VL),
 					    t[0 * 6 + i], t[1 * 6 + i], t[2 * 6 + i], t[3 * 6 + i],
 					    t[4 * 6 + i], t[5 * 6 + i]);
-				float *vc = V + (size_t)c * Tr + g;
+				float *vc = V + ((size_t)(g / TB) * C + c) * TB + g % TB;
 				for (int a = 0; a < 6; a++) {   // rows: B^T over i for each a
 					v16 o0, o1, o2, o3, o4, o5;
 					BT6(t[a * 6 + 0], t[a * 6 + 1], t[a * 6 + 2], t[a * 6 + 3],
@@ -246,10 +316,15 @@ static void wino_slice(void *ctx, size_t c0, size_t c1, int thread)
 				}
 			}
 		}
-		for (int xi = 0; xi < 36; xi++)
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, K, Tr, C, 1.0f,
-			            j->U + (size_t)xi * K * C, C, V + (size_t)xi * CT, Tr,
-			            0.0f, M + (size_t)xi * KT, Tr);
+		for (int xi = 0; xi < 36; xi++) {
+			const float *Ux = j->U + (size_t)xi * K8 * C;
+			for (int t0 = 0; t0 < Tr; t0 += TB) {
+				const float *Vx = V + (size_t)xi * CT + (size_t)t0 * C;
+				for (int k0 = 0; k0 < K8; k0 += KB)
+					wgemm_8x32(C, Ux + (size_t)k0 * C, Vx,
+					           M + (size_t)xi * KT + (size_t)k0 * Tr + t0, Tr);
+			}
+		}
 		// output transform: y = A^T M A (+ bias)
 		for (int g = 0; g < T; g += VL) {
 			int n[VL], oh[VL], ow[VL];
@@ -323,8 +398,6 @@ static void wino_slice(void *ctx, size_t c0, size_t c1, int thread)
 			}
 		}
 	}
-	free(V);
-	free(M);
 }
 
 int conv2d_winograd_applies(const ConvShape *s)
@@ -333,36 +406,26 @@ int conv2d_winograd_applies(const ConvShape *s)
 	       s->P >= 4 && s->Q >= 4;
 }
 
-void conv2d_forward_winograd(const ConvShape *s, const float *x, const float *w,
+void conv2d_forward_winograd(const ConvShape *s, const float *x, const float *U,
                              const float *b, float *y)
 {
 	if (s->N == 0)
 		return;
-	WinoJob j = { .s = s, .x = x, .b = b, .y = y };
+	WinoJob j = { .s = s, .x = x, .b = b, .y = y, .U = U };
 	j.TH = (s->P + 3) / 4;
 	j.TW = (s->Q + 3) / 4;
 	j.ntiles = (size_t)s->N * j.TH * j.TW;
-	// Tiles per chunk: small enough that V and M stay in cache, large enough
-	// that OpenBLAS's packing of U[xi] (K x C) per sgemm is amortised;
-	// measured on ResNet34's shapes: 64 tiles up to C = 256, C/4 above.
+	// Tiles per chunk: V and M of a chunk, 36 (C + K) floats per tile,
+	// should stay in the 2 MiB L2 cache; measured on ResNet34's shapes.
 	const char *e = getenv("CNNPIPE_WINO_TILES");
-	long target = e ? atol(e) : s->C / 4;
-	if (target < 64)
-		target = 64;
+	long target = e ? atol(e) : 1200000L / (36L * 4 * (s->C + s->K));
+	if (target < TB)
+		target = TB;
 	if (target > 1024)
 		target = 1024;
-	j.chunk = (size_t)(target + VL - 1) / VL * VL;
+	j.chunk = (size_t)round_up((int)target, TB);
 	size_t nchunks = (j.ntiles + j.chunk - 1) / j.chunk;
-	float *U = xmalloc_array((size_t)36 * s->K * s->C, sizeof(float));
-	filter_transform(s->K, s->C, w, U);
-	j.U = U;
-	int T = ops_threads();
-	if (T > 1 && nchunks >= (size_t)T) {
-		ops_blas_threads(1);
-		parallel_for(nchunks, T, wino_slice, &j);
-		ops_blas_threads(T);
-	} else {
-		wino_slice(&j, 0, nchunks, 0);
-	}
-	free(U);
+	j.scratch = ops_scratch_acquire();
+	ops_parallel_dynamic(nchunks, ops_threads(), wino_slice, &j);
+	ops_scratch_release(j.scratch);
 }

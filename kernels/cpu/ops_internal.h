@@ -3,6 +3,7 @@
 #define CNNPIPE_OPS_INTERNAL_H
 #include <stddef.h>
 #include "ops.h"
+#include "threads.h"
 
 // OpenBLAS's thread count is one global; set it only when it changes.
 // Callers that run sgemm inside our own parallel_for set it to 1 first so
@@ -17,9 +18,28 @@ void ops_blas_threads(int n);
 // each: 1 when the whole job is too small to share.
 int ops_threads_for(size_t n, double work);
 
+// Parallel loop handing items out one at a time from a shared counter, so
+// that a thread the (shared) machine slows down takes fewer of them:
+// fn(ctx, i, i + 1, thread) for every i in [0, n) on up to nthreads threads.
+void ops_parallel_dynamic(size_t n, int nthreads, ParallelFn fn, void *ctx);
+
+// Scratch memory reused between calls (page faults of fresh large buffers
+// cost more than a small layer's work): one growing 64-byte aligned buffer
+// per thread slot.  ops_scratch_acquire takes the shared pool, or, when
+// another caller holds it (ops called from several threads at once), a
+// private one; release frees a private pool and returns the shared one.
+typedef struct OpsScratch OpsScratch;
+OpsScratch *ops_scratch_acquire(void);
+void ops_scratch_release(OpsScratch *p);
+float *ops_scratch(OpsScratch *p, int slot, size_t floats);
+
 // Winograd F(4x4, 3x3) forward (conv_winograd.c): applies to 3x3, stride 1,
 // pad <= 2, outputs of at least 4x4.
 int conv2d_winograd_applies(const ConvShape *s);
-void conv2d_forward_winograd(const ConvShape *s, const float *x, const float *w,
+// Transformed filters for a K x C layer: wino_filter_floats(K, C) floats,
+// filled by wino_filter_transform; conv2d_forward_winograd takes them.
+size_t wino_filter_floats(int K, int C);
+void wino_filter_transform(int K, int C, const float *w, float *U);
+void conv2d_forward_winograd(const ConvShape *s, const float *x, const float *U,
                              const float *b, float *y);
 #endif

@@ -8,6 +8,7 @@
 // a few thousand terms in different orders differ by ~1e-6 relative, so 1e-4
 // leaves room while any indexing bug gives O(1) errors).
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,9 +170,117 @@ static void fast_vs_ref(void)
 		conv_vs_ref(&r, 3, 64, 7, 7, 32, 3, 3, 1, 1, 1);
 		conv_vs_ref(&r, 1, 7, 13, 11, 9, 3, 3, 1, 0, 1);
 		ops_set_winograd(1);
+		// Column blocks and Winograd chunks that start and end mid-row
+		// and span images; K not a multiple of the kernel's 8 rows.
+		setenv("CNNPIPE_CONV_COLS", "37", 1);
+		setenv("CNNPIPE_WINO_TILES", "32", 1);
+		conv_vs_ref(&r, 3, 3, 17, 15, 8, 7, 7, 2, 3, 1);
+		conv_vs_ref(&r, 3, 8, 9, 9, 6, 1, 1, 2, 0, 1);
+		conv_vs_ref(&r, 5, 8, 7, 6, 5, 1, 1, 1, 0, 1);    // pointwise, blocks span images
+		conv_vs_ref(&r, 3, 6, 10, 10, 4, 3, 3, 2, 1, 0);
+		conv_vs_ref(&r, 7, 9, 9, 11, 13, 3, 3, 1, 1, 1);  // 3x3 tiles each: chunks span images
+		conv_vs_ref(&r, 2, 20, 30, 29, 19, 3, 3, 1, 0, 0);
+		unsetenv("CNNPIPE_CONV_COLS");
+		unsetenv("CNNPIPE_WINO_TILES");
+		conv_vs_ref(&r, 2, 8, 40, 40, 8, 1, 1, 1, 0, 1);  // pointwise, whole images
 		linear_vs_ref(&r, 1, 13, 5);
 		linear_vs_ref(&r, 7, 33, 19);
 		linear_vs_ref(&r, 64, 1024, 2);
+	}
+	ops_set_threads(1);
+}
+
+// conv2d_forward_cached: same as uncached; reused while the weights are
+// the same; recomputed after invalidate, for new weights or a new shape.
+static void conv_cache_tests(void)
+{
+	Rng r;
+	rng_seed(&r, 11, 2);
+	ops_set_threads(2);
+	ConvShape s = conv_shape(3, 12, 9, 10, 10, 3, 3, 1, 1);
+	size_t nx = (size_t)3 * 12 * 90, nw = (size_t)10 * 12 * 9, ny = (size_t)3 * 10 * 90;
+	float *x = randv(&r, nx), *w = randv(&r, nw), *w2 = randv(&r, nw), *b = randv(&r, 10);
+	float *y = randv(&r, ny), *want = randv(&r, ny), *old = randv(&r, ny);
+	ConvCache *c = conv_cache_new();
+	conv2d_forward_ref(&s, x, w, b, want);
+	conv2d_forward_cached(c, &s, x, w, b, y);
+	check("conv cache: first call", y, want, ny, TOL);
+	conv2d_forward_cached(c, &s, x, w, b, y);
+	check("conv cache: second call", y, want, ny, TOL);
+	memcpy(old, y, ny * sizeof(float));
+	float *wsave = copyv(w, nw);
+	memcpy(w, w2, nw * sizeof(float));   // weights changed in place...
+	conv2d_forward_cached(c, &s, x, w, b, y);
+	expect(memcmp(y, old, ny * sizeof(float)) == 0,
+	       "conv cache: in-place change without invalidate keeps the cached filters");
+	conv_cache_invalidate(c);            // ...and announced
+	conv2d_forward_ref(&s, x, w, b, want);
+	conv2d_forward_cached(c, &s, x, w, b, y);
+	check("conv cache: after invalidate", y, want, ny, TOL);
+	conv2d_forward_ref(&s, x, wsave, b, want);   // other weights: other pointer
+	conv2d_forward_cached(c, &s, x, wsave, b, y);
+	check("conv cache: new weight pointer", y, want, ny, TOL);
+	// the same pointer for another layer shape (K 10 -> 6, C 12 -> 20)
+	ConvShape s2 = conv_shape(2, 20, 8, 8, 6, 3, 3, 1, 1);
+	float *x2 = randv(&r, (size_t)2 * 20 * 64), *y2 = randv(&r, (size_t)2 * 6 * 64);
+	float *want2 = randv(&r, (size_t)2 * 6 * 64);
+	conv2d_forward_ref(&s2, x2, wsave, NULL, want2);
+	conv2d_forward_cached(c, &s2, x2, wsave, NULL, y2);
+	check("conv cache: new shape", y2, want2, (size_t)2 * 6 * 64, TOL);
+	// non-Winograd shapes and NULL caches go through too
+	ConvShape s3 = conv_shape(2, 12, 9, 10, 10, 3, 3, 2, 1);
+	conv2d_forward_ref(&s3, x, w, b, want);
+	conv2d_forward_cached(c, &s3, x, w, b, y);
+	check("conv cache: stride 2", y, want, (size_t)2 * 10 * s3.P * s3.Q, TOL);
+	conv2d_forward_ref(&s, x, w, b, want);
+	conv2d_forward_cached(NULL, &s, x, w, b, y);
+	check("conv cache: NULL cache", y, want, ny, TOL);
+	conv_cache_free(c);
+	conv_cache_free(NULL);
+	conv_cache_invalidate(NULL);
+	free(x); free(w); free(w2); free(b); free(y); free(want); free(old);
+	free(wsave); free(x2); free(y2); free(want2);
+	ops_set_threads(1);
+}
+
+// Two callers at once: the second gets private scratch memory.
+typedef struct { ConvShape s; const float *x, *w; float *y; } ConcArg;
+
+static void *conc_run(void *p)
+{
+	ConcArg *a = p;
+	for (int i = 0; i < 20; i++)
+		conv2d_forward(&a->s, a->x, a->w, NULL, a->y);
+	return NULL;
+}
+
+static void conv_concurrent(void)
+{
+	Rng r;
+	rng_seed(&r, 3, 3);
+	ops_set_threads(2);
+	ConcArg a[2];
+	float *want[2];
+	for (int i = 0; i < 2; i++) {
+		a[i].s = conv_shape(2, 8 + i, 12, 12, 8, 3, 3, 1 + i, 1);
+		size_t ny = (size_t)2 * 8 * a[i].s.P * a[i].s.Q;
+		a[i].x = randv(&r, (size_t)2 * (8 + i) * 144);
+		a[i].w = randv(&r, (size_t)8 * (8 + i) * 9);
+		a[i].y = xcalloc(ny, sizeof(float));
+		want[i] = xcalloc(ny, sizeof(float));
+		conv2d_forward_ref(&a[i].s, a[i].x, a[i].w, NULL, want[i]);
+	}
+	pthread_t t;
+	if (pthread_create(&t, NULL, conc_run, &a[1]) != 0) {
+		expect(0, "conv concurrent: start thread");
+		return;
+	}
+	conc_run(&a[0]);
+	pthread_join(t, NULL);
+	for (int i = 0; i < 2; i++) {
+		check(i ? "conv concurrent: stride 2" : "conv concurrent: Winograd", a[i].y,
+		      want[i], (size_t)2 * 8 * a[i].s.P * a[i].s.Q, TOL);
+		free((void *)a[i].x); free((void *)a[i].w); free(a[i].y); free(want[i]);
 	}
 	ops_set_threads(1);
 }
@@ -513,6 +622,8 @@ int main(void)
 {
 	const char *fix = getenv("CNNPIPE_OPS_FIXTURE");
 	fast_vs_ref();
+	conv_cache_tests();
+	conv_concurrent();
 	golden(fix ? fix : "tests/fixtures/ops_golden.stream");
 	record_free(&fixrec);
 	properties();
