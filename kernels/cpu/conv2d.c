@@ -337,10 +337,22 @@ static void conv2d_forward_gemm(const ConvShape *s, const float *x, const float 
 
 // ---- forward: entry points and the cache ----------------------------------
 
+enum { ALG_GEMM, ALG_WINOGRAD, ALG_DIRECT };
+
+static int conv_algorithm(const ConvShape *s)
+{
+	if (ops_winograd() && conv2d_winograd_applies(s) && s->C >= 8)
+		return ALG_WINOGRAD;
+	if (conv2d_direct_applies(s))
+		return ALG_DIRECT;
+	return ALG_GEMM;
+}
+
+// Weights rearranged for the algorithm (Winograd-transformed or packed).
 struct ConvCache {
-	const float *w;     // the weights U was made from
-	int K, C;
-	float *U;           // Winograd filters; NULL = nothing cached
+	const float *w;     // the weights buf was made from; NULL: nothing cached
+	int K, C, R, S, alg;
+	float *buf;
 	size_t cap;
 };
 
@@ -352,7 +364,7 @@ ConvCache *conv_cache_new(void)
 void conv_cache_free(ConvCache *c)
 {
 	if (c) {
-		free(c->U);
+		free(c->buf);
 		free(c);
 	}
 }
@@ -363,37 +375,59 @@ void conv_cache_invalidate(ConvCache *c)
 		c->w = NULL;
 }
 
+static size_t prepared_floats(const ConvShape *s, int alg)
+{
+	return alg == ALG_WINOGRAD ? wino_filter_floats(s->K, s->C) :
+	       conv_direct_weights_floats(s);
+}
+
+static void prepare(const ConvShape *s, int alg, const float *w, float *buf)
+{
+	if (alg == ALG_WINOGRAD)
+		wino_filter_transform(s->K, s->C, w, buf);
+	else
+		conv_direct_pack(s, w, buf);
+}
+
 void conv2d_forward_cached(ConvCache *c, const ConvShape *s, const float *x,
                            const float *w, const float *b, float *y)
 {
 	if (s->N == 0)
 		return;
-	if (ops_winograd() && conv2d_winograd_applies(s)) {
-		size_t nu = wino_filter_floats(s->K, s->C);
-		float *U;
-		if (c) {
-			if (c->w != w || c->K != s->K || c->C != s->C || !c->U) {
-				if (c->cap < nu) {
-					free(c->U);
-					c->U = xmalloc_array(nu, sizeof(float));
-					c->cap = nu;
-				}
-				wino_filter_transform(s->K, s->C, w, c->U);
-				c->w = w;
-				c->K = s->K;
-				c->C = s->C;
-			}
-			U = c->U;
-		} else {
-			U = xmalloc_array(nu, sizeof(float));
-			wino_filter_transform(s->K, s->C, w, U);
-		}
-		conv2d_forward_winograd(s, x, U, b, y);
-		if (!c)
-			free(U);
+	int alg = conv_algorithm(s);
+	if (alg == ALG_GEMM) {
+		conv2d_forward_gemm(s, x, w, b, y);
 		return;
 	}
-	conv2d_forward_gemm(s, x, w, b, y);
+	float *buf;
+	if (c) {
+		if (c->w != w || c->K != s->K || c->C != s->C || c->R != s->R ||
+		    c->S != s->S || c->alg != alg) {
+			size_t n = prepared_floats(s, alg);
+			if (c->cap < n) {
+				free(c->buf);
+				c->buf = xmalloc_array(n, sizeof(float));
+				c->cap = n;
+			}
+			prepare(s, alg, w, c->buf);
+			c->w = w;
+			c->K = s->K;
+			c->C = s->C;
+			c->R = s->R;
+			c->S = s->S;
+			c->alg = alg;
+		}
+		buf = c->buf;
+	} else {
+		buf = xmalloc_array(prepared_floats(s, alg), sizeof(float));
+		prepare(s, alg, w, buf);
+	}
+	if (alg == ALG_WINOGRAD)
+		conv2d_forward_winograd(s, x, buf, b, y);
+	else
+		conv2d_forward_direct(s, x, buf, b, y);
+	if (!c)
+		free(buf);
 }
 
 void conv2d_forward(const ConvShape *s, const float *x, const float *w,

@@ -42,4 +42,11 @@ size_t wino_filter_floats(int K, int C);
 void wino_filter_transform(int K, int C, const float *w, float *U);
 void conv2d_forward_winograd(const ConvShape *s, const float *x, const float *U,
                              const float *b, float *y);
+// Direct convolution for few input channels (conv_direct.c): weights packed
+// by conv_direct_pack into conv_direct_weights_floats(s) floats.
+int conv2d_direct_applies(const ConvShape *s);
+size_t conv_direct_weights_floats(const ConvShape *s);
+void conv_direct_pack(const ConvShape *s, const float *w, float *wd);
+void conv2d_forward_direct(const ConvShape *s, const float *x, const float *wd,
+                           const float *b, float *y);
 #endif

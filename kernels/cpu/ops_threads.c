@@ -86,8 +86,8 @@ void ops_parallel_dynamic(size_t n, int nthreads, ParallelFn fn, void *ctx)
 	if ((size_t)nthreads > n)
 		nthreads = (int)n;
 	if (nthreads <= 1) {
-		if (n)
-			fn(ctx, 0, n, 0);
+		for (size_t i = 0; i < n; i++)
+			fn(ctx, i, i + 1, 0);
 		return;
 	}
 	DynJob d = { fn, ctx, n, 0 };

@@ -170,6 +170,11 @@ static void fast_vs_ref(void)
 		conv_vs_ref(&r, 3, 64, 7, 7, 32, 3, 3, 1, 1, 1);
 		conv_vs_ref(&r, 1, 7, 13, 11, 9, 3, 3, 1, 0, 1);
 		ops_set_winograd(1);
+		// Direct path (C <= 4): 64-channel and 16-channel blocks, odd widths
+		conv_vs_ref(&r, 2, 3, 23, 21, 64, 7, 7, 2, 3, 1);
+		conv_vs_ref(&r, 3, 3, 13, 29, 16, 3, 3, 1, 1, 0);
+		conv_vs_ref(&r, 1, 2, 11, 12, 48, 5, 5, 3, 2, 1);
+		conv_vs_ref(&r, 2, 4, 9, 7, 128, 3, 3, 2, 0, 0);
 		// Column blocks and Winograd chunks that start and end mid-row
 		// and span images; K not a multiple of the kernel's 8 rows.
 		setenv("CNNPIPE_CONV_COLS", "37", 1);

@@ -1,0 +1,206 @@
+// Direct convolution for layers with few input channels (the 7x7 stem and
+// darknet's first layer, C = 3), where im2col + sgemm spends most of its
+// time building and repacking a tall thin column matrix.  Per output row:
+// a block of 16*KV output channels times QB output columns held in
+// registers, summed over c, r, s with the weights of the block as vectors
+// and the inputs broadcast; the row, (Q x K) in registers' order, is then
+// transposed into y.
+//   x: (N, C, H, W), w: (K, C, R, S), y: (N, K, P, Q)
+#include <stdlib.h>
+#include <string.h>
+#include "alloc.h"
+#include "ops.h"
+#include "ops_internal.h"
+
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
+
+#define ROWS 4   // output rows per work item
+
+int conv2d_direct_applies(const ConvShape *s)
+{
+	return s->C <= 4 && s->K % 16 == 0 && s->R * s->S >= 9;
+}
+
+size_t conv_direct_weights_floats(const ConvShape *s)
+{
+	return (size_t)s->K * s->C * s->R * s->S;
+}
+
+// wd[kb][c][r][s][16*KV]: the K channels of block kb side by side
+static int kv_of(int K)
+{
+	return K % 64 == 0 ? 4 : 1;
+}
+
+void conv_direct_pack(const ConvShape *s, const float *w, float *wd)
+{
+	const int CRS = s->C * s->R * s->S, KBW = 16 * kv_of(s->K);
+	for (int k = 0; k < s->K; k++)
+		for (int e = 0; e < CRS; e++)
+			wd[((size_t)(k / KBW) * CRS + e) * KBW + k % KBW] = w[(size_t)k * CRS + e];
+}
+
+typedef struct {
+	const ConvShape *s;
+	const float *x, *wd, *b;
+	float *y;
+	OpsScratch *scratch;
+	int rowblocks, Wp, Qr, KV, QB;
+} DirJob;
+
+// Output columns q0..q0+QB of one row for a block of 16*KV channels,
+// summed over c, r, s; xr: padded input at (c = 0, first row of the
+// window, column q0*st); out: (Qr, K) row buffer.  The accumulators are
+// named variables so that they stay in registers; ISO C forbids
+// contracting a*b+c, hence the explicit fused multiply-adds.
+#ifdef __AVX512F__
+#define FM(a, b, w) a = _mm512_fmadd_ps(b, w, a)
+#define Q4(q) do { __m512 b_ = _mm512_set1_ps(xt[(q) * st]);               \
+	FM(a##q##0, b_, w0); FM(a##q##1, b_, w1); FM(a##q##2, b_, w2);     \
+	FM(a##q##3, b_, w3); } while (0)
+#define ST4(q) do { float *o_ = out + (size_t)(q0 + q) * K + kb * 64;      \
+	_mm512_storeu_ps(o_, a##q##0); _mm512_storeu_ps(o_ + 16, a##q##1); \
+	_mm512_storeu_ps(o_ + 32, a##q##2); _mm512_storeu_ps(o_ + 48, a##q##3); } while (0)
+#define Z4(q) __m512 a##q##0 = _mm512_setzero_ps(), a##q##1 = a##q##0, \
+	a##q##2 = a##q##0, a##q##3 = a##q##0
+#endif
+
+// KV = 4, QB = 6: 24 accumulators, 4 weight loads and 6 broadcasts per
+// 24 fused multiply-adds.
+static void dir_block64(const DirJob *j, const float *xr, const float *wd,
+                        int q0, int kb, float *out)
+{
+	const ConvShape *s = j->s;
+	const int st = s->stride, Hin = ROWS * st + s->R, K = s->K;
+#ifdef __AVX512F__
+	Z4(0); Z4(1); Z4(2); Z4(3); Z4(4); Z4(5);
+	for (int c = 0; c < s->C; c++)
+		for (int r = 0; r < s->R; r++) {
+			const float *xt = xr + ((size_t)c * Hin + r) * j->Wp;
+			for (int t = 0; t < s->S; t++, wd += 64, xt++) {
+				__m512 w0 = _mm512_loadu_ps(wd), w1 = _mm512_loadu_ps(wd + 16);
+				__m512 w2 = _mm512_loadu_ps(wd + 32), w3 = _mm512_loadu_ps(wd + 48);
+				Q4(0); Q4(1); Q4(2); Q4(3); Q4(4); Q4(5);
+			}
+		}
+	ST4(0); ST4(1); ST4(2); ST4(3); ST4(4); ST4(5);
+#else
+	for (int q = 0; q < 6; q++)
+		for (int e = 0; e < 64; e++) {
+			const float *wq = wd + e;
+			float acc = 0.0f;
+			for (int c = 0; c < s->C; c++)
+				for (int r = 0; r < s->R; r++) {
+					const float *xrow = xr + ((size_t)c * Hin + r) * j->Wp + q * st;
+					for (int t = 0; t < s->S; t++, wq += 64)
+						acc += xrow[t] * *wq;
+				}
+			out[(size_t)(q0 + q) * K + kb * 64 + e] = acc;
+		}
+#endif
+}
+
+// KV = 1, QB = 12: 12 accumulators (K = 16, 32, 48...).
+static void dir_block16(const DirJob *j, const float *xr, const float *wd,
+                        int q0, int kb, float *out)
+{
+	const ConvShape *s = j->s;
+	const int st = s->stride, Hin = ROWS * st + s->R, K = s->K;
+#ifdef __AVX512F__
+	__m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0,
+	       a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;
+	for (int c = 0; c < s->C; c++)
+		for (int r = 0; r < s->R; r++) {
+			const float *xt = xr + ((size_t)c * Hin + r) * j->Wp;
+			for (int t = 0; t < s->S; t++, wd += 16, xt++) {
+				__m512 w = _mm512_loadu_ps(wd);
+#define Q1(q) FM(a##q, _mm512_set1_ps(xt[(q) * st]), w)
+				Q1(0); Q1(1); Q1(2); Q1(3); Q1(4); Q1(5);
+				Q1(6); Q1(7); Q1(8); Q1(9); Q1(10); Q1(11);
+#undef Q1
+			}
+		}
+#define S1(q) _mm512_storeu_ps(out + (size_t)(q0 + q) * K + kb * 16, a##q)
+	S1(0); S1(1); S1(2); S1(3); S1(4); S1(5); S1(6); S1(7); S1(8); S1(9);
+	S1(10); S1(11);
+#undef S1
+#else
+	for (int q = 0; q < 12; q++)
+		for (int e = 0; e < 16; e++) {
+			const float *wq = wd + e;
+			float acc = 0.0f;
+			for (int c = 0; c < s->C; c++)
+				for (int r = 0; r < s->R; r++) {
+					const float *xrow = xr + ((size_t)c * Hin + r) * j->Wp + q * st;
+					for (int t = 0; t < s->S; t++, wq += 16)
+						acc += xrow[t] * *wq;
+				}
+			out[(size_t)(q0 + q) * K + kb * 16 + e] = acc;
+		}
+#endif
+}
+
+static void dir_item(void *ctx, size_t item, size_t item_end, int thread)
+{
+	(void)item_end;
+	DirJob *j = ctx;
+	const ConvShape *s = j->s;
+	const int C = s->C, H = s->H, W = s->W, K = s->K, P = s->P, Q = s->Q;
+	const int st = s->stride, Hin = ROWS * st + s->R, KBW = 16 * j->KV;
+	const int CRS = C * s->R * s->S;
+	const int n = (int)(item / j->rowblocks), p0 = (int)(item % j->rowblocks) * ROWS;
+	const int p1 = p0 + ROWS < P ? p0 + ROWS : P;
+	float *xp = ops_scratch(j->scratch, thread,
+	                        (size_t)C * Hin * j->Wp + (size_t)j->Qr * K);
+	float *out = xp + (size_t)C * Hin * j->Wp;
+	// padded copy of the input rows the item reads: row i of channel c is
+	// input row p0*st - pad + i, column 0 is input column -pad
+	memset(xp, 0, sizeof(float) * C * Hin * j->Wp);
+	for (int c = 0; c < C; c++)
+		for (int i = 0; i < Hin; i++) {
+			int ih = p0 * st - s->pad + i;
+			if (ih < 0 || ih >= H)
+				continue;
+			memcpy(xp + ((size_t)c * Hin + i) * j->Wp + s->pad,
+			       j->x + (((size_t)n * C + c) * H + ih) * W, sizeof(float) * W);
+		}
+	for (int p = p0; p < p1; p++) {
+		const float *xr = xp + (size_t)(p - p0) * st * j->Wp;
+		for (int kb = 0; kb < K / KBW; kb++) {
+			const float *wd = j->wd + (size_t)kb * CRS * KBW;
+			for (int q0 = 0; q0 < Q; q0 += j->QB) {
+				const float *xq = xr + (size_t)q0 * st;
+				if (j->KV == 4)
+					dir_block64(j, xq, wd, q0, kb, out);
+				else
+					dir_block16(j, xq, wd, q0, kb, out);
+			}
+		}
+		// out (Qr, K) -> y[n][k][p][0..Q)
+		for (int k = 0; k < K; k++) {
+			float *yk = j->y + (((size_t)n * K + k) * P + p) * Q;
+			float bk = j->b ? j->b[k] : 0.0f;
+			for (int q = 0; q < Q; q++)
+				yk[q] = out[(size_t)q * K + k] + bk;
+		}
+	}
+}
+
+void conv2d_forward_direct(const ConvShape *s, const float *x, const float *wd,
+                           const float *b, float *y)
+{
+	DirJob j = { .s = s, .x = x, .wd = wd, .b = b, .y = y };
+	j.KV = kv_of(s->K);
+	j.QB = j.KV == 4 ? 6 : 12;
+	j.Qr = (s->Q + j.QB - 1) / j.QB * j.QB;
+	// the last block reads up to column (Qr-1)*st + S - 1 of the padded row
+	j.Wp = (j.Qr - 1) * s->stride + s->S;
+	if (j.Wp < s->W + 2 * s->pad)
+		j.Wp = s->W + 2 * s->pad;
+	j.rowblocks = (s->P + ROWS - 1) / ROWS;
+	j.scratch = ops_scratch_acquire();
+	ops_parallel_dynamic((size_t)s->N * j.rowblocks, ops_threads(), dir_item, &j);
+	ops_scratch_release(j.scratch);
+}
