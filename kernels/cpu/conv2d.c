@@ -327,8 +327,8 @@ static void conv2d_forward_gemm(const ConvShape *s, const float *x, const float 
 	if (T > 1 && nblocks >= (size_t)T) {
 		ops_blas_threads(1);
 		ops_parallel_dynamic(nblocks, T, fwd_block, &j);
-		ops_blas_threads(T);
 	} else {
+		ops_blas_threads(T);
 		for (size_t i = 0; i < nblocks; i++)
 			fwd_block(&j, i, i + 1, 0);
 	}
@@ -451,7 +451,6 @@ static void run_images(ConvJob *j, ParallelFn fn)
 		ops_blas_threads(T);
 		fn(j, 0, (size_t)s->N, 0);
 	}
-	ops_blas_threads(T);
 }
 
 static void bwd_slice(void *ctx, size_t begin, size_t end, int thread)

@@ -131,7 +131,7 @@ typedef float v16u __attribute__((vector_size(64), aligned(4), may_alias));
 // M[k0..k0+8][t0..t0+32] (row stride ldm) = sum over c of
 // u[c][0..8] (x) v[c][0..32]: 16 accumulators, 2 loads and 8 broadcasts
 // per 16 fused multiply-adds.
-static void wgemm_8x32(int C, const float *u, const float *v, float *m, size_t ldm)
+__attribute__((noinline)) static void wgemm_8x32(int C, const float *u, const float *v, float *m, size_t ldm)
 {
 #ifdef __AVX512F__
 	__m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0,

@@ -29,8 +29,10 @@ void ops_set_threads(int n)
 		n = 1;
 	if (n > 256)
 		n = 256;
+	// OpenBLAS's own threads are set by each caller of a threaded sgemm
+	// (ops_blas_threads), not here: once started, its idle threads spin
+	// (sched_yield) for a while and take CPU time from our own threads.
 	g_threads = n;
-	ops_blas_threads(n);
 }
 
 int ops_threads(void)
