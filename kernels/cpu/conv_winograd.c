@@ -26,8 +26,8 @@
 #include <immintrin.h>
 #endif
 
-#define KB 8    // output channels per kernel row block
-#define TB 32   // tiles per kernel column block
+#define KB OPS_GEMM_MR   // output channels per kernel row block
+#define TB OPS_GEMM_NR   // tiles per kernel column block
 
 static int round_up(int v, int m)
 {
@@ -127,53 +127,6 @@ typedef float v16u __attribute__((vector_size(64), aligned(4), may_alias));
 	o2 = s1_ + 4 * s2_;                                             \
 	o3 = d1_ + 8 * d2_ + (m5);                                      \
 } while (0)
-
-// M[k0..k0+8][t0..t0+32] (row stride ldm) = sum over c of
-// u[c][0..8] (x) v[c][0..32]: 16 accumulators, 2 loads and 8 broadcasts
-// per 16 fused multiply-adds.
-__attribute__((noinline)) static void wgemm_8x32(int C, const float *u, const float *v, float *m, size_t ldm)
-{
-#ifdef __AVX512F__
-	__m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0,
-	       a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0, a12 = a0,
-	       a13 = a0, a14 = a0, a15 = a0;
-	for (int c = 0; c < C; c++, u += KB, v += TB) {
-		__m512 v0 = _mm512_loadu_ps(v), v1 = _mm512_loadu_ps(v + 16), b;
-		b = _mm512_set1_ps(u[0]);
-		a0 = _mm512_fmadd_ps(b, v0, a0); a1 = _mm512_fmadd_ps(b, v1, a1);
-		b = _mm512_set1_ps(u[1]);
-		a2 = _mm512_fmadd_ps(b, v0, a2); a3 = _mm512_fmadd_ps(b, v1, a3);
-		b = _mm512_set1_ps(u[2]);
-		a4 = _mm512_fmadd_ps(b, v0, a4); a5 = _mm512_fmadd_ps(b, v1, a5);
-		b = _mm512_set1_ps(u[3]);
-		a6 = _mm512_fmadd_ps(b, v0, a6); a7 = _mm512_fmadd_ps(b, v1, a7);
-		b = _mm512_set1_ps(u[4]);
-		a8 = _mm512_fmadd_ps(b, v0, a8); a9 = _mm512_fmadd_ps(b, v1, a9);
-		b = _mm512_set1_ps(u[5]);
-		a10 = _mm512_fmadd_ps(b, v0, a10); a11 = _mm512_fmadd_ps(b, v1, a11);
-		b = _mm512_set1_ps(u[6]);
-		a12 = _mm512_fmadd_ps(b, v0, a12); a13 = _mm512_fmadd_ps(b, v1, a13);
-		b = _mm512_set1_ps(u[7]);
-		a14 = _mm512_fmadd_ps(b, v0, a14); a15 = _mm512_fmadd_ps(b, v1, a15);
-	}
-	_mm512_storeu_ps(m + 0 * ldm, a0); _mm512_storeu_ps(m + 0 * ldm + 16, a1);
-	_mm512_storeu_ps(m + 1 * ldm, a2); _mm512_storeu_ps(m + 1 * ldm + 16, a3);
-	_mm512_storeu_ps(m + 2 * ldm, a4); _mm512_storeu_ps(m + 2 * ldm + 16, a5);
-	_mm512_storeu_ps(m + 3 * ldm, a6); _mm512_storeu_ps(m + 3 * ldm + 16, a7);
-	_mm512_storeu_ps(m + 4 * ldm, a8); _mm512_storeu_ps(m + 4 * ldm + 16, a9);
-	_mm512_storeu_ps(m + 5 * ldm, a10); _mm512_storeu_ps(m + 5 * ldm + 16, a11);
-	_mm512_storeu_ps(m + 6 * ldm, a12); _mm512_storeu_ps(m + 6 * ldm + 16, a13);
-	_mm512_storeu_ps(m + 7 * ldm, a14); _mm512_storeu_ps(m + 7 * ldm + 16, a15);
-#else
-	float acc[KB][TB] = { { 0 } };
-	for (int c = 0; c < C; c++, u += KB, v += TB)
-		for (int i = 0; i < KB; i++)
-			for (int t = 0; t < TB; t++)
-				acc[i][t] += u[i] * v[t];
-	for (int i = 0; i < KB; i++)
-		memcpy(m + i * ldm, acc[i], sizeof acc[i]);
-#endif
-}
 
 typedef struct {
 	const ConvShape *s;
@@ -321,8 +274,9 @@ static void wino_slice(void *ctx, size_t c0, size_t c1, int thread)
 			for (int t0 = 0; t0 < Tr; t0 += TB) {
 				const float *Vx = V + (size_t)xi * CT + (size_t)t0 * C;
 				for (int k0 = 0; k0 < K8; k0 += KB)
-					wgemm_8x32(C, Ux + (size_t)k0 * C, Vx,
-					           M + (size_t)xi * KT + (size_t)k0 * Tr + t0, Tr);
+					ops_gemm_8x32(C, Ux + (size_t)k0 * C, Vx, TB,
+					              M + (size_t)xi * KT + (size_t)k0 * Tr + t0, Tr,
+					              NULL);
 			}
 		}
 		// output transform: y = A^T M A (+ bias)

@@ -33,6 +33,14 @@ OpsScratch *ops_scratch_acquire(void);
 void ops_scratch_release(OpsScratch *p);
 float *ops_scratch(OpsScratch *p, int slot, size_t floats);
 
+// m[i][j] (row stride ldm) = bias[i] + sum over c < C of u[c][i] * v[c][j]
+// for i < 8, j < 32: u packed (C, 8), v (C, 32) with row stride ldv;
+// m written (=); bias NULL = 0.
+#define OPS_GEMM_MR 8
+#define OPS_GEMM_NR 32
+void ops_gemm_8x32(int C, const float *u, const float *v, size_t ldv, float *m,
+                   size_t ldm, const float *bias);
+
 // Winograd F(4x4, 3x3) forward (conv_winograd.c): applies to 3x3, stride 1,
 // pad <= 2, outputs of at least 4x4.
 int conv2d_winograd_applies(const ConvShape *s);

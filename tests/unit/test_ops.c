@@ -85,9 +85,10 @@ static void conv_vs_ref(Rng *r, int N, int C, int H, int W, int K, int R,
 {
 	ConvShape s = conv_shape(N, C, H, W, K, R, S, stride, pad);
 	char what[160];
-	snprintf(what, sizeof what, "conv N%d C%d %dx%d K%d %dx%d s%d p%d%s t%d%s",
+	const char *pk = getenv("CNNPIPE_CONV_PACKED");
+	snprintf(what, sizeof what, "conv N%d C%d %dx%d K%d %dx%d s%d p%d%s t%d%s%s",
 	         N, C, H, W, K, R, S, stride, pad, bias ? " bias" : "", ops_threads(),
-	         ops_winograd() ? "" : " gemm");
+	         ops_winograd() ? "" : " gemm", pk && *pk == '1' ? " packed" : "");
 	size_t nx = (size_t)N * C * H * W, nw = (size_t)K * C * R * S,
 	       ny = (size_t)N * K * s.P * s.Q;
 	float *x = randv(r, nx), *w = randv(r, nw), *b = bias ? randv(r, K) : NULL;
@@ -149,8 +150,12 @@ static void fast_vs_ref(void)
 {
 	Rng r;
 	rng_seed(&r, 42, 7);
-	for (int t = 1; t <= 2; t++) {
-		ops_set_threads(t);
+	// t = 1, 2 threads; t = 3: 2 threads with the packed-kernel path forced
+	// for every shape (by default only strided layers with K >= 64 take it)
+	for (int t = 1; t <= 3; t++) {
+		ops_set_threads(t < 3 ? t : 2);
+		if (t == 3)
+			setenv("CNNPIPE_CONV_PACKED", "1", 1);
 		conv_vs_ref(&r, 3, 3, 17, 15, 8, 7, 7, 2, 3, 1);   // stem-like, odd
 		conv_vs_ref(&r, 1, 5, 9, 11, 7, 3, 3, 1, 1, 1);
 		conv_vs_ref(&r, 3, 6, 10, 10, 4, 3, 3, 2, 1, 0);
@@ -191,7 +196,11 @@ static void fast_vs_ref(void)
 		linear_vs_ref(&r, 1, 13, 5);
 		linear_vs_ref(&r, 7, 33, 19);
 		linear_vs_ref(&r, 64, 1024, 2);
+		// the default packed shapes (strided, K >= 64), odd widths
+		conv_vs_ref(&r, 3, 5, 15, 13, 72, 3, 3, 2, 1, 1);
+		conv_vs_ref(&r, 2, 9, 7, 9, 64, 3, 3, 2, 0, 0);
 	}
+	unsetenv("CNNPIPE_CONV_PACKED");
 	ops_set_threads(1);
 }
 
