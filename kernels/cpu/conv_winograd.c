@@ -285,30 +285,23 @@ static void wino_slice(void *ctx, size_t c0, size_t c1, int thread)
 			int L = T - g < VL ? T - g : VL;
 			for (int l = 0; l < L; l++)
 				tile_pos(j, tb + g + l, &n[l], &oh[l], &ow[l]);
-#ifdef __AVX512F__
-			int scatter = (size_t)s->N * K * P * Q < (size_t)INT32_MAX;
-			__m512i vout = _mm512_setzero_si512();
-			__mmask16 mo[16];
-			if (scatter) {
-				int32_t base[VL], hh[VL], ww[VL];
-				__mmask16 live = 0;
-				for (int l = 0; l < VL; l++) {
-					base[l] = l < L ? (int32_t)((long)n[l] * K * P * Q +
-					          (long)oh[l] * Q + ow[l]) : 0;
-					hh[l] = l < L ? oh[l] : 0;
-					ww[l] = l < L ? ow[l] : 0;
-					if (l < L)
-						live |= (__mmask16)(1u << l);
+#if defined(__AVX512F__) && defined(__AVX512VL__)
+			// Per tile: where its 4x4 block starts in y[n][0], how many of
+			// its rows are inside, which of its 4 columns (a store mask).
+			size_t yoff[VL];
+			int nrow[VL];
+			__mmask8 cmask[VL];
+			for (int l = 0; l < VL; l++) {
+				if (l < L) {
+					yoff[l] = (size_t)n[l] * K * P * Q + (size_t)oh[l] * Q + ow[l];
+					nrow[l] = P - oh[l] < 4 ? P - oh[l] : 4;
+					int nc = Q - ow[l] < 4 ? Q - ow[l] : 4;
+					cmask[l] = (__mmask8)((1u << nc) - 1);
+				} else {
+					yoff[l] = 0;
+					nrow[l] = 0;
+					cmask[l] = 0;
 				}
-				vout = _mm512_loadu_si512(base);
-				__m512i vh = _mm512_loadu_si512(hh), vw = _mm512_loadu_si512(ww);
-				for (int a = 0; a < 4; a++)
-					for (int b2 = 0; b2 < 4; b2++)
-						mo[a * 4 + b2] = live &
-							_mm512_cmplt_epi32_mask(_mm512_add_epi32(vh, _mm512_set1_epi32(a)),
-							                        _mm512_set1_epi32(P)) &
-							_mm512_cmplt_epi32_mask(_mm512_add_epi32(vw, _mm512_set1_epi32(b2)),
-							                        _mm512_set1_epi32(Q));
 			}
 #endif
 			for (int k = 0; k < K; k++) {
@@ -329,16 +322,35 @@ static void wino_slice(void *ctx, size_t c0, size_t c1, int thread)
 					vst(o + (a * 4 + 2) * VL, o2 + bias);
 					vst(o + (a * 4 + 3) * VL, o3 + bias);
 				}
-#ifdef __AVX512F__
-				if (scatter) {
-					float *yk = j->y + (size_t)k * P * Q;
-					for (int a = 0; a < 4; a++)
-						for (int b2 = 0; b2 < 4; b2++)
-							_mm512_mask_i32scatter_ps(yk, mo[a * 4 + b2],
-								_mm512_add_epi32(vout, _mm512_set1_epi32(a * Q + b2)),
-								_mm512_loadu_ps(o + (a * 4 + b2) * VL), 4);
-					continue;
+#if defined(__AVX512F__) && defined(__AVX512VL__)
+				// Row a of 16 tiles: o[a][b] over tiles -> per tile its 4
+				// values side by side (a 4x4 transpose inside each 128-bit
+				// lane), then one masked 4-float store per tile and row:
+				// a quarter of the stores of a scatter.
+				float *yk = j->y + (size_t)k * P * Q;
+				for (int a = 0; a < 4; a++) {
+					__m512 o0 = _mm512_loadu_ps(o + (a * 4 + 0) * VL);
+					__m512 o1 = _mm512_loadu_ps(o + (a * 4 + 1) * VL);
+					__m512 o2 = _mm512_loadu_ps(o + (a * 4 + 2) * VL);
+					__m512 o3 = _mm512_loadu_ps(o + (a * 4 + 3) * VL);
+					__m512 t0 = _mm512_unpacklo_ps(o0, o1), t1 = _mm512_unpackhi_ps(o0, o1);
+					__m512 t2 = _mm512_unpacklo_ps(o2, o3), t3 = _mm512_unpackhi_ps(o2, o3);
+					__m512 u[4];   // lane q of u[i]: tile 4q + i
+					u[0] = _mm512_shuffle_ps(t0, t2, 0x44);
+					u[1] = _mm512_shuffle_ps(t0, t2, 0xEE);
+					u[2] = _mm512_shuffle_ps(t1, t3, 0x44);
+					u[3] = _mm512_shuffle_ps(t1, t3, 0xEE);
+					const size_t ra = (size_t)a * Q;
+#define STORE_LANE(q) for (int i = 0; i < 4; i++) {                            \
+	int l_ = 4 * (q) + i;                                                  \
+	if (a < nrow[l_])                                                      \
+		_mm_mask_storeu_ps(yk + yoff[l_] + ra, cmask[l_],               \
+		                   _mm512_extractf32x4_ps(u[i], q));           \
+}
+					STORE_LANE(0) STORE_LANE(1) STORE_LANE(2) STORE_LANE(3)
+#undef STORE_LANE
 				}
+				continue;
 #endif
 				for (int l = 0; l < L; l++) {
 					float *yp = j->y + ((size_t)n[l] * K + k) * P * Q +
