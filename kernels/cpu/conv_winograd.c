@@ -26,6 +26,7 @@
 #include <immintrin.h>
 #endif
 
+#define PF_DIST 1        // channels ahead that the input transform prefetches
 #define KB OPS_GEMM_MR   // output channels per kernel row block
 #define TB OPS_GEMM_NR   // tiles per kernel column block
 
@@ -182,48 +183,71 @@ static void wino_slice(void *ctx, size_t c0, size_t c1, int thread)
 				}
 			}
 #ifdef __AVX512F__
-			// Masked gathers: lane l reads x[n, c, ih0+r, iw0+i] when inside.
-			// Offsets are int32 from the channel-c plane of image 0.
-			int gather = (size_t)s->N * C * H * W < (size_t)INT32_MAX;
-			__m512i vbase = _mm512_setzero_si512(), vih = vbase, viw = vbase;
-			__mmask16 live = 0;
-			if (gather) {
-				int32_t base[VL], hh[VL], ww[VL];
-				for (int l = 0; l < VL; l++) {
-					base[l] = n[l] < 0 ? 0 : (int32_t)((long)n[l] * C * H * W +
-					          (long)ih0[l] * W + iw0[l]);
-					hh[l] = n[l] < 0 ? -100 : ih0[l];
-					ww[l] = n[l] < 0 ? -100 : iw0[l];
-					if (n[l] >= 0)
-						live |= (__mmask16)(1u << l);
+			// Per tile l and window row r: where the row's 6 (of 8 loaded)
+			// values start relative to channel c's plane of image 0, and
+			// which of them are inside the image (a load mask; 0 for rows
+			// outside and for lanes past the chunk).  Masked-off lanes are
+			// never read, so starts before or after x are harmless.
+			ptrdiff_t roff[VL];
+			__mmask16 rm[6][VL];
+			for (int l = 0; l < VL; l++) {
+				roff[l] = n[l] < 0 ? 0 : (ptrdiff_t)n[l] * C * H * W +
+				          (ptrdiff_t)ih0[l] * W + iw0[l];
+				unsigned cm = 0;
+				for (int i = 0; i < 6; i++)
+					if (n[l] >= 0 && iw0[l] + i >= 0 && iw0[l] + i < W)
+						cm |= 1u << i;
+				for (int r = 0; r < 6; r++) {
+					int ih = ih0[l] + r;
+					rm[r][l] = (__mmask16)(ih >= 0 && ih < H ? cm : 0);
 				}
-				vbase = _mm512_loadu_si512(base);
-				vih = _mm512_loadu_si512(hh);
-				viw = _mm512_loadu_si512(ww);
 			}
-			__mmask16 mrow[6], mcol[6];
-			for (int r = 0; r < 6; r++) {
-				__m512i h = _mm512_add_epi32(vih, _mm512_set1_epi32(r));
-				__m512i w = _mm512_add_epi32(viw, _mm512_set1_epi32(r));
-				mrow[r] = _mm512_cmpge_epi32_mask(h, _mm512_setzero_si512()) &
-				          _mm512_cmplt_epi32_mask(h, _mm512_set1_epi32(H));
-				mcol[r] = _mm512_cmpge_epi32_mask(w, _mm512_setzero_si512()) &
-				          _mm512_cmplt_epi32_mask(w, _mm512_set1_epi32(W));
-			}
+			const __m512i lo_idx = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19,
+			                                         8, 9, 10, 11, 24, 25, 26, 27);
+			const __m512i hi_idx = _mm512_setr_epi32(4, 5, 6, 7, 20, 21, 22, 23,
+			                                         12, 13, 14, 15, 28, 29, 30, 31);
 #endif
 			for (int c = 0; c < C; c++) {
 #ifdef __AVX512F__
-				if (gather) {
-					const float *xc = j->x + (size_t)c * H * W;
-					for (int r = 0; r < 6; r++)
-						for (int i = 0; i < 6; i++) {
-							__m512i idx = _mm512_add_epi32(vbase,
-							                _mm512_set1_epi32(r * W + i));
-							__m512 v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(),
-							                live & mrow[r] & mcol[i], idx, xc, 4);
-							_mm512_storeu_ps(d + (r * 6 + i) * VL, v);
-						}
-				} else
+				// Row r of the 16 windows: zmm m holds tile m's 8 values in
+				// its low half and tile m+8's in its high half; an 8x8
+				// transpose inside each half (unpack, shuffle, then 128-bit
+				// lanes by permutex2var) leaves value i of all 16 tiles in
+				// one vector (gathers are several times slower here).
+				const uintptr_t xc = (uintptr_t)(j->x + (size_t)c * H * W);
+				if (c + PF_DIST < C) {   // a later channel's rows: hide memory latency
+					const uintptr_t xn = xc + (uintptr_t)PF_DIST * H * W * 4;
+					for (int l = 0; l < VL; l += 2)
+						if (n[l] >= 0)
+							for (int r = 0; r < 6; r++)
+								_mm_prefetch((const char *)(xn + (roff[l] + (ptrdiff_t)r * W) * 4),
+								             _MM_HINT_T0);
+				}
+				for (int r = 0; r < 6; r++) {
+					__m512 z[8];
+					for (int m = 0; m < 8; m++) {
+						const float *p0 = (const float *)(xc + (roff[m] + (ptrdiff_t)r * W) * 4);
+						const float *p1 = (const float *)(xc + (roff[m + 8] + (ptrdiff_t)r * W - 8) * 4);
+						__m512 v = _mm512_maskz_loadu_ps(rm[r][m], p0);
+						z[m] = _mm512_mask_loadu_ps(v, (__mmask16)(rm[r][m + 8] << 8), p1);
+					}
+					__m512 t0 = _mm512_unpacklo_ps(z[0], z[1]), t1 = _mm512_unpackhi_ps(z[0], z[1]);
+					__m512 t2 = _mm512_unpacklo_ps(z[2], z[3]), t3 = _mm512_unpackhi_ps(z[2], z[3]);
+					__m512 t4 = _mm512_unpacklo_ps(z[4], z[5]), t5 = _mm512_unpackhi_ps(z[4], z[5]);
+					__m512 t6 = _mm512_unpacklo_ps(z[6], z[7]), t7 = _mm512_unpackhi_ps(z[6], z[7]);
+					__m512 s0 = _mm512_shuffle_ps(t0, t2, 0x44), s1 = _mm512_shuffle_ps(t0, t2, 0xEE);
+					__m512 s2 = _mm512_shuffle_ps(t1, t3, 0x44), s3 = _mm512_shuffle_ps(t1, t3, 0xEE);
+					__m512 s4 = _mm512_shuffle_ps(t4, t6, 0x44), s5 = _mm512_shuffle_ps(t4, t6, 0xEE);
+					__m512 s6 = _mm512_shuffle_ps(t5, t7, 0x44), s7 = _mm512_shuffle_ps(t5, t7, 0xEE);
+					float *dr = d + r * 6 * VL;
+					_mm512_storeu_ps(dr + 0 * VL, _mm512_permutex2var_ps(s0, lo_idx, s4));
+					_mm512_storeu_ps(dr + 1 * VL, _mm512_permutex2var_ps(s1, lo_idx, s5));
+					_mm512_storeu_ps(dr + 2 * VL, _mm512_permutex2var_ps(s2, lo_idx, s6));
+					_mm512_storeu_ps(dr + 3 * VL, _mm512_permutex2var_ps(s3, lo_idx, s7));
+					_mm512_storeu_ps(dr + 4 * VL, _mm512_permutex2var_ps(s0, hi_idx, s4));
+					_mm512_storeu_ps(dr + 5 * VL, _mm512_permutex2var_ps(s1, hi_idx, s5));
+				}
+				goto transform;
 #endif
 				for (int l = 0; l < VL; l++) {
 					if (inside[l]) {
@@ -248,6 +272,9 @@ static void wino_slice(void *ctx, size_t c0, size_t c1, int thread)
 						}
 					}
 				}
+#ifdef __AVX512F__
+transform:;
+#endif
 				v16 t[36];
 				for (int i = 0; i < 6; i++)   // columns: B^T over r for each i
 					BT6(vld(d + (0 * 6 + i) * VL), vld(d + (1 * 6 + i) * VL),
