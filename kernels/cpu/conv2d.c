@@ -12,6 +12,9 @@
 #include "ops.h"
 #include "ops_internal.h"
 #include "threads.h"
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
 
 ConvShape conv_shape(int N, int C, int H, int W, int K, int R, int S,
                      int stride, int pad)
@@ -190,6 +193,29 @@ typedef struct {
 	int direct;         // pointwise: x[n] is already the column matrix
 } FwdJob;
 
+// dst[i] = src[2 * i], i < n: 16 at a time from two masked loads (never
+// past src[2 * n - 2]) and a permute keeping the even lanes.
+static void copy_stride2(float *dst, const float *src, int n)
+{
+	int i = 0;
+#ifdef __AVX512F__
+	const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20,
+	                                       22, 24, 26, 28, 30);
+	for (; i < n; i += 16) {
+		int m = n - i < 16 ? n - i : 16;      // outputs this round
+		int need = 2 * m - 1;                 // inputs read
+		__mmask16 k0 = (__mmask16)(need >= 16 ? 0xFFFF : (1u << need) - 1);
+		__mmask16 k1 = (__mmask16)(need > 16 ? (1u << (need - 16)) - 1 : 0);
+		__m512 a = _mm512_maskz_loadu_ps(k0, src + 2 * i);
+		__m512 b = _mm512_maskz_loadu_ps(k1, src + 2 * i + 16);
+		_mm512_mask_storeu_ps(dst + i, (__mmask16)((1u << m) - 1),
+		                      _mm512_permutex2var_ps(a, even, b));
+	}
+#endif
+	for (; i < n; i++)
+		dst[i] = src[2 * i];
+}
+
 // col: (CRS, ld) <- the input patches of output pixels [j0, j1) in its
 // first j1 - j0 columns.  The range is cut once into segments, one per
 // output row (n, p) it meets, so the loop over the C*R*S rows does no
@@ -224,8 +250,7 @@ static void im2col_segs(const ConvShape *s, const Seg *sg, int nseg,
 				if (st == 1)
 					memcpy(dst + l, src + l, sizeof(float) * (h - l));
 				else if (st == 2)
-					for (int q = l; q < h; q++)
-						dst[q] = src[2 * q];
+					copy_stride2(dst + l, src + 2 * l, h - l);
 				else
 					for (int q = l; q < h; q++)
 						dst[q] = src[q * st];
