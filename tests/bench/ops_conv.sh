@@ -34,7 +34,7 @@ for net in resnet34 darknet; do
 			total "$tmp/p$i" >>"$tmp/theirs"
 		fi
 	done
-	echo "# cnnpipe (last run; Winograd F(4x4,3x3) for 3x3/1, column-block im2col+sgemm otherwise)"
+	echo "# cnnpipe (last run; Winograd F(4x4,3x3) for 3x3/1, direct for C <= 4, im2col + own kernel or OpenBLAS otherwise)"
 	cat "$tmp/o$RUNS"
 	ours=$(median <"$tmp/ours")
 	if [ $havetorch = 1 ]; then
@@ -46,6 +46,6 @@ for net in resnet34 darknet; do
 		echo "$net convolutions: cnnpipe median ${ours} s; PyTorch not installed: no comparison"
 	fi
 done
-echo "## for reference: ResNet34, filters transformed on every call; im2col+sgemm only"
+echo "## for reference: ResNet34 with filters transformed on every call (no ConvCache); without Winograd"
 build/bench/ops_conv -b "$B" -t "$T" --uncached | tail -1
 CNNPIPE_NO_WINOGRAD=1 build/bench/ops_conv -b "$B" -t "$T" | tail -1

@@ -180,6 +180,7 @@ static void fast_vs_ref(void)
 		conv_vs_ref(&r, 3, 3, 13, 29, 16, 3, 3, 1, 1, 0);
 		conv_vs_ref(&r, 1, 2, 11, 12, 48, 5, 5, 3, 2, 1);
 		conv_vs_ref(&r, 2, 4, 9, 7, 128, 3, 3, 2, 0, 0);
+		conv_vs_ref(&r, 2, 3, 40, 37, 64, 7, 7, 2, 3, 1);   // rows of 19 outputs
 		// Column blocks and Winograd chunks that start and end mid-row
 		// and span images; K not a multiple of the kernel's 8 rows.
 		setenv("CNNPIPE_CONV_COLS", "37", 1);
