@@ -151,7 +151,7 @@ static void fast_vs_ref(void)
 	Rng r;
 	rng_seed(&r, 42, 7);
 	// t = 1, 2 threads; t = 3: 2 threads with the packed-kernel path forced
-	// for every shape (by default only strided layers with K >= 64 take it)
+	// for every shape (by default only layers with K >= 32 take it)
 	for (int t = 1; t <= 3; t++) {
 		ops_set_threads(t < 3 ? t : 2);
 		if (t == 3)
@@ -197,9 +197,11 @@ static void fast_vs_ref(void)
 		linear_vs_ref(&r, 1, 13, 5);
 		linear_vs_ref(&r, 7, 33, 19);
 		linear_vs_ref(&r, 64, 1024, 2);
-		// the default packed shapes (strided, K >= 64), odd widths
+		// the default packed shapes (K >= 32), odd widths
 		conv_vs_ref(&r, 3, 5, 15, 13, 72, 3, 3, 2, 1, 1);
 		conv_vs_ref(&r, 2, 9, 7, 9, 64, 3, 3, 2, 0, 0);
+		conv_vs_ref(&r, 3, 24, 14, 14, 40, 1, 1, 1, 0, 1);   // pointwise, 196 per image
+		conv_vs_ref(&r, 2, 16, 33, 35, 32, 1, 1, 1, 0, 0);
 	}
 	unsetenv("CNNPIPE_CONV_PACKED");
 	ops_set_threads(1);
