@@ -188,8 +188,8 @@ static void dir_item(void *ctx, size_t item, size_t item_end, int thread)
 	}
 }
 
-void conv2d_forward_direct(const ConvShape *s, const float *x, const float *wd,
-                           const float *b, float *y)
+void conv2d_forward_direct(OpsScratch *sp, const ConvShape *s, const float *x,
+                           const float *wd, const float *b, float *y)
 {
 	DirJob j = { .s = s, .x = x, .wd = wd, .b = b, .y = y };
 	j.KV = kv_of(s->K);
@@ -200,7 +200,6 @@ void conv2d_forward_direct(const ConvShape *s, const float *x, const float *wd,
 	if (j.Wp < s->W + 2 * s->pad)
 		j.Wp = s->W + 2 * s->pad;
 	j.rowblocks = (s->P + ROWS - 1) / ROWS;
-	j.scratch = ops_scratch_acquire();
+	j.scratch = sp;
 	ops_parallel_dynamic((size_t)s->N * j.rowblocks, ops_threads(), dir_item, &j);
-	ops_scratch_release(j.scratch);
 }

@@ -41,11 +41,13 @@ size_t wino_filter_floats(int K, int C)
 }
 
 // U[xi][k/8][c][k%8] = (G g G^T)[i][j], xi = 6i + j; rows k >= K are 0.
-// Vectorised over 16 input channels at a time, output channels shared
-// among threads.
+// Vectorised over 16 input channels at a time; blocks of 8 output channels
+// shared among threads, each finished in a small buffer and copied to U as
+// whole runs of 16 x 8 floats (writing U element by element at stride 8
+// across 36 planes cost 20 ms for 512 x 512 filters).
 typedef struct { int K, C; const float *w; float *U; } FiltJob;
 
-static void filter_slice(void *ctx, size_t k0, size_t k1, int thread)
+static void filter_slice(void *ctx, size_t kb0, size_t kb1, int thread)
 {
 	(void)thread;
 	typedef float f16 __attribute__((vector_size(64)));
@@ -60,43 +62,49 @@ static void filter_slice(void *ctx, size_t k0, size_t k1, int thread)
 	FiltJob *f = ctx;
 	const int C = f->C;
 	const size_t KC = (size_t)round_up(f->K, KB) * C;
-	for (size_t k = k0; k < k1; k++)
+	float tmp[36][16][KB];   // [xi][channel][k % 8] of one block
+	for (size_t kb = kb0; kb < kb1; kb++)
 		for (int c0 = 0; c0 < C; c0 += 16) {
 			int L = C - c0 < 16 ? C - c0 : 16;
-			float gt[9][16] = { { 0 } };   // g[e] for 16 channels
-			for (int l = 0; l < L; l++)
+			for (int kk = 0; kk < KB; kk++) {
+				size_t k = kb * KB + kk;
+				if (k >= (size_t)f->K) {
+					for (int xi = 0; xi < 36; xi++)
+						for (int l = 0; l < 16; l++)
+							tmp[xi][l][kk] = 0.0f;
+					continue;
+				}
+				float gt[9][16] = { { 0 } };   // g[e] for 16 channels
+				for (int l = 0; l < L; l++)
+					for (int e = 0; e < 9; e++)
+						gt[e][l] = f->w[(k * C + c0 + l) * 9 + e];
+				f16 g[9];
 				for (int e = 0; e < 9; e++)
-					gt[e][l] = f->w[((size_t)k * C + c0 + l) * 9 + e];
-			f16 g[9];
-			for (int e = 0; e < 9; e++)
-				memcpy(&g[e], gt[e], sizeof(f16));
-			for (int i = 0; i < 6; i++) {
-				f16 t[3];   // (G g)[i][jj]
-				for (int jj = 0; jj < 3; jj++)
-					t[jj] = G[i][0] * g[jj] + G[i][1] * g[3 + jj] + G[i][2] * g[6 + jj];
-				for (int jx = 0; jx < 6; jx++) {
-					f16 u = t[0] * G[jx][0] + t[1] * G[jx][1] + t[2] * G[jx][2];
-					float ub[16];
-					memcpy(ub, &u, sizeof ub);
-					float *dst = f->U + (size_t)(i * 6 + jx) * KC +
-					             (k / KB * (size_t)C + c0) * KB + k % KB;
-					for (int l = 0; l < L; l++)
-						dst[(size_t)l * KB] = ub[l];
+					memcpy(&g[e], gt[e], sizeof(f16));
+				for (int i = 0; i < 6; i++) {
+					f16 t[3];   // (G g)[i][jj]
+					for (int jj = 0; jj < 3; jj++)
+						t[jj] = G[i][0] * g[jj] + G[i][1] * g[3 + jj] + G[i][2] * g[6 + jj];
+					for (int jx = 0; jx < 6; jx++) {
+						f16 u = t[0] * G[jx][0] + t[1] * G[jx][1] + t[2] * G[jx][2];
+						float ub[16];
+						memcpy(ub, &u, sizeof ub);
+						for (int l = 0; l < 16; l++)
+							tmp[i * 6 + jx][l][kk] = ub[l];
+					}
 				}
 			}
+			for (int xi = 0; xi < 36; xi++)
+				memcpy(f->U + xi * KC + (kb * C + c0) * KB, tmp[xi],
+				       sizeof(float) * L * KB);
 		}
 }
 
 void wino_filter_transform(int K, int C, const float *w, float *U)
 {
-	int K8 = round_up(K, KB);
-	if (K8 != K)   // zero rows of the last block
-		for (int xi = 0; xi < 36; xi++)
-			for (int c = 0; c < C; c++)
-				for (int k = K; k < K8; k++)
-					U[(size_t)xi * K8 * C + ((size_t)(K / KB) * C + c) * KB + k % KB] = 0;
+	size_t nkb = (size_t)round_up(K, KB) / KB;
 	FiltJob f = { K, C, w, U };
-	parallel_for((size_t)K, ops_threads_for((size_t)K, 400.0 * C), filter_slice, &f);
+	parallel_for(nkb, ops_threads_for(nkb, 3200.0 * C), filter_slice, &f);
 }
 
 // 16 tiles side by side: the transforms run on vectors across tiles.
@@ -399,8 +407,8 @@ int conv2d_winograd_applies(const ConvShape *s)
 	       s->P >= 4 && s->Q >= 4;
 }
 
-void conv2d_forward_winograd(const ConvShape *s, const float *x, const float *U,
-                             const float *b, float *y)
+void conv2d_forward_winograd(OpsScratch *sp, const ConvShape *s, const float *x,
+                             const float *U, const float *b, float *y)
 {
 	if (s->N == 0)
 		return;
@@ -419,7 +427,6 @@ void conv2d_forward_winograd(const ConvShape *s, const float *x, const float *U,
 		target = 1024;
 	j.chunk = (size_t)round_up((int)target, TB);
 	size_t nchunks = (j.ntiles + j.chunk - 1) / j.chunk;
-	j.scratch = ops_scratch_acquire();
+	j.scratch = sp;
 	ops_parallel_dynamic(nchunks, ops_threads(), wino_slice, &j);
-	ops_scratch_release(j.scratch);
 }

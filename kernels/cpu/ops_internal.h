@@ -32,6 +32,9 @@ typedef struct OpsScratch OpsScratch;
 OpsScratch *ops_scratch_acquire(void);
 void ops_scratch_release(OpsScratch *p);
 float *ops_scratch(OpsScratch *p, int slot, size_t floats);
+// The slot conv2d_forward keeps uncached prepared weights in (thread
+// slots are 0 .. threads-1 <= 255).
+#define OPS_SLOT_WEIGHTS 256
 
 // m[i][j] (row stride ldm) = bias[i] + sum over c < C of u[c][i] * v[c][j]
 // for i < 8, j < 32: u packed (C, 8), v (C, 32) with row stride ldv;
@@ -48,13 +51,13 @@ int conv2d_winograd_applies(const ConvShape *s);
 // filled by wino_filter_transform; conv2d_forward_winograd takes them.
 size_t wino_filter_floats(int K, int C);
 void wino_filter_transform(int K, int C, const float *w, float *U);
-void conv2d_forward_winograd(const ConvShape *s, const float *x, const float *U,
-                             const float *b, float *y);
+void conv2d_forward_winograd(OpsScratch *sp, const ConvShape *s, const float *x,
+                             const float *U, const float *b, float *y);
 // Direct convolution for few input channels (conv_direct.c): weights packed
 // by conv_direct_pack into conv_direct_weights_floats(s) floats.
 int conv2d_direct_applies(const ConvShape *s);
 size_t conv_direct_weights_floats(const ConvShape *s);
 void conv_direct_pack(const ConvShape *s, const float *w, float *wd);
-void conv2d_forward_direct(const ConvShape *s, const float *x, const float *wd,
-                           const float *b, float *y);
+void conv2d_forward_direct(OpsScratch *sp, const ConvShape *s, const float *x,
+                           const float *wd, const float *b, float *y);
 #endif
