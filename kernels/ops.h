@@ -52,6 +52,16 @@ void conv_cache_invalidate(ConvCache *c);      // NULL is fine
 // afresh, exactly as conv2d_forward.  Same results either way.
 void conv2d_forward_cached(ConvCache *c, const ConvShape *s, const float *x,
                            const float *w, const float *b, float *y);
+// The convolution with its epilogue fused, saving passes over y:
+//   y = act(conv(x, w) + b + res)
+// res: (N, K, P, Q) or NULL, must not overlap y; act: CONV_ACT_NONE,
+// CONV_ACT_RELU (max(v, 0)) or CONV_ACT_LEAKY (v > 0 ? v : slope*v,
+// 0 <= slope <= 1; darknet's leaky is 0.1).  A ResNet block in eval mode:
+// batch norm folded into w and b, then the residual and the ReLU here.
+enum { CONV_ACT_NONE, CONV_ACT_RELU, CONV_ACT_LEAKY };
+void conv2d_forward_fused(ConvCache *c, const ConvShape *s, const float *x,
+                          const float *w, const float *b, const float *res,
+                          int act, float slope, float *y);
 void conv2d_forward_ref(const ConvShape *s, const float *x, const float *w,
                         const float *b, float *y);
 void conv2d_backward_ref(const ConvShape *s, const float *x, const float *w,

@@ -189,6 +189,7 @@ typedef struct {
 	const float *x, *w, *b;
 	float *y;
 	OpsScratch *scratch;
+	const ConvEpi *epi;
 	size_t total, nb;   // columns in all, per block
 	int direct;         // pointwise: x[n] is already the column matrix
 } FwdJob;
@@ -284,7 +285,7 @@ static void im2col_range(const ConvShape *s, const float *x, size_t j0, size_t j
 	}
 }
 
-static void fwd_block(void *ctx, size_t blk, size_t blk_end, int thread)
+static void fwd_block_core(void *ctx, size_t blk, size_t blk_end, int thread)
 {
 	(void)blk_end;
 	FwdJob *j = ctx;
@@ -349,11 +350,44 @@ static void fwd_block(void *ctx, size_t blk, size_t blk_end, int thread)
 }
 
 
+void conv_epilogue_range(const ConvEpi *e, const ConvShape *s, float *y,
+                         size_t j0, size_t j1)
+{
+	const size_t PQ = (size_t)s->P * s->Q, K = (size_t)s->K;
+	const float slope = e->slope;
+	for (size_t a = j0; a < j1;) {
+		size_t n = a / PQ, off = a - n * PQ;
+		size_t len = (n + 1) * PQ < j1 ? (n + 1) * PQ - a : j1 - a;
+		for (size_t k = 0; k < K; k++) {
+			float *yk = y + (n * K + k) * PQ + off;
+			const float *rk = e->res ? e->res + (n * K + k) * PQ + off : NULL;
+			for (size_t i = 0; i < len; i++) {
+				float v = yk[i] + (rk ? rk[i] : 0.0f);
+				float sv = v * slope;
+				yk[i] = v > sv ? v : sv;
+			}
+		}
+		a += len;
+	}
+}
+
+// one block, then its epilogue while the block is in cache
+static void fwd_block(void *ctx, size_t blk, size_t blk_end, int thread)
+{
+	FwdJob *j = ctx;
+	fwd_block_core(ctx, blk, blk_end, thread);
+	if (j->epi->on) {
+		size_t j0 = blk * j->nb, j1 = j0 + j->nb < j->total ? j0 + j->nb : j->total;
+		conv_epilogue_range(j->epi, j->s, j->y, j0, j1);
+	}
+}
+
 static void conv2d_forward_gemm(OpsScratch *sp, const ConvShape *s, const float *x,
-                                const float *w, const float *b, float *y)
+                                const float *w, const float *b, const ConvEpi *epi,
+                                float *y)
 {
 	const size_t CRS = (size_t)s->C * s->R * s->S, PQ = (size_t)s->P * s->Q;
-	FwdJob j = { .s = s, .x = x, .w = w, .b = b, .y = y };
+	FwdJob j = { .s = s, .x = x, .w = w, .b = b, .y = y, .epi = epi };
 	j.total = (size_t)s->N * PQ;
 	j.direct = is_pointwise(s);
 	// Columns per block: col about 1 M floats (half the L2 cache), at
@@ -416,10 +450,11 @@ typedef struct {
 	const float *x, *wp, *b;
 	float *y;
 	OpsScratch *scratch;
+	const ConvEpi *epi;
 	size_t total;
 } PackJob;
 
-static void pk_item(void *ctx, size_t item, size_t item_end, int thread)
+static void pk_item_core(void *ctx, size_t item, size_t item_end, int thread)
 {
 	(void)item_end;
 	PackJob *j = ctx;
@@ -488,10 +523,22 @@ static void pk_item(void *ctx, size_t item, size_t item_end, int thread)
 	}
 }
 
-static void conv2d_forward_packed(OpsScratch *sp, const ConvShape *s, const float *x,
-                                  const float *wp, const float *b, float *y)
+static void pk_item(void *ctx, size_t item, size_t item_end, int thread)
 {
-	PackJob j = { .s = s, .x = x, .wp = wp, .b = b, .y = y };
+	PackJob *j = ctx;
+	pk_item_core(ctx, item, item_end, thread);
+	if (j->epi->on) {
+		size_t j0 = item * PK_COLS;
+		size_t j1 = j0 + PK_COLS < j->total ? j0 + PK_COLS : j->total;
+		conv_epilogue_range(j->epi, j->s, j->y, j0, j1);
+	}
+}
+
+static void conv2d_forward_packed(OpsScratch *sp, const ConvShape *s, const float *x,
+                                  const float *wp, const float *b, const ConvEpi *epi,
+                                  float *y)
+{
+	PackJob j = { .s = s, .x = x, .wp = wp, .b = b, .y = y, .epi = epi };
 	j.total = (size_t)s->N * s->P * s->Q;
 	j.scratch = sp;
 	ops_parallel_dynamic((j.total + PK_COLS - 1) / PK_COLS, ops_threads(), pk_item, &j);
@@ -563,15 +610,22 @@ static void prepare(const ConvShape *s, int alg, const float *w, float *buf)
 		conv_direct_pack(s, w, buf);
 }
 
-void conv2d_forward_cached(ConvCache *c, const ConvShape *s, const float *x,
-                           const float *w, const float *b, float *y)
+void conv2d_forward_fused(ConvCache *c, const ConvShape *s, const float *x,
+                          const float *w, const float *b, const float *res,
+                          int act, float slope, float *y)
 {
 	if (s->N == 0)
 		return;
+	ConvEpi epi = { res, 1.0f, 0 };
+	if (act == CONV_ACT_RELU)
+		epi.slope = 0.0f;
+	else if (act == CONV_ACT_LEAKY)
+		epi.slope = slope < 0.0f ? 0.0f : slope > 1.0f ? 1.0f : slope;
+	epi.on = res != NULL || act == CONV_ACT_RELU || act == CONV_ACT_LEAKY;
 	int alg = conv_algorithm(s);
 	OpsScratch *sp = ops_scratch_acquire();
 	if (alg == ALG_GEMM) {
-		conv2d_forward_gemm(sp, s, x, w, b, y);
+		conv2d_forward_gemm(sp, s, x, w, b, &epi, y);
 		ops_scratch_release(sp);
 		return;
 	}
@@ -599,12 +653,18 @@ void conv2d_forward_cached(ConvCache *c, const ConvShape *s, const float *x,
 		prepare(s, alg, w, buf);
 	}
 	if (alg == ALG_WINOGRAD)
-		conv2d_forward_winograd(sp, s, x, buf, b, y);
+		conv2d_forward_winograd(sp, s, x, buf, b, &epi, y);
 	else if (alg == ALG_PACKED)
-		conv2d_forward_packed(sp, s, x, buf, b, y);
+		conv2d_forward_packed(sp, s, x, buf, b, &epi, y);
 	else
-		conv2d_forward_direct(sp, s, x, buf, b, y);
+		conv2d_forward_direct(sp, s, x, buf, b, &epi, y);
 	ops_scratch_release(sp);
+}
+
+void conv2d_forward_cached(ConvCache *c, const ConvShape *s, const float *x,
+                           const float *w, const float *b, float *y)
+{
+	conv2d_forward_fused(c, s, x, w, b, NULL, CONV_ACT_NONE, 0.0f, y);
 }
 
 void conv2d_forward(const ConvShape *s, const float *x, const float *w,

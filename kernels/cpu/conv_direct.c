@@ -47,6 +47,7 @@ typedef struct {
 	const float *x, *wd, *b;
 	float *y;
 	OpsScratch *scratch;
+	const ConvEpi *epi;
 	int rowblocks, Wp, Qr, KV, QB;
 } DirJob;
 
@@ -142,7 +143,7 @@ static void dir_block16(const DirJob *j, const float *xr, const float *wd,
 #endif
 }
 
-static void dir_item(void *ctx, size_t item, size_t item_end, int thread)
+static void dir_item_core(void *ctx, size_t item, size_t item_end, int thread)
 {
 	(void)item_end;
 	DirJob *j = ctx;
@@ -188,10 +189,27 @@ static void dir_item(void *ctx, size_t item, size_t item_end, int thread)
 	}
 }
 
-void conv2d_forward_direct(OpsScratch *sp, const ConvShape *s, const float *x,
-                           const float *wd, const float *b, float *y)
+// one item, then its epilogue while the rows are in cache
+static void dir_item(void *ctx, size_t item, size_t item_end, int thread)
 {
-	DirJob j = { .s = s, .x = x, .wd = wd, .b = b, .y = y };
+	DirJob *j = ctx;
+	dir_item_core(ctx, item, item_end, thread);
+	if (j->epi->on) {
+		const ConvShape *s = j->s;
+		size_t n = item / j->rowblocks;
+		int p0 = (int)(item % j->rowblocks) * ROWS;
+		int p1 = p0 + ROWS < s->P ? p0 + ROWS : s->P;
+		size_t base = n * s->P * s->Q;
+		conv_epilogue_range(j->epi, s, j->y, base + (size_t)p0 * s->Q,
+		                    base + (size_t)p1 * s->Q);
+	}
+}
+
+void conv2d_forward_direct(OpsScratch *sp, const ConvShape *s, const float *x,
+                           const float *wd, const float *b, const ConvEpi *epi,
+                           float *y)
+{
+	DirJob j = { .s = s, .x = x, .wd = wd, .b = b, .y = y, .epi = epi };
 	j.KV = kv_of(s->K);
 	j.QB = j.KV == 4 ? 6 : 12;
 	j.Qr = (s->Q + j.QB - 1) / j.QB * j.QB;

@@ -142,6 +142,7 @@ typedef struct {
 	const float *x, *b, *U;
 	float *y;
 	OpsScratch *scratch;
+	const ConvEpi *epi;
 	int TH, TW;
 	size_t ntiles, chunk;   // tiles in all, tiles per chunk (multiple of TB)
 } WinoJob;
@@ -363,6 +364,9 @@ transform:;
 				// lane), then one masked 4-float store per tile and row:
 				// a quarter of the stores of a scatter.
 				float *yk = j->y + (size_t)k * P * Q;
+				const int epi_on = j->epi->on;
+				const float *rk = j->epi->res ? j->epi->res + (size_t)k * P * Q : NULL;
+				const __m128 slope4 = _mm_set1_ps(j->epi->slope);
 				for (int a = 0; a < 4; a++) {
 					__m512 o0 = _mm512_loadu_ps(o + (a * 4 + 0) * VL);
 					__m512 o1 = _mm512_loadu_ps(o + (a * 4 + 1) * VL);
@@ -378,9 +382,16 @@ transform:;
 					const size_t ra = (size_t)a * Q;
 #define STORE_LANE(q) for (int i = 0; i < 4; i++) {                            \
 	int l_ = 4 * (q) + i;                                                  \
-	if (a < nrow[l_])                                                      \
-		_mm_mask_storeu_ps(yk + yoff[l_] + ra, cmask[l_],               \
-		                   _mm512_extractf32x4_ps(u[i], q));           \
+	if (a < nrow[l_]) {                                                    \
+		__m128 v_ = _mm512_extractf32x4_ps(u[i], q);                   \
+		if (epi_on) {                                                  \
+			if (rk)                                                \
+				v_ = _mm_add_ps(v_, _mm_maskz_loadu_ps(cmask[l_], \
+				                rk + yoff[l_] + ra));          \
+			v_ = _mm_max_ps(v_, _mm_mul_ps(v_, slope4));           \
+		}                                                              \
+		_mm_mask_storeu_ps(yk + yoff[l_] + ra, cmask[l_], v_);         \
+	}                                                                      \
 }
 					STORE_LANE(0) STORE_LANE(1) STORE_LANE(2) STORE_LANE(3)
 #undef STORE_LANE
@@ -392,9 +403,18 @@ transform:;
 					            (size_t)oh[l] * Q + ow[l];
 					int na = P - oh[l] < 4 ? P - oh[l] : 4;
 					int nb = Q - ow[l] < 4 ? Q - ow[l] : 4;
+					const float *rp = j->epi->res ? j->epi->res + (yp - j->y) : NULL;
 					for (int a = 0; a < na; a++)
-						for (int b2 = 0; b2 < nb; b2++)
-							yp[a * Q + b2] = o[(a * 4 + b2) * VL + l];
+						for (int b2 = 0; b2 < nb; b2++) {
+							float v = o[(a * 4 + b2) * VL + l];
+							if (j->epi->on) {
+								if (rp)
+									v += rp[a * Q + b2];
+								float sv = v * j->epi->slope;
+								v = v > sv ? v : sv;
+							}
+							yp[a * Q + b2] = v;
+						}
 				}
 			}
 		}
@@ -408,11 +428,12 @@ int conv2d_winograd_applies(const ConvShape *s)
 }
 
 void conv2d_forward_winograd(OpsScratch *sp, const ConvShape *s, const float *x,
-                             const float *U, const float *b, float *y)
+                             const float *U, const float *b, const ConvEpi *epi,
+                             float *y)
 {
 	if (s->N == 0)
 		return;
-	WinoJob j = { .s = s, .x = x, .b = b, .y = y, .U = U };
+	WinoJob j = { .s = s, .x = x, .b = b, .y = y, .U = U, .epi = epi };
 	j.TH = (s->P + 3) / 4;
 	j.TW = (s->Q + 3) / 4;
 	j.ntiles = (size_t)s->N * j.TH * j.TW;

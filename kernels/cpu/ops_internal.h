@@ -44,6 +44,14 @@ float *ops_scratch(OpsScratch *p, int slot, size_t floats);
 void ops_gemm_8x32(int C, const float *u, const float *v, size_t ldv, float *m,
                    size_t ldm, const float *bias);
 
+// The fused epilogue of conv2d_forward_fused: v + res, then the activation
+// (slope 0 = ReLU, 1 = none: max(v, slope*v)).
+typedef struct { const float *res; float slope; int on; } ConvEpi;
+// Applies it to output pixels [j0, j1) (global index (n*P + p)*Q + q) of
+// all K channels of y.
+void conv_epilogue_range(const ConvEpi *e, const ConvShape *s, float *y,
+                         size_t j0, size_t j1);
+
 // Winograd F(4x4, 3x3) forward (conv_winograd.c): applies to 3x3, stride 1,
 // pad <= 2, outputs of at least 4x4.
 int conv2d_winograd_applies(const ConvShape *s);
@@ -52,12 +60,14 @@ int conv2d_winograd_applies(const ConvShape *s);
 size_t wino_filter_floats(int K, int C);
 void wino_filter_transform(int K, int C, const float *w, float *U);
 void conv2d_forward_winograd(OpsScratch *sp, const ConvShape *s, const float *x,
-                             const float *U, const float *b, float *y);
+                             const float *U, const float *b, const ConvEpi *epi,
+                             float *y);
 // Direct convolution for few input channels (conv_direct.c): weights packed
 // by conv_direct_pack into conv_direct_weights_floats(s) floats.
 int conv2d_direct_applies(const ConvShape *s);
 size_t conv_direct_weights_floats(const ConvShape *s);
 void conv_direct_pack(const ConvShape *s, const float *w, float *wd);
 void conv2d_forward_direct(OpsScratch *sp, const ConvShape *s, const float *x,
-                           const float *wd, const float *b, float *y);
+                           const float *wd, const float *b, const ConvEpi *epi,
+                           float *y);
 #endif

@@ -6,6 +6,10 @@
 // median process CPU time, which a shared machine disturbs less.
 // usage: ops_conv [-b batch] [-t threads] [-r reps] [-n resnet34|darknet]
 //                 [-l layer-index] [--uncached] [--backward]
+//                 [--epilogue fused|separate]
+// --epilogue: each call also adds a residual and applies ReLU, fused into
+// the convolution (conv2d_forward_fused) or as separate passes
+// (add_forward, relu_forward), as a ResNet block's second convolution.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +75,7 @@ static double median(double *v, int n)
 int main(int argc, char **argv)
 {
 	int batch = 64, threads = 2, reps = 1, backward = 0, only = -1, cached = 1;
+	int epilogue = 0;   // 1 fused, 2 separate
 	const Layer *L = RESNET34;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "-b") && i + 1 < argc)
@@ -84,13 +89,17 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "-n") && i + 1 < argc) {
 			i++;
 			L = !strcmp(argv[i], "darknet") ? DARKNET : RESNET34;
+		} else if (!strcmp(argv[i], "--epilogue") && i + 1 < argc) {
+			i++;
+			epilogue = !strcmp(argv[i], "fused") ? 1 : 2;
 		} else if (!strcmp(argv[i], "--uncached"))
 			cached = 0;
 		else if (!strcmp(argv[i], "--backward"))
 			backward = 1;
 		else {
 			fprintf(stderr, "usage: ops_conv [-b batch] [-t threads] [-r reps] "
-			        "[-n resnet34|darknet] [-l layer] [--uncached] [--backward]\n");
+			        "[-n resnet34|darknet] [-l layer] [--uncached] [--backward] "
+			        "[--epilogue fused|separate]\n");
 			return 2;
 		}
 	}
@@ -121,11 +130,23 @@ int main(int argc, char **argv)
 		// A network holds one cache per layer; the weights do not change
 		// during a forward-only run.
 		ConvCache *cache = cached ? conv_cache_new() : NULL;
-		conv2d_forward_cached(cache, &s, x, w, NULL, y);   // warm-up (pages, threads)
+		float *res = epilogue ? xmalloc_array(ny, 4) : NULL;
+		for (size_t i = 0; epilogue && i < ny; i++)
+			res[i] = rng_uniform(&r) - 0.5f;
 		double wall[100], cpu[100];
-		for (int i = 0; i < reps; i++) {
+		for (int i = -1; i < reps; i++) {   // i = -1: warm-up (pages, threads)
 			double t0 = now_seconds(), c0 = cpu_seconds();
-			conv2d_forward_cached(cache, &s, x, w, NULL, y);
+			if (epilogue == 1) {
+				conv2d_forward_fused(cache, &s, x, w, NULL, res, CONV_ACT_RELU, 0, y);
+			} else {
+				conv2d_forward_cached(cache, &s, x, w, NULL, y);
+				if (epilogue == 2) {
+					add_forward(ny, y, res, y);
+					relu_forward(ny, y, y);
+				}
+			}
+			if (i < 0)
+				continue;
 			wall[i] = now_seconds() - t0;
 			cpu[i] = cpu_seconds() - c0;
 		}
@@ -148,7 +169,7 @@ int main(int argc, char **argv)
 		}
 		printf("\n");
 		conv_cache_free(cache);
-		free(x); free(w); free(y);
+		free(x); free(w); free(y); free(res);
 	}
 	printf("total conv forward: %.3f s for %d images = %.1f images/s, %.1f GFLOP/s, cpu %.3f s\n",
 	       total, batch, batch / total, total_flops / total * 1e-9, total_cpu);

@@ -46,6 +46,9 @@ for net in resnet34 darknet; do
 		echo "$net convolutions: cnnpipe median ${ours} s; PyTorch not installed: no comparison"
 	fi
 done
-echo "## for reference: ResNet34 with filters transformed on every call (no ConvCache); without Winograd"
+echo "## for reference, ResNet34: filters transformed on every call (no ConvCache); without Winograd;"
+echo "## + residual + ReLU as separate passes (add_forward, relu_forward); the same fused (conv2d_forward_fused)"
 build/bench/ops_conv -b "$B" -t "$T" --uncached | tail -1
 CNNPIPE_NO_WINOGRAD=1 build/bench/ops_conv -b "$B" -t "$T" | tail -1
+build/bench/ops_conv -b "$B" -t "$T" --epilogue separate | tail -1
+build/bench/ops_conv -b "$B" -t "$T" --epilogue fused | tail -1

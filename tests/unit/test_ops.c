@@ -207,6 +207,56 @@ static void fast_vs_ref(void)
 	ops_set_threads(1);
 }
 
+// conv2d_forward_fused = reference convolution, + res, then the activation.
+static void conv_fused_vs_ref(Rng *r, int N, int C, int H, int W, int K, int R,
+                              int stride, int pad, int with_res, int act)
+{
+	ConvShape s = conv_shape(N, C, H, W, K, R, R, stride, pad);
+	size_t nx = (size_t)N * C * H * W, nw = (size_t)K * C * R * R,
+	       ny = (size_t)N * K * s.P * s.Q;
+	float *x = randv(r, nx), *w = randv(r, nw), *b = randv(r, K);
+	float *res = with_res ? randv(r, ny) : NULL;
+	float *y = randv(r, ny), *want = randv(r, ny);
+	const float slope = 0.1f;
+	conv2d_forward_ref(&s, x, w, b, want);
+	for (size_t i = 0; i < ny; i++) {
+		float v = want[i] + (res ? res[i] : 0.0f);
+		if (act == CONV_ACT_RELU)
+			v = v > 0 ? v : 0.0f;
+		else if (act == CONV_ACT_LEAKY)
+			v = v > 0 ? v : slope * v;
+		want[i] = v;
+	}
+	ConvCache *c = conv_cache_new();
+	conv2d_forward_fused(c, &s, x, w, b, res, act, slope, y);
+	char m[200];
+	snprintf(m, sizeof m, "conv fused N%d C%d %dx%d K%d %dx%d s%d p%d%s act%d t%d",
+	         N, C, H, W, K, R, R, stride, pad, res ? " res" : "", act, ops_threads());
+	check(m, y, want, ny, TOL);
+	conv_cache_free(c);
+	free(x); free(w); free(b); free(res); free(y); free(want);
+}
+
+static void conv_fused_tests(void)
+{
+	Rng r;
+	rng_seed(&r, 21, 4);
+	for (int t = 1; t <= 3; t++) {
+		ops_set_threads(t < 3 ? t : 2);
+		if (t == 3)
+			setenv("CNNPIPE_CONV_PACKED", "1", 1);   // 16 channels too
+		for (int act = CONV_ACT_NONE; act <= CONV_ACT_LEAKY; act++)
+			for (int res = 0; res <= 1; res++) {
+				conv_fused_vs_ref(&r, 3, 9, 10, 11, 13, 3, 1, 1, res, act);   // Winograd, partial tiles
+				conv_fused_vs_ref(&r, 2, 3, 19, 17, 64, 7, 2, 3, res, act);   // direct
+				conv_fused_vs_ref(&r, 3, 5, 9, 9, 40, 3, 2, 1, res, act);     // packed
+				conv_fused_vs_ref(&r, 3, 6, 7, 8, 16, 1, 1, 0, res, act);     // OpenBLAS
+			}
+		unsetenv("CNNPIPE_CONV_PACKED");
+	}
+	ops_set_threads(1);
+}
+
 // conv2d_forward_cached: same as uncached; reused while the weights are
 // the same; recomputed after invalidate, for new weights or a new shape.
 static void conv_cache_tests(void)
@@ -640,6 +690,7 @@ int main(void)
 	const char *fix = getenv("CNNPIPE_OPS_FIXTURE");
 	fast_vs_ref();
 	conv_cache_tests();
+	conv_fused_tests();
 	conv_concurrent();
 	golden(fix ? fix : "tests/fixtures/ops_golden.stream");
 	record_free(&fixrec);
