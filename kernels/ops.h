@@ -59,6 +59,16 @@ void conv2d_forward_cached(ConvCache *c, const ConvShape *s, const float *x,
 // 0 <= slope <= 1; darknet's leaky is 0.1).  A ResNet block in eval mode:
 // batch norm folded into w and b, then the residual and the ReLU here.
 enum { CONV_ACT_NONE, CONV_ACT_RELU, CONV_ACT_LEAKY };
+// Eval-mode batch norm after a convolution folded into it:
+//   wf[k] = w[k] * g[k],  bf[k] = (b[k] - mean[k]) * g[k] + beta[k]
+// (b[k] = 0 when b is NULL), g[k] = gamma[k] / sqrt(var[k] + eps),
+// so conv(x, wf, bf) = batchnorm_forward_eval(conv(x, w, b)) up to rounding.
+// w, wf: (K, CRS) (may be the same array); b: (K) or NULL; gamma, beta,
+// mean, var, bf: (K).
+void conv_fold_batchnorm(int K, size_t CRS, const float *w, const float *b,
+                         const float *gamma, const float *beta,
+                         const float *mean, const float *var, float eps,
+                         float *wf, float *bf);
 void conv2d_forward_fused(ConvCache *c, const ConvShape *s, const float *x,
                           const float *w, const float *b, const float *res,
                           int act, float slope, float *y);

@@ -3,6 +3,7 @@
 // OpenBLAS sgemm; images are shared among threads, each with its own
 // workspace of one image's columns (C*R*S x P*Q floats), so memory does not
 // grow with the batch.
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cblas.h>
@@ -659,6 +660,20 @@ void conv2d_forward_fused(ConvCache *c, const ConvShape *s, const float *x,
 	else
 		conv2d_forward_direct(sp, s, x, buf, b, &epi, y);
 	ops_scratch_release(sp);
+}
+
+void conv_fold_batchnorm(int K, size_t CRS, const float *w, const float *b,
+                         const float *gamma, const float *beta,
+                         const float *mean, const float *var, float eps,
+                         float *wf, float *bf)
+{
+	for (int k = 0; k < K; k++) {
+		// in double, as batchnorm_forward_eval's 1/sqrt is the reference
+		double g = gamma[k] / sqrt((double)var[k] + eps);
+		for (size_t e = 0; e < CRS; e++)
+			wf[k * CRS + e] = (float)(w[k * CRS + e] * g);
+		bf[k] = (float)(((b ? b[k] : 0.0) - mean[k]) * g + beta[k]);
+	}
 }
 
 void conv2d_forward_cached(ConvCache *c, const ConvShape *s, const float *x,

@@ -237,8 +237,35 @@ static void conv_fused_vs_ref(Rng *r, int N, int C, int H, int W, int K, int R,
 	free(x); free(w); free(b); free(res); free(y); free(want);
 }
 
+// conv with batch norm folded in = batch norm (eval) after the conv
+static void conv_fold_bn_test(void)
+{
+	Rng r;
+	rng_seed(&r, 8, 8);
+	ConvShape s = conv_shape(2, 6, 9, 9, 10, 3, 3, 1, 1);
+	size_t nx = (size_t)2 * 6 * 81, nw = (size_t)10 * 54, ny = (size_t)2 * 10 * 81;
+	float *x = randv(&r, nx), *w = randv(&r, nw), *b = randv(&r, 10);
+	float g[10], be[10], mu[10], var[10], wf[10 * 54], bf[10];
+	for (int k = 0; k < 10; k++) {
+		g[k] = 0.5f + rng_uniform(&r);
+		be[k] = rng_normal(&r);
+		mu[k] = rng_normal(&r);
+		var[k] = 0.1f + rng_uniform(&r);
+	}
+	float *y = randv(&r, ny), *want = randv(&r, ny);
+	for (int withb = 0; withb <= 1; withb++) {
+		conv2d_forward_ref(&s, x, w, withb ? b : NULL, want);
+		batchnorm_forward_eval(2, 10, 81, want, g, be, mu, var, 1e-5f, want);
+		conv_fold_batchnorm(10, 54, w, withb ? b : NULL, g, be, mu, var, 1e-5f, wf, bf);
+		conv2d_forward(&s, x, wf, bf, y);
+		check(withb ? "conv fold batchnorm, bias" : "conv fold batchnorm", y, want, ny, TOL);
+	}
+	free(x); free(w); free(b); free(y); free(want);
+}
+
 static void conv_fused_tests(void)
 {
+	conv_fold_bn_test();
 	Rng r;
 	rng_seed(&r, 21, 4);
 	for (int t = 1; t <= 3; t++) {
