@@ -1,0 +1,190 @@
+// Batch normalisation, as PyTorch's BatchNorm1d/2d (torch/nn/functional.py
+// batch_norm; aten/src/ATen/native/Normalization.cpp): training mode
+// normalises with the batch mean and the biased variance and moves the
+// running statistics by `momentum` using the UNBIASED variance; eval mode
+// uses the running statistics.  Channels are independent, so the fast path
+// shares channels among threads; sums run in double so that large N*HW
+// keep fp32 accuracy.
+//   x, y, dy, dx: (N, C, HW); gamma, beta, stats: (C); gamma/beta may be
+//   NULL (= 1 / 0, affine=False).
+#include <math.h>
+#include <stddef.h>
+#include "ops.h"
+#include "ops_internal.h"
+#include "threads.h"
+
+typedef struct {
+	int N, C, HW;
+	const float *x, *gamma, *beta, *dy, *mean, *var;
+	float *rmean, *rvar, *smean, *sinvstd, *y, *dx, *dgamma, *dbeta;
+	float momentum, eps;
+} BnJob;
+
+#define AT(p, n, c) ((p) + ((size_t)(n) * j->C + (c)) * j->HW)
+
+static void train_fwd(void *ctx, size_t c0, size_t c1, int thread)
+{
+	(void)thread;
+	BnJob *j = ctx;
+	const double M = (double)j->N * j->HW;
+	for (size_t c = c0; c < c1; c++) {
+		double sum = 0.0;
+		for (int n = 0; n < j->N; n++) {
+			const float *xp = AT(j->x, n, c);
+			for (int i = 0; i < j->HW; i++)
+				sum += xp[i];
+		}
+		double mean = sum / M, ss = 0.0;
+		for (int n = 0; n < j->N; n++) {
+			const float *xp = AT(j->x, n, c);
+			for (int i = 0; i < j->HW; i++) {
+				double d = xp[i] - mean;
+				ss += d * d;
+			}
+		}
+		double var = ss / M;
+		double invstd = 1.0 / sqrt(var + j->eps);
+		// PyTorch refuses M == 1 in training; we keep the biased value there.
+		double uvar = M > 1 ? ss / (M - 1) : var;
+		if (j->rmean)
+			j->rmean[c] = (float)((1.0 - j->momentum) * j->rmean[c] + j->momentum * mean);
+		if (j->rvar)
+			j->rvar[c] = (float)((1.0 - j->momentum) * j->rvar[c] + j->momentum * uvar);
+		if (j->smean)
+			j->smean[c] = (float)mean;
+		if (j->sinvstd)
+			j->sinvstd[c] = (float)invstd;
+		float g = j->gamma ? j->gamma[c] : 1.0f, b = j->beta ? j->beta[c] : 0.0f;
+		float scale = (float)(g * invstd), shift = (float)(b - mean * g * invstd);
+		for (int n = 0; n < j->N; n++) {
+			const float *xp = AT(j->x, n, c);
+			float *yp = AT(j->y, n, c);
+			for (int i = 0; i < j->HW; i++)
+				yp[i] = xp[i] * scale + shift;
+		}
+	}
+}
+
+static int bn_threads(int N, int C, int HW)
+{
+	return ops_threads_for((size_t)C, 4.0 * N * HW);
+}
+
+void batchnorm_forward_train(int N, int C, int HW, const float *x,
+                             const float *gamma, const float *beta,
+                             float *running_mean, float *running_var,
+                             float momentum, float eps,
+                             float *save_mean, float *save_invstd, float *y)
+{
+	if (N * (size_t)HW == 0)
+		return;
+	BnJob j = { .N = N, .C = C, .HW = HW, .x = x, .gamma = gamma, .beta = beta,
+	            .rmean = running_mean, .rvar = running_var, .momentum = momentum,
+	            .eps = eps, .smean = save_mean, .sinvstd = save_invstd, .y = y };
+	parallel_for((size_t)C, bn_threads(N, C, HW), train_fwd, &j);
+}
+
+static void eval_fwd(void *ctx, size_t c0, size_t c1, int thread)
+{
+	(void)thread;
+	BnJob *j = ctx;
+	for (size_t c = c0; c < c1; c++) {
+		float g = j->gamma ? j->gamma[c] : 1.0f, b = j->beta ? j->beta[c] : 0.0f;
+		double invstd = 1.0 / sqrt((double)j->var[c] + j->eps);
+		float scale = (float)(g * invstd);
+		float shift = (float)(b - (double)j->mean[c] * g * invstd);
+		for (int n = 0; n < j->N; n++) {
+			const float *xp = AT(j->x, n, c);
+			float *yp = AT(j->y, n, c);
+			for (int i = 0; i < j->HW; i++)
+				yp[i] = xp[i] * scale + shift;
+		}
+	}
+}
+
+void batchnorm_forward_eval(int N, int C, int HW, const float *x,
+                            const float *gamma, const float *beta,
+                            const float *mean, const float *var, float eps,
+                            float *y)
+{
+	BnJob j = { .N = N, .C = C, .HW = HW, .x = x, .gamma = gamma, .beta = beta,
+	            .mean = mean, .var = var, .eps = eps, .y = y };
+	parallel_for((size_t)C, bn_threads(N, C, HW), eval_fwd, &j);
+}
+
+// With xhat = (x - mean) * invstd and M = N*HW:
+//   dbeta = sum dy, dgamma = sum dy*xhat,
+//   dx = gamma*invstd * (dy - dbeta/M - xhat*dgamma/M)   (training)
+//   dx = gamma*invstd * dy                                (eval)
+static void bwd(void *ctx, size_t c0, size_t c1, int thread, int train)
+{
+	(void)thread;
+	BnJob *j = ctx;
+	const double M = (double)j->N * j->HW;
+	for (size_t c = c0; c < c1; c++) {
+		double mean = j->mean[c];
+		double invstd = train ? (double)j->var[c]  // var holds save_invstd
+		                      : 1.0 / sqrt((double)j->var[c] + j->eps);
+		double sdy = 0.0, sdyx = 0.0;
+		for (int n = 0; n < j->N; n++) {
+			const float *xp = AT(j->x, n, c), *gp = AT(j->dy, n, c);
+			for (int i = 0; i < j->HW; i++) {
+				sdy += gp[i];
+				sdyx += gp[i] * (xp[i] - mean);
+			}
+		}
+		sdyx *= invstd;   // = sum dy*xhat
+		float g = j->gamma ? j->gamma[c] : 1.0f;
+		if (j->dgamma)
+			j->dgamma[c] += (float)sdyx;
+		if (j->dbeta)
+			j->dbeta[c] += (float)sdy;
+		if (!j->dx)
+			continue;
+		float k = (float)(g * invstd);
+		if (train) {
+			float a = (float)(sdy / M);
+			float bcoef = (float)(sdyx / M * invstd);  // per (x - mean)
+			for (int n = 0; n < j->N; n++) {
+				const float *xp = AT(j->x, n, c), *gp = AT(j->dy, n, c);
+				float *dp = AT(j->dx, n, c);
+				for (int i = 0; i < j->HW; i++)
+					dp[i] = k * (gp[i] - a - (xp[i] - (float)mean) * bcoef);
+			}
+		} else {
+			for (int n = 0; n < j->N; n++) {
+				const float *gp = AT(j->dy, n, c);
+				float *dp = AT(j->dx, n, c);
+				for (int i = 0; i < j->HW; i++)
+					dp[i] = k * gp[i];
+			}
+		}
+	}
+}
+
+static void train_bwd(void *ctx, size_t c0, size_t c1, int t) { bwd(ctx, c0, c1, t, 1); }
+static void eval_bwd(void *ctx, size_t c0, size_t c1, int t) { bwd(ctx, c0, c1, t, 0); }
+
+void batchnorm_backward_train(int N, int C, int HW, const float *x,
+                              const float *gamma, const float *save_mean,
+                              const float *save_invstd, const float *dy,
+                              float *dx, float *dgamma, float *dbeta)
+{
+	if (N * (size_t)HW == 0)
+		return;
+	BnJob j = { .N = N, .C = C, .HW = HW, .x = x, .gamma = gamma, .dy = dy,
+	            .mean = save_mean, .var = save_invstd, .dx = dx,
+	            .dgamma = dgamma, .dbeta = dbeta };
+	parallel_for((size_t)C, bn_threads(N, C, HW), train_bwd, &j);
+}
+
+void batchnorm_backward_eval(int N, int C, int HW, const float *x,
+                             const float *gamma, const float *mean,
+                             const float *var, float eps, const float *dy,
+                             float *dx, float *dgamma, float *dbeta)
+{
+	BnJob j = { .N = N, .C = C, .HW = HW, .x = x, .gamma = gamma, .dy = dy,
+	            .mean = mean, .var = var, .eps = eps, .dx = dx,
+	            .dgamma = dgamma, .dbeta = dbeta };
+	parallel_for((size_t)C, bn_threads(N, C, HW), eval_bwd, &j);
+}

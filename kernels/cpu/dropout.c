@@ -1,0 +1,45 @@
+// Inverted dropout (torch.nn.Dropout / fastai's head): in training each value
+// is kept with probability 1-p and scaled by 1/(1-p), so eval needs no
+// rescaling.  The mask comes from the seeded PCG32 stream, one uniform per
+// value in order, so a run is reproducible from the Rng state.
+//   x, y, dy, dx, mask: (n)
+#include <string.h>
+#include "ops.h"
+
+void dropout_forward(size_t n, float p, Rng *rng, const float *x, float *y,
+                     uint8_t *mask)
+{
+	if (p <= 0.0f) {
+		if (y != x)
+			memmove(y, x, sizeof(float) * n);
+		if (mask)
+			memset(mask, 1, n);
+		return;
+	}
+	if (p >= 1.0f) {   // everything dropped; avoid 1/0
+		memset(y, 0, sizeof(float) * n);
+		if (mask)
+			memset(mask, 0, n);
+		return;
+	}
+	const float scale = 1.0f / (1.0f - p);
+	for (size_t i = 0; i < n; i++) {
+		int keep = rng_uniform(rng) >= p;   // P(keep) = 1 - p
+		y[i] = keep ? x[i] * scale : 0.0f;
+		if (mask)
+			mask[i] = (uint8_t)keep;
+	}
+}
+
+void dropout_backward(size_t n, float p, const uint8_t *mask,
+                      const float *dy, float *dx)
+{
+	if (p <= 0.0f) {
+		if (dx != dy)
+			memmove(dx, dy, sizeof(float) * n);
+		return;
+	}
+	const float scale = p >= 1.0f ? 0.0f : 1.0f / (1.0f - p);
+	for (size_t i = 0; i < n; i++)
+		dx[i] = mask[i] ? dy[i] * scale : 0.0f;
+}
