@@ -1,0 +1,869 @@
+// The tensor stream: the byte layout is specified in man/man5/cnnpipe-tensor.5.
+//
+//   preamble  64 bytes: magic 89 'C' 'N' 'P' 0D 0A 1A 0A, u32 version, zeros
+//   chunk     at a 64-byte aligned offset:
+//     0  tag[4]      "CNPH" header, "CNPR" record, "CNPE" end
+//     4  u32 crc     CRC-32 of bytes [8, len) of the chunk
+//     8  u64 len     whole chunk, a multiple of 64
+//    16  u32 desc    descriptor bytes, starting at 32
+//    20  u32 count   metadata entries (H, E) or tensors (R)
+//    24  u64 seq     R: record index; E: record count; H: 0
+//    32  descriptor, zero padding to 64, then (R) tensor data
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "alloc.h"
+#include "crc32.h"
+#include "err.h"
+#include "io.h"
+#include "stream.h"
+
+#define VERSION 1
+#define PREAMBLE 64
+#define CHUNK_HDR 32
+#define MAX_DIM ((uint64_t)1 << 40)
+static const unsigned char MAGIC[8] = { 0x89, 'C', 'N', 'P', 0x0D, 0x0A, 0x1A, 0x0A };
+
+static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+// ---- dtypes -------------------------------------------------------------
+
+static const struct { const char *name; size_t size; } DTYPES[DT_MAX + 1] = {
+	[DT_U8] = { "u8", 1 }, [DT_I8] = { "i8", 1 }, [DT_I32] = { "i32", 4 },
+	[DT_I64] = { "i64", 8 }, [DT_F16] = { "f16", 2 }, [DT_BF16] = { "bf16", 2 },
+	[DT_F32] = { "f32", 4 }, [DT_F64] = { "f64", 8 }, [DT_STR] = { "str", 1 },
+};
+
+size_t dtype_size(int dt)
+{
+	return dt >= 1 && dt <= DT_MAX ? DTYPES[dt].size : 0;
+}
+
+const char *dtype_name(int dt)
+{
+	return dt >= 1 && dt <= DT_MAX ? DTYPES[dt].name : "?";
+}
+
+int dtype_from_name(const char *name)
+{
+	for (int i = 1; i <= DT_MAX; i++)
+		if (strcmp(DTYPES[i].name, name) == 0)
+			return i;
+	return 0;
+}
+
+// ---- little-endian fields -------------------------------------------------
+
+static uint16_t get16(const unsigned char *p) { return (uint16_t)(p[0] | p[1] << 8); }
+static uint32_t get32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static uint64_t get64(const unsigned char *p) { return get32(p) | (uint64_t)get32(p + 4) << 32; }
+static void put16(unsigned char *p, uint16_t v) { p[0] = v; p[1] = v >> 8; }
+static void put32(unsigned char *p, uint32_t v) { put16(p, v); put16(p + 2, v >> 16); }
+static void put64(unsigned char *p, uint64_t v) { put32(p, (uint32_t)v); put32(p + 4, v >> 32); }
+
+// ---- names ----------------------------------------------------------------
+
+// Tensor names and metadata keys: 1..255 printable ASCII bytes, no space.
+static int valid_name(const unsigned char *s, size_t n)
+{
+	if (n < 1 || n > TENSOR_NAME_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] <= 0x20 || s[i] >= 0x7f)
+			return 0;
+	return 1;
+}
+
+// ---- records ----------------------------------------------------------------
+
+void record_init(Record *r)
+{
+	memset(r, 0, sizeof *r);
+}
+
+void record_free(Record *r)
+{
+	free(r->t);
+	free(r->buf);
+	record_init(r);
+}
+
+void record_clear(Record *r)
+{
+	r->n = 0;
+	r->used = 0;
+}
+
+static void record_reserve(Record *r, size_t need)
+{
+	if (need <= r->bufcap)
+		return;
+	size_t cap = r->bufcap ? r->bufcap : 4096;
+	while (cap < need)
+		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+	unsigned char *nb = xaligned_alloc(64, cap);
+	if (r->used)
+		memcpy(nb, r->buf, r->used);
+	free(r->buf);
+	r->buf = nb;
+	r->bufcap = cap;
+	for (int i = 0; i < r->n; i++)
+		r->t[i].data = r->buf + r->t[i].offset;
+}
+
+static Tensor *record_slot(Record *r)
+{
+	if (r->n == r->cap) {
+		r->cap = r->cap ? r->cap * 2 : 16;
+		r->t = xrealloc(r->t, sizeof(Tensor) * (size_t)r->cap);
+	}
+	return &r->t[r->n++];
+}
+
+void *record_add(Record *r, const char *name, int dtype, int ndim,
+                 const int64_t *dims, const void *data)
+{
+	if (!valid_name((const unsigned char *)name, strlen(name)))
+		die("invalid tensor name '%s'", name);
+	if (!dtype_size(dtype))
+		die("tensor %s: invalid dtype %d", name, dtype);
+	if (ndim < 0 || ndim > TENSOR_MAX_DIMS)
+		die("tensor %s: %d dimensions (at most %d)", name, ndim, TENSOR_MAX_DIMS);
+	size_t nbytes = dtype_size(dtype);
+	for (int i = 0; i < ndim; i++) {
+		if (dims[i] < 0 || (uint64_t)dims[i] >= MAX_DIM ||
+		    (dims[i] == 0 && dtype != DT_STR))
+			die("tensor %s: invalid dimension %lld", name, (long long)dims[i]);
+		if (!size_mul(nbytes, (size_t)dims[i], &nbytes))
+			die("tensor %s: size overflows", name);
+	}
+	if (record_find(r, name))
+		die("tensor %s: name used twice in one record", name);
+	size_t off = align64(r->used), end;
+	if (!size_add(off, nbytes, &end) || end > STREAM_MAX_RECORD_BYTES)
+		die("tensor %s: record larger than %llu bytes", name,
+		    (unsigned long long)STREAM_MAX_RECORD_BYTES);
+	record_reserve(r, end);
+	if (off > r->used)
+		memset(r->buf + r->used, 0, off - r->used);
+	Tensor *t = record_slot(r);
+	memset(t, 0, sizeof *t);
+	snprintf(t->name, sizeof t->name, "%s", name);
+	t->dtype = dtype;
+	t->ndim = ndim;
+	for (int i = 0; i < ndim; i++)
+		t->dims[i] = dims[i];
+	t->nbytes = nbytes;
+	t->offset = off;
+	t->data = r->buf + off;
+	if (data)
+		memcpy(t->data, data, nbytes);
+	else
+		memset(t->data, 0, nbytes);
+	r->used = end;
+	return t->data;
+}
+
+void *record_add_str(Record *r, const char *name, const char *s)
+{
+	int64_t n = (int64_t)strlen(s);
+	return record_add(r, name, DT_STR, 1, &n, s);
+}
+
+Tensor *record_find(const Record *r, const char *name)
+{
+	for (int i = 0; i < r->n; i++)
+		if (strcmp(r->t[i].name, name) == 0)
+			return &r->t[i];
+	return NULL;
+}
+
+int64_t tensor_numel(const Tensor *t)
+{
+	int64_t n = 1;
+	for (int i = 0; i < t->ndim; i++)
+		n *= t->dims[i];
+	return n;
+}
+
+void tensor_str(const Tensor *t, char *out, size_t outlen)
+{
+	if (!outlen)
+		return;
+	size_t n = t->nbytes < outlen - 1 ? t->nbytes : outlen - 1;
+	memcpy(out, t->data, n);
+	out[n] = 0;
+}
+
+// ---- metadata -------------------------------------------------------------
+
+typedef struct { char *key, *val; } Meta;
+typedef struct { int n, cap; Meta *m; } MetaList;
+
+static void meta_put(MetaList *l, const char *key, const char *val)
+{
+	for (int i = 0; i < l->n; i++)
+		if (strcmp(l->m[i].key, key) == 0) {
+			free(l->m[i].val);
+			l->m[i].val = xstrdup(val);
+			return;
+		}
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 16;
+		l->m = xrealloc(l->m, sizeof(Meta) * (size_t)l->cap);
+	}
+	l->m[l->n].key = xstrdup(key);
+	l->m[l->n].val = xstrdup(val);
+	l->n++;
+}
+
+static const char *meta_find(const MetaList *l, const char *key)
+{
+	for (int i = 0; i < l->n; i++)
+		if (strcmp(l->m[i].key, key) == 0)
+			return l->m[i].val;
+	return NULL;
+}
+
+static void meta_free(MetaList *l)
+{
+	for (int i = 0; i < l->n; i++) {
+		free(l->m[i].key);
+		free(l->m[i].val);
+	}
+	free(l->m);
+	memset(l, 0, sizeof *l);
+}
+
+// ---- the stream object ------------------------------------------------------
+
+struct Stream {
+	int writing;
+	char *path;          // as given ("-" for the standard streams)
+	const char *label;   // for messages: path or "standard input/output"
+	// reading
+	FILE *f;
+	const unsigned char *mem;
+	size_t memlen, mempos;
+	uint64_t offset;     // bytes consumed so far
+	int ended, failed;
+	char err[512];
+	// writing
+	AtomicOut out;
+	int header_written;
+	MetaList trailer;    // keys set after the header went out
+	// both
+	MetaList meta;
+	uint64_t count;
+	unsigned char *chunk; size_t chunkcap;   // scratch for descriptors
+};
+
+static _Thread_local char last_error[512];
+
+const char *stream_last_error(void) { return last_error; }
+const char *stream_error(const Stream *s) { return s->err; }
+const char *stream_path(const Stream *s) { return s->label; }
+uint64_t stream_count(const Stream *s) { return s->count; }
+
+static int fail(Stream *s, uint64_t at, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int fail(Stream *s, uint64_t at, const char *fmt, ...)
+{
+	char what[400];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof what, fmt, ap);
+	va_end(ap);
+	snprintf(s->err, sizeof s->err, "%s: byte %llu: %s", s->label,
+	         (unsigned long long)at, what);
+	snprintf(last_error, sizeof last_error, "%s", s->err);
+	s->failed = 1;
+	return -1;
+}
+
+static Stream *stream_new(const char *path, int writing)
+{
+	Stream *s = xcalloc(1, sizeof *s);
+	s->writing = writing;
+	s->path = xstrdup(path);
+	s->label = strcmp(path, "-") ? s->path
+	           : writing ? "standard output" : "standard input";
+	return s;
+}
+
+static void stream_free(Stream *s)
+{
+	meta_free(&s->meta);
+	meta_free(&s->trailer);
+	free(s->chunk);
+	free(s->path);
+	free(s);
+}
+
+// Reads exactly n bytes unless the input ends; returns bytes read.
+static size_t src_read(Stream *s, void *buf, size_t n)
+{
+	size_t got;
+	if (s->mem) {
+		got = s->memlen - s->mempos < n ? s->memlen - s->mempos : n;
+		memcpy(buf, s->mem + s->mempos, got);
+		s->mempos += got;
+	} else {
+		got = 0;
+		while (got < n) {
+			size_t k = fread((char *)buf + got, 1, n - got, s->f);
+			if (k == 0)
+				break;
+			got += k;
+		}
+	}
+	s->offset += got;
+	return got;
+}
+
+static int src_error(Stream *s)
+{
+	return !s->mem && ferror(s->f);
+}
+
+static void scratch(Stream *s, size_t n)
+{
+	if (n > s->chunkcap) {
+		free(s->chunk);
+		s->chunk = xaligned_alloc(64, n);
+		s->chunkcap = n;
+	}
+}
+
+// Reads a whole chunk into *buf (reallocated as data arrive, never beyond
+// the chunk's checked length) and verifies length, padding and CRC.
+// Returns the chunk length, or 0 after fail().
+static uint64_t read_chunk(Stream *s, unsigned char **buf, size_t *cap,
+                           const char *want_tag)
+{
+	uint64_t start = s->offset;
+	unsigned char hdr[CHUNK_HDR];
+	size_t got = src_read(s, hdr, CHUNK_HDR);
+	if (got < CHUNK_HDR) {
+		if (src_error(s))
+			return fail(s, start, "read error: %s", strerror(errno)), 0;
+		if (got == 0)
+			return fail(s, start, "truncated stream: no end chunk"), 0;
+		return fail(s, start, "truncated chunk header (%zu of 32 bytes)", got), 0;
+	}
+	if (want_tag && memcmp(hdr, want_tag, 4) != 0)
+		return fail(s, start, "expected a %s chunk", want_tag), 0;
+	if (memcmp(hdr, "CNPH", 4) && memcmp(hdr, "CNPR", 4) && memcmp(hdr, "CNPE", 4))
+		return fail(s, start, "unknown chunk tag (corrupt stream)"), 0;
+	uint64_t len = get64(hdr + 8);
+	uint32_t desc = get32(hdr + 16);
+	int is_rec = memcmp(hdr, "CNPR", 4) == 0;
+	uint64_t maxlen = is_rec ? STREAM_MAX_RECORD_BYTES
+	                         : align64(CHUNK_HDR + STREAM_MAX_META_BYTES);
+	if (len < 64 || len % 64)
+		return fail(s, start, "chunk length %llu is not a positive multiple of 64",
+		            (unsigned long long)len), 0;
+	if (len > maxlen)
+		return fail(s, start, "chunk length %llu exceeds the cap of %llu bytes",
+		            (unsigned long long)len, (unsigned long long)maxlen), 0;
+	if (desc > STREAM_MAX_META_BYTES || CHUNK_HDR + (uint64_t)desc > len)
+		return fail(s, start, "descriptor length %u does not fit the chunk", desc), 0;
+	// Grow the buffer as the bytes arrive, so that a lying length in a short
+	// stream costs no more memory than the stream itself.
+	size_t have = CHUNK_HDR;
+	if (*cap < 65536) {
+		free(*buf);
+		*cap = 65536;
+		*buf = xaligned_alloc(64, *cap);
+	}
+	memcpy(*buf, hdr, CHUNK_HDR);
+	while (have < len) {
+		if (have == *cap) {
+			size_t ncap = *cap * 2 < len ? *cap * 2 : len;
+			unsigned char *nb = xaligned_alloc(64, ncap);
+			memcpy(nb, *buf, have);
+			free(*buf);
+			*buf = nb;
+			*cap = ncap;
+		}
+		size_t want = (len < *cap ? len : *cap) - have;
+		size_t k = src_read(s, *buf + have, want);
+		have += k;
+		if (k < want) {
+			if (src_error(s))
+				return fail(s, s->offset, "read error: %s", strerror(errno)), 0;
+			return fail(s, s->offset, "truncated chunk: %llu of %llu bytes",
+			            (unsigned long long)have, (unsigned long long)len), 0;
+		}
+	}
+	uint32_t crc = crc32_update(0, *buf + 8, len - 8);
+	if (crc != get32(*buf + 4))
+		return fail(s, start, "checksum mismatch (stored %08x, computed %08x)",
+		            get32(*buf + 4), crc), 0;
+	return len;
+}
+
+// Parses a metadata descriptor into l.
+static int parse_meta(Stream *s, const unsigned char *c, uint64_t start, MetaList *l)
+{
+	uint32_t desc = get32(c + 16), count = get32(c + 20);
+	uint64_t len = get64(c + 8);
+	if (len != align64(CHUNK_HDR + (size_t)desc))
+		return fail(s, start, "chunk length does not match its descriptor");
+	const unsigned char *p = c + CHUNK_HDR, *end = p + desc;
+	for (uint32_t i = 0; i < count; i++) {
+		uint32_t kl, vl;
+		if (end - p < 4 || (kl = get32(p), (uint64_t)(end - p - 4) < kl))
+			return fail(s, start, "metadata entry %u: key runs past the descriptor", i);
+		const unsigned char *k = p + 4;
+		p += 4 + kl;
+		if (!valid_name(k, kl))
+			return fail(s, start, "metadata entry %u: invalid key", i);
+		if (end - p < 4 || (vl = get32(p), (uint64_t)(end - p - 4) < vl))
+			return fail(s, start, "metadata entry %u: value runs past the descriptor", i);
+		const unsigned char *v = p + 4;
+		p += 4 + vl;
+		if (memchr(v, 0, vl))
+			return fail(s, start, "metadata entry %u: NUL byte in value", i);
+		char key[TENSOR_NAME_MAX + 1];
+		memcpy(key, k, kl);
+		key[kl] = 0;
+		char *val = xmalloc(vl + 1);
+		memcpy(val, v, vl);
+		val[vl] = 0;
+		meta_put(l, key, val);
+		free(val);
+	}
+	if (p != end)
+		return fail(s, start, "%zu stray bytes after the metadata", (size_t)(end - p));
+	for (const unsigned char *q = end; q < c + len; q++)
+		if (*q)
+			return fail(s, start, "nonzero padding after the metadata");
+	return 0;
+}
+
+static Stream *open_common(Stream *s)
+{
+	unsigned char pre[PREAMBLE];
+	size_t got = src_read(s, pre, PREAMBLE);
+	if (got == 0 && !src_error(s)) {
+		fail(s, 0, "empty stream");
+		goto bad;
+	}
+	if (got < 8 || memcmp(pre, MAGIC, 8) != 0) {
+		fail(s, 0, "not a cnnpipe tensor stream (bad magic)");
+		goto bad;
+	}
+	if (got < PREAMBLE) {
+		fail(s, got, "truncated preamble");
+		goto bad;
+	}
+	uint32_t version = get32(pre + 8);
+	if (version != VERSION) {
+		fail(s, 8, "unsupported format version %u (this reader knows %d)", version, VERSION);
+		goto bad;
+	}
+	for (int i = 12; i < PREAMBLE; i++)
+		if (pre[i]) {
+			fail(s, i, "nonzero reserved byte in the preamble");
+			goto bad;
+		}
+	uint64_t start = s->offset;
+	if (!read_chunk(s, &s->chunk, &s->chunkcap, "CNPH"))
+		goto bad;
+	if (get64(s->chunk + 24) != 0) {
+		fail(s, start, "header chunk sequence field is not 0");
+		goto bad;
+	}
+	if (parse_meta(s, s->chunk, start, &s->meta) < 0)
+		goto bad;
+	return s;
+bad:
+	if (s->f && s->f != stdin)
+		fclose(s->f);
+	stream_free(s);
+	return NULL;
+}
+
+Stream *stream_open_read(const char *path)
+{
+	Stream *s = stream_new(path, 0);
+	if (strcmp(path, "-") == 0) {
+		s->f = stdin;
+	} else if (!(s->f = fopen(path, "rb"))) {
+		snprintf(last_error, sizeof last_error, "%s: %s", path, strerror(errno));
+		stream_free(s);
+		return NULL;
+	}
+	return open_common(s);
+}
+
+Stream *stream_open_mem(const void *buf, size_t len, const char *name)
+{
+	Stream *s = stream_new(name, 0);
+	s->mem = buf ? buf : (const void *)"";
+	s->memlen = len;
+	return open_common(s);
+}
+
+// Decodes a record chunk (already CRC-checked, in r->buf) into r's table.
+static int parse_record(Stream *s, Record *r, uint64_t start)
+{
+	const unsigned char *c = r->buf;
+	uint64_t len = get64(c + 8);
+	uint32_t desc = get32(c + 16), count = get32(c + 20);
+	if (count > STREAM_MAX_TENSORS)
+		return fail(s, start, "record has %u tensors (at most %d)", count, STREAM_MAX_TENSORS);
+	const unsigned char *p = c + CHUNK_HDR, *end = p + desc;
+	uint64_t pos = align64(CHUNK_HDR + (size_t)desc);   // first free data byte
+	r->n = 0;
+	for (uint32_t i = 0; i < count; i++) {
+		if (end - p < 4)
+			return fail(s, start, "tensor %u: descriptor truncated", i);
+		uint16_t nl = get16(p);
+		if ((size_t)(end - p) < 2u + nl + 2u)
+			return fail(s, start, "tensor %u: descriptor truncated", i);
+		const unsigned char *name = p + 2;
+		if (!valid_name(name, nl))
+			return fail(s, start, "tensor %u: invalid name", i);
+		int dtype = p[2 + nl];
+		int ndim = p[3 + nl];
+		p += 4 + nl;
+		char nm[TENSOR_NAME_MAX + 1];
+		memcpy(nm, name, nl);
+		nm[nl] = 0;
+		if (!dtype_size(dtype))
+			return fail(s, start, "tensor %s: unknown dtype code %d", nm, dtype);
+		if (ndim > TENSOR_MAX_DIMS)
+			return fail(s, start, "tensor %s: %d dimensions (at most %d)", nm, ndim, TENSOR_MAX_DIMS);
+		if ((size_t)(end - p) < 8u * ndim + 16u)
+			return fail(s, start, "tensor %s: descriptor truncated", nm);
+		Tensor *t = record_slot(r);
+		memset(t, 0, sizeof *t);
+		memcpy(t->name, nm, nl + 1);
+		t->dtype = dtype;
+		t->ndim = ndim;
+		uint64_t nbytes = dtype_size(dtype);
+		for (int d = 0; d < ndim; d++) {
+			uint64_t v = get64(p + 8 * d);
+			if (v >= MAX_DIM)
+				return fail(s, start, "tensor %s: dimension %d is %lld (negative or absurd)",
+				            nm, d, (long long)v);
+			if (v == 0 && dtype != DT_STR)
+				return fail(s, start, "tensor %s: dimension %d is zero", nm, d);
+			t->dims[d] = (int64_t)v;
+			if (v && nbytes > STREAM_MAX_RECORD_BYTES / v)
+				return fail(s, start, "tensor %s: byte size overflows the record cap", nm);
+			nbytes *= v;
+		}
+		p += 8 * ndim;
+		uint64_t off = get64(p), nb = get64(p + 8);
+		p += 16;
+		if (nb != nbytes)
+			return fail(s, start, "tensor %s: %llu data bytes, its shape needs %llu", nm,
+			            (unsigned long long)nb, (unsigned long long)nbytes);
+		if (off % 64 || off < pos || off > len || nb > len - off)
+			return fail(s, start, "tensor %s: data offset %llu is misaligned, overlaps or "
+			            "lies outside the chunk", nm, (unsigned long long)off);
+		for (uint64_t q = pos; q < off; q++)
+			if (c[q])
+				return fail(s, start, "tensor %s: nonzero padding", nm);
+		for (int j = 0; j < r->n - 1; j++)
+			if (strcmp(r->t[j].name, nm) == 0)
+				return fail(s, start, "tensor name %s appears twice", nm);
+		t->nbytes = nb;
+		t->offset = off;
+		t->data = r->buf + off;
+		pos = off + nb;
+	}
+	if (p != end)
+		return fail(s, start, "%zu stray bytes after the tensor descriptors", (size_t)(end - p));
+	if (align64(pos) != len)
+		return fail(s, start, "chunk length %llu does not end with its last tensor",
+		            (unsigned long long)len);
+	for (uint64_t q = pos; q < len; q++)
+		if (c[q])
+			return fail(s, start, "nonzero padding at the end of the record");
+	r->used = len;
+	return 0;
+}
+
+int stream_read_record(Stream *s, Record *r)
+{
+	if (s->failed)
+		return -1;
+	if (s->ended)
+		return 0;
+	uint64_t start = s->offset;
+	// The record's own buffer receives the chunk; its tensors are views into it.
+	r->n = 0;
+	r->used = 0;
+	if (!read_chunk(s, &r->buf, &r->bufcap, NULL))
+		return -1;
+	const unsigned char *c = r->buf;
+	if (memcmp(c, "CNPE", 4) == 0) {
+		if (get64(c + 24) != s->count)
+			return fail(s, start, "end chunk counts %llu records, the stream had %llu",
+			            (unsigned long long)get64(c + 24), (unsigned long long)s->count);
+		if (parse_meta(s, c, start, &s->meta) < 0)
+			return -1;
+		unsigned char extra;
+		if (src_read(s, &extra, 1) != 0)
+			return fail(s, s->offset - 1, "data after the end chunk");
+		s->ended = 1;
+		return 0;
+	}
+	if (memcmp(c, "CNPR", 4) != 0)
+		return fail(s, start, "unexpected header chunk inside the stream");
+	if (get64(c + 24) != s->count)
+		return fail(s, start, "record sequence number %llu, expected %llu (records lost "
+		            "or reordered)", (unsigned long long)get64(c + 24),
+		            (unsigned long long)s->count);
+	if (parse_record(s, r, start) < 0) {
+		r->n = 0;
+		return -1;
+	}
+	r->index = s->count++;
+	return 1;
+}
+
+const char *stream_meta_get(const Stream *s, const char *key)
+{
+	const char *v = s->writing ? meta_find(&s->trailer, key) : NULL;
+	return v ? v : meta_find(&s->meta, key);
+}
+
+int stream_meta_len(const Stream *s) { return s->meta.n; }
+const char *stream_meta_key(const Stream *s, int i) { return s->meta.m[i].key; }
+const char *stream_meta_val(const Stream *s, int i) { return s->meta.m[i].val; }
+
+// ---- writing ----------------------------------------------------------------
+
+Stream *stream_open_write(const char *path)
+{
+	Stream *s = stream_new(path, 1);
+	atomic_open(&s->out, path);
+	// A large stdio buffer: fewer write calls for big records.
+	setvbuf(s->out.f, NULL, _IOFBF, 1 << 20);
+	return s;
+}
+
+void stream_meta_set(Stream *s, const char *key, const char *val)
+{
+	if (!valid_name((const unsigned char *)key, strlen(key)))
+		die("invalid metadata key '%s'", key);
+	if (strlen(val) > STREAM_MAX_META_BYTES / 2)
+		die("metadata %s: value too long", key);
+	meta_put(s->header_written ? &s->trailer : &s->meta, key, val);
+}
+
+void stream_meta_setf(Stream *s, const char *key, const char *fmt, ...)
+{
+	char buf[4096];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	stream_meta_set(s, key, buf);
+}
+
+void stream_meta_copy(Stream *s, const Stream *src)
+{
+	for (int i = 0; i < src->meta.n; i++)
+		stream_meta_set(s, src->meta.m[i].key, src->meta.m[i].val);
+}
+
+static int out_write(Stream *s, const void *p, size_t n, uint32_t *crc, int first)
+{
+	if (!first)
+		*crc = crc32_update(*crc, p, n);
+	if (n && fwrite(p, 1, n, s->out.f) != n) {
+		snprintf(s->err, sizeof s->err, "%s: write error: %s", s->label, strerror(errno));
+		s->failed = 1;
+		return -1;
+	}
+	return 0;
+}
+
+static const unsigned char ZEROS[64];
+
+// Builds a header or end chunk from a metadata list and writes it.
+static int write_meta_chunk(Stream *s, const char *tag, const MetaList *l, uint64_t seq)
+{
+	size_t desc = 0;
+	for (int i = 0; i < l->n; i++)
+		desc += 8 + strlen(l->m[i].key) + strlen(l->m[i].val);
+	if (desc > STREAM_MAX_META_BYTES)
+		die("%s: metadata larger than %u bytes", s->label, STREAM_MAX_META_BYTES);
+	size_t len = align64(CHUNK_HDR + desc);
+	scratch(s, len);
+	unsigned char *c = s->chunk;
+	memset(c, 0, len);
+	memcpy(c, tag, 4);
+	put64(c + 8, len);
+	put32(c + 16, (uint32_t)desc);
+	put32(c + 20, (uint32_t)l->n);
+	put64(c + 24, seq);
+	unsigned char *p = c + CHUNK_HDR;
+	for (int i = 0; i < l->n; i++) {
+		size_t kl = strlen(l->m[i].key), vl = strlen(l->m[i].val);
+		put32(p, (uint32_t)kl);
+		memcpy(p + 4, l->m[i].key, kl);
+		p += 4 + kl;
+		put32(p, (uint32_t)vl);
+		memcpy(p + 4, l->m[i].val, vl);
+		p += 4 + vl;
+	}
+	put32(c + 4, crc32_update(0, c + 8, len - 8));
+	uint32_t dummy = 0;
+	return out_write(s, c, len, &dummy, 1);
+}
+
+static int write_header(Stream *s)
+{
+	if (s->header_written)
+		return 0;
+	unsigned char pre[PREAMBLE] = { 0 };
+	memcpy(pre, MAGIC, 8);
+	put32(pre + 8, VERSION);
+	uint32_t dummy = 0;
+	if (out_write(s, pre, PREAMBLE, &dummy, 1) < 0 ||
+	    write_meta_chunk(s, "CNPH", &s->meta, 0) < 0)
+		return -1;
+	s->header_written = 1;
+	return 0;
+}
+
+int stream_write_record(Stream *s, const Record *r)
+{
+	if (s->failed || write_header(s) < 0)
+		return -1;
+	size_t desc = 0;
+	for (int i = 0; i < r->n; i++)
+		desc += 4 + strlen(r->t[i].name) + 8 * (size_t)r->t[i].ndim + 16;
+	if (desc > STREAM_MAX_META_BYTES)
+		die("%s: record descriptor too large", s->label);
+	size_t dstart = align64(CHUNK_HDR + desc), pos = dstart;
+	size_t hlen = dstart;
+	scratch(s, hlen);
+	unsigned char *c = s->chunk;
+	memset(c, 0, hlen);
+	unsigned char *p = c + CHUNK_HDR;
+	for (int i = 0; i < r->n; i++) {
+		const Tensor *t = &r->t[i];
+		size_t nl = strlen(t->name);
+		put16(p, (uint16_t)nl);
+		memcpy(p + 2, t->name, nl);
+		p[2 + nl] = (unsigned char)t->dtype;
+		p[3 + nl] = (unsigned char)t->ndim;
+		p += 4 + nl;
+		for (int d = 0; d < t->ndim; d++, p += 8)
+			put64(p, (uint64_t)t->dims[d]);
+		put64(p, pos);
+		put64(p + 8, t->nbytes);
+		p += 16;
+		pos = align64(pos + t->nbytes);
+	}
+	size_t len = r->n ? pos : dstart;
+	if (len > STREAM_MAX_RECORD_BYTES)
+		die("%s: record of %zu bytes exceeds the cap", s->label, len);
+	memcpy(c, "CNPR", 4);
+	put64(c + 8, len);
+	put32(c + 16, (uint32_t)desc);
+	put32(c + 20, (uint32_t)r->n);
+	put64(c + 24, s->count);
+	// The CRC covers everything after its own field: compute it over the
+	// pieces first, then write them.
+	uint32_t crc = crc32_update(0, c + 8, hlen - 8);
+	size_t at = dstart;
+	for (int i = 0; i < r->n; i++) {
+		const Tensor *t = &r->t[i];
+		crc = crc32_update(crc, t->data, t->nbytes);
+		at += t->nbytes;
+		crc = crc32_update(crc, ZEROS, align64(at) - at);
+		at = align64(at);
+	}
+	put32(c + 4, crc);
+	uint32_t dummy = 0;
+	if (out_write(s, c, hlen, &dummy, 1) < 0)
+		return -1;
+	at = dstart;
+	for (int i = 0; i < r->n; i++) {
+		const Tensor *t = &r->t[i];
+		if (out_write(s, t->data, t->nbytes, &dummy, 1) < 0)
+			return -1;
+		at += t->nbytes;
+		if (out_write(s, ZEROS, align64(at) - at, &dummy, 1) < 0)
+			return -1;
+		at = align64(at);
+	}
+	s->count++;
+	return 0;
+}
+
+int stream_finish(Stream *s)
+{
+	int rc = -1;
+	if (!s->failed && write_header(s) == 0 &&
+	    write_meta_chunk(s, "CNPE", &s->trailer, s->count) == 0) {
+		atomic_commit(&s->out);   // dies naming the file on a failed flush
+		rc = 0;
+	} else {
+		atomic_abort(&s->out);
+	}
+	if (rc < 0)
+		snprintf(last_error, sizeof last_error, "%s", s->err);
+	stream_free(s);
+	return rc;
+}
+
+void stream_close(Stream *s)
+{
+	if (!s)
+		return;
+	if (s->writing)
+		atomic_abort(&s->out);
+	else if (s->f && s->f != stdin)
+		fclose(s->f);
+	stream_free(s);
+}
+
+// ---- die-on-error forms ------------------------------------------------------
+
+Stream *xstream_open_read(const char *path)
+{
+	Stream *s = stream_open_read(path);
+	if (!s)
+		die("%s", stream_last_error());
+	return s;
+}
+
+Stream *xstream_open_write(const char *path)
+{
+	return stream_open_write(path);
+}
+
+int xstream_read_record(Stream *s, Record *r)
+{
+	int rc = stream_read_record(s, r);
+	if (rc < 0)
+		die("%s", s->err);
+	return rc;
+}
+
+void xstream_write_record(Stream *s, const Record *r)
+{
+	if (stream_write_record(s, r) < 0)
+		die("%s", s->err);
+}
+
+void xstream_finish(Stream *s)
+{
+	if (stream_finish(s) < 0)
+		die("%s", stream_last_error());
+}

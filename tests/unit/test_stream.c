@@ -1,0 +1,158 @@
+// Round trips through the stream API, and the reader's checks.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "err.h"
+#include "stream.h"
+
+static int passed, failed;
+#define CHECK(c) do { if (c) passed++; else { failed++; \
+	fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c); } } while (0)
+
+static const char *tmpfile_path(void)
+{
+	static char path[64];
+	snprintf(path, sizeof path, "/tmp/test_stream.%d", (int)getpid());
+	return path;
+}
+
+static unsigned char *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	fseek(f, 0, SEEK_END);
+	*len = (size_t)ftell(f);
+	rewind(f);
+	unsigned char *b = malloc(*len + 1);
+	if (fread(b, 1, *len, f) != *len)
+		abort();
+	fclose(f);
+	return b;
+}
+
+static void test_round_trip(void)
+{
+	const char *path = tmpfile_path();
+	Stream *w = xstream_open_write(path);
+	stream_meta_set(w, "kind", "test");
+	stream_meta_set(w, "classes", "cats,dogs");
+	Record r;
+	record_init(&r);
+	for (int i = 0; i < 5; i++) {
+		record_clear(&r);
+		int64_t d3[3] = { 2, 3, 1 + i };
+		unsigned char *u = record_add(&r, "image", DT_U8, 3, d3, NULL);
+		for (int k = 0; k < 6 * (1 + i); k++)
+			u[k] = (unsigned char)(k * 7 + i);
+		int32_t lab = i % 2;
+		record_add(&r, "label", DT_I32, 0, NULL, &lab);
+		int64_t d1 = 4;
+		float f[4] = { 1.5f, -2.0f, (float)i, 1e30f };
+		record_add(&r, "x", DT_F32, 1, &d1, f);
+		record_add_str(&r, "name", i == 3 ? "" : "cats/cat.1.jpg");
+		xstream_write_record(w, &r);
+	}
+	stream_meta_set(w, "skipped", "2");
+	xstream_finish(w);
+
+	Stream *s = xstream_open_read(path);
+	CHECK(strcmp(stream_meta_get(s, "kind"), "test") == 0);
+	CHECK(stream_meta_get(s, "skipped") == NULL);   // trailer not read yet
+	int n = 0;
+	while (xstream_read_record(s, &r)) {
+		Tensor *t = record_find(&r, "image");
+		CHECK(t && t->dtype == DT_U8 && t->ndim == 3 && t->dims[2] == 1 + n);
+		CHECK(t && ((uintptr_t)t->data % 64) == 0);
+		CHECK(t && ((unsigned char *)t->data)[5] == (unsigned char)(5 * 7 + n));
+		t = record_find(&r, "label");
+		CHECK(t && t->ndim == 0 && *(int32_t *)t->data == n % 2);
+		t = record_find(&r, "x");
+		CHECK(t && ((float *)t->data)[2] == (float)n && ((float *)t->data)[3] == 1e30f);
+		char name[64];
+		tensor_str(record_find(&r, "name"), name, sizeof name);
+		CHECK(strcmp(name, n == 3 ? "" : "cats/cat.1.jpg") == 0);
+		n++;
+	}
+	CHECK(n == 5);
+	CHECK(stream_count(s) == 5);
+	CHECK(strcmp(stream_meta_get(s, "skipped"), "2") == 0);
+	stream_close(s);
+	record_free(&r);
+}
+
+// Flip each byte of a valid stream in turn: the reader must fail cleanly
+// (never crash, never accept a changed stream silently).
+static void test_every_byte_flip(void)
+{
+	size_t len;
+	unsigned char *b = slurp(tmpfile_path(), &len);
+	int accepted = 0;
+	Record r;
+	record_init(&r);
+	for (size_t i = 0; i < len; i++) {
+		b[i] ^= 0x5a;
+		Stream *s = stream_open_mem(b, len, "flip");
+		int rc = 0;
+		if (s) {
+			while ((rc = stream_read_record(s, &r)) > 0)
+				;
+			stream_close(s);
+		}
+		if (s && rc == 0)
+			accepted++;
+		b[i] ^= 0x5a;
+	}
+	CHECK(accepted == 0);
+	// Every truncation is refused too.
+	int trunc_ok = 0;
+	for (size_t n = 0; n < len; n += 7) {
+		Stream *s = stream_open_mem(b, n, "trunc");
+		int rc = -1;
+		if (s) {
+			while ((rc = stream_read_record(s, &r)) > 0)
+				;
+			stream_close(s);
+		}
+		if (rc == 0)
+			trunc_ok++;
+	}
+	CHECK(trunc_ok == 0);
+	record_free(&r);
+	free(b);
+}
+
+static void test_messages(void)
+{
+	Stream *s = stream_open_mem("", 0, "empty.stream");
+	CHECK(s == NULL && strstr(stream_last_error(), "empty.stream: byte 0: empty stream"));
+	s = stream_open_mem("GIF89a\0\0\0\0\0\0", 12, "x.gif");
+	CHECK(s == NULL && strstr(stream_last_error(), "bad magic"));
+	size_t len;
+	unsigned char *b = slurp(tmpfile_path(), &len);
+	b[8] = 9;
+	s = stream_open_mem(b, len, "v9");
+	CHECK(s == NULL && strstr(stream_last_error(), "unsupported format version 9"));
+	b[8] = 1;
+	b[len - 100] ^= 1;   // inside the end chunk
+	s = stream_open_mem(b, len, "crc");
+	Record r;
+	record_init(&r);
+	int rc;
+	while ((rc = stream_read_record(s, &r)) > 0)
+		;
+	CHECK(rc < 0 && strstr(stream_error(s), "checksum mismatch"));
+	stream_close(s);
+	record_free(&r);
+	free(b);
+}
+
+int main(int argc, char **argv)
+{
+	prog_init(argc, argv, "test_stream");
+	test_round_trip();
+	test_every_byte_flip();
+	test_messages();
+	unlink(tmpfile_path());
+	printf("test_stream: %d passed, %d failed\n", passed, failed);
+	return failed != 0;
+}
