@@ -40,6 +40,12 @@ float bf16_to_f32(uint16_t h);
 // A name acceptable to record_add: 1..TENSOR_NAME_MAX printable ASCII
 // characters.  Returns 1 if valid.
 int imp_name_ok(const char *s, size_t len);
+// Checks a tensor about to be added to out is one record_add accepts (it
+// dies otherwise): dims in [1, 2^40), the record within
+// STREAM_MAX_RECORD_BYTES.  0, or -1 with "<file>: '<tensor>': ..." in err.
+int imp_shape_ok(const Record *out, const char *file, const char *tname,
+                 int dtype, int ndim, const int64_t *dims, char *err,
+                 size_t errlen);
 
 static inline uint16_t rd16(const unsigned char *p)
 {
@@ -76,7 +82,6 @@ const ZipEntry *zip_find(const Zip *z, const char *name, size_t name_len);
 // Verifies an entry's CRC-32 (once); 0 or -1 with err.
 int zip_check(ZipEntry *e, char *err, size_t errlen);
 void zip_free(Zip *z);
-uint32_t imp_crc32(const unsigned char *p, size_t n);
 
 // ---- pickle (formats/pickle.c): just enough for a torch state_dict ----
 enum { PK_NONE = 1, PK_BOOL, PK_INT, PK_BIGINT, PK_FLOAT, PK_STR, PK_TUPLE,

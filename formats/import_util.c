@@ -172,3 +172,26 @@ int imp_name_ok(const char *s, size_t len)
 			return 0;
 	return 1;
 }
+
+int imp_shape_ok(const Record *out, const char *file, const char *tname,
+                 int dtype, int ndim, const int64_t *dims, char *err,
+                 size_t errlen)
+{
+	if (ndim < 0 || ndim > TENSOR_MAX_DIMS)
+		return seterr(err, errlen, "%s: '%s': %d dimensions (at most %d)",
+		              file, tname, ndim, TENSOR_MAX_DIMS);
+	uint64_t bytes = dtype_size(dtype);
+	for (int k = 0; k < ndim; k++) {
+		if (dims[k] < 1 || dims[k] >= ((int64_t)1 << 40))
+			return seterr(err, errlen, "%s: '%s': dimension %d is %lld "
+			              "(empty or huge tensors are not supported)", file,
+			              tname, k, (long long)dims[k]);
+		if (bytes > STREAM_MAX_RECORD_BYTES / (uint64_t)dims[k])
+			return seterr(err, errlen, "%s: '%s': too large", file, tname);
+		bytes *= (uint64_t)dims[k];
+	}
+	if (out->used + 64 + bytes > STREAM_MAX_RECORD_BYTES)
+		return seterr(err, errlen, "%s: '%s': the tensors exceed %llu bytes",
+		              file, tname, (unsigned long long)STREAM_MAX_RECORD_BYTES);
+	return 0;
+}

@@ -99,6 +99,8 @@ static int emit(Record *out, const char *name, const char *tname,
 			              st_name(st), (long long)t->offset,
 			              (unsigned long long)last, avail);
 	}
+	if (imp_shape_ok(out, name, tname, dt, nd, t->size, err, errlen))
+		return -1;
 	*budget -= numel * osz;
 	unsigned char *dst = record_add(out, tname, dt, nd, t->size, NULL);
 	if (!numel)

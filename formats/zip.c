@@ -1,10 +1,10 @@
 // A minimal zip reader for PyTorch checkpoints: torch.save writes every
 // entry uncompressed ("stored"), so that is all this accepts.  Every length
 // and offset is checked against the buffer before use.
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include "alloc.h"
+#include "crc32.h"
 #include "import_internal.h"
 
 #define SIG_LOCAL 0x04034b50u
@@ -12,28 +12,6 @@
 #define SIG_EOCD 0x06054b50u
 #define SIG_EOCD64 0x06064b50u
 #define SIG_LOC64 0x07064b50u
-
-static uint32_t crc_table[256];
-
-static void crc_init(void)
-{
-	for (uint32_t i = 0; i < 256; i++) {
-		uint32_t c = i;
-		for (int k = 0; k < 8; k++)
-			c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
-		crc_table[i] = c;
-	}
-}
-
-uint32_t imp_crc32(const unsigned char *p, size_t n)
-{
-	static pthread_once_t once = PTHREAD_ONCE_INIT;
-	pthread_once(&once, crc_init);
-	uint32_t c = 0xffffffffu;
-	for (size_t i = 0; i < n; i++)
-		c = crc_table[(c ^ p[i]) & 0xff] ^ (c >> 8);
-	return c ^ 0xffffffffu;
-}
 
 // Reads the zip64 end-of-central-directory record the locator at `loc`
 // points to.
@@ -188,7 +166,7 @@ int zip_check(ZipEntry *e, char *err, size_t errlen)
 {
 	if (e->checked)
 		return 0;
-	uint32_t c = imp_crc32(e->data, e->size);
+	uint32_t c = crc32_update(0, e->data, e->size);
 	if (c != e->crc)
 		return seterr(err, errlen, "zip: entry '%.*s': CRC-32 mismatch "
 		              "(corrupt file)", e->name_len > 200 ? 200 : (int)e->name_len,
