@@ -12,6 +12,7 @@
 #       torchvision's body + fast.ai concat pool (max, then avg) in eval mode
 #       vs the `x` of ACT (precompute of a `pretrained -c` model)
 import os
+import struct
 import sys
 
 import numpy as np
@@ -72,9 +73,34 @@ if cmd == "images":
                        "channels": "3", "layout": "HWC", "labelled": "1",
                        "source": "random"}, recs, {"skipped": "0"})
 elif cmd == "weights":
+    # weights OUT ARCH [SEED] [zip|legacy|safetensors|misshape|extra|missing]
     out, arch = sys.argv[2], sys.argv[3]
     seed = int(sys.argv[4]) if len(sys.argv) > 4 else 0
-    torch.save(model(arch, seed).state_dict(), out)
+    how = sys.argv[5] if len(sys.argv) > 5 else "zip"
+    sd = model(arch, seed).state_dict()
+    if how == "misshape":
+        sd["layer2.0.conv1.weight"] = sd["layer2.0.conv1.weight"][:, :32].clone()
+    elif how == "extra":
+        sd["layer9.weight"] = torch.zeros(3)
+    elif how == "missing":
+        del sd["layer3.1.bn2.running_var"]
+    if how == "safetensors":
+        # the format by hand (u64 header length, JSON header, raw data)
+        import json
+        hdr, data = {}, b""
+        for k, v in sd.items():
+            if v.dtype != torch.float32:
+                continue
+            raw = v.contiguous().numpy().tobytes()
+            hdr[k] = {"dtype": "F32", "shape": list(v.shape),
+                      "data_offsets": [len(data), len(data) + len(raw)]}
+            data += raw
+        h = json.dumps(hdr).encode()
+        h += b" " * (-len(h) % 8)
+        with open(out, "wb") as f:
+            f.write(struct.pack("<Q", len(h)) + h + data)
+    else:
+        torch.save(sd, out, _use_new_zipfile_serialization=(how != "legacy"))
 elif cmd == "logits":
     w, arch, images, pred = sys.argv[2:6]
     tol = float(sys.argv[6]) if len(sys.argv) > 6 else 1e-3

@@ -12,7 +12,7 @@
 #include "stream.h"
 #include "threads.h"
 
-#define USAGE "-m MODEL [-b batch] [-j threads] [IMAGES] > ACTIVATIONS"
+#define USAGE "precompute -m MODEL [-b batch] [-j threads] [IMAGES] > ACTIVATIONS"
 
 typedef struct {
 	char *name;

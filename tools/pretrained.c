@@ -13,7 +13,7 @@
 #include "model_file.h"
 #include "stream.h"
 
-#define USAGE "-a ARCH -w WEIGHTS [--cfg FILE] (-c CLASSES | --classes-from STREAM) [--seed N] -o MODEL\n" \
+#define USAGE "pretrained -a ARCH -w WEIGHTS [--cfg FILE] (-c CLASSES | --classes-from STREAM) [--seed N] -o MODEL\n" \
               "       pretrained -a ARCH -w WEIGHTS [--cfg FILE] --imagenet [--labels FILE] -o MODEL"
 
 #define CFG_CAP (4u << 20)
