@@ -37,6 +37,7 @@ void net_free(Net *net)
 	free(net->garena);
 	free(net->gtmp);
 	free(net->dx_in);
+	free(net->fold);
 	record_free(&net->params);
 	record_free(&net->grads);
 	memset(net, 0, sizeof *net);
@@ -229,21 +230,31 @@ int net_logsoftmax(Net *net, const char *name, int in)
 	return net_add(net, OP_LOGSOFTMAX, name, in);
 }
 
+// Gradient indices are fixed here; the gradient record itself is allocated
+// on first use (net_zero_grad / net_backward), so inference never pays for it.
 void net_finish(Net *net)
 {
 	record_clear(&net->grads);
+	int g = 0;
 	for (int i = 0; i < net->n; i++) {
 		Node *d = &net->nodes[i];
-		const Tensor *t;
-		if (d->w >= 0) {
-			t = &net->params.t[d->w];
+		d->gw = d->w >= 0 ? g++ : -1;
+		d->gb = d->b >= 0 ? g++ : -1;
+	}
+}
+
+static void ensure_grads(Net *net)
+{
+	if (net->grads.n)
+		return;
+	for (int i = 0; i < net->n; i++) {
+		Node *d = &net->nodes[i];
+		int pi[2] = { d->w, d->b };
+		for (int j = 0; j < 2; j++) {
+			if (pi[j] < 0)
+				continue;
+			const Tensor *t = &net->params.t[pi[j]];
 			record_add(&net->grads, t->name, DT_F32, t->ndim, t->dims, NULL);
-			d->gw = net->grads.n - 1;
-		}
-		if (d->b >= 0) {
-			t = &net->params.t[d->b];
-			record_add(&net->grads, t->name, DT_F32, t->ndim, t->dims, NULL);
-			d->gb = net->grads.n - 1;
 		}
 	}
 }
@@ -255,7 +266,7 @@ float *net_param(const Net *net, int idx)
 
 float *net_grad(const Net *net, int idx)
 {
-	return idx < 0 ? NULL : (float *)net->grads.t[idx].data;
+	return idx < 0 || idx >= net->grads.n ? NULL : (float *)net->grads.t[idx].data;
 }
 
 int net_param_group(const Net *net, int idx)
@@ -284,6 +295,7 @@ void net_freeze_to(Net *net, int k)
 
 void net_zero_grad(Net *net)
 {
+	ensure_grads(net);
 	for (int i = 0; i < net->grads.n; i++)
 		memset(net->grads.t[i].data, 0, net->grads.t[i].nbytes);
 }
@@ -387,6 +399,36 @@ static int bwd_needs_y(const Node *d)
 	return d->op == OP_RELU || d->op == OP_LOGSOFTMAX;
 }
 
+// Convolution c with eval-mode batch norm b folded in; writes b's output.
+static void conv_bn_folded(Net *net, int N, int first, const float *x,
+                           const Node *c, const Node *b)
+{
+	const Tensor *wt = &net->params.t[c->w];
+	size_t wn = (size_t)tensor_numel(wt), per = wn / (size_t)c->C;
+	if (wn + (size_t)c->C > net->fold_len) {
+		free(net->fold);
+		net->fold_len = wn + (size_t)c->C;
+		net->fold = xaligned_alloc(64, net->fold_len * sizeof(float));
+	}
+	float *w = net->fold, *bias = net->fold + wn;
+	const float *w0 = wt->data, *b0 = net_param(net, c->b);
+	const float *g = net_param(net, b->w), *be = net_param(net, b->b);
+	const float *m = net_param(net, b->rm), *v = net_param(net, b->rv);
+	for (int k = 0; k < c->C; k++) {
+		double sc = g[k] / sqrt((double)v[k] + b->eps);
+		for (size_t q = 0; q < per; q++)
+			w[k * per + q] = (float)(w0[k * per + q] * sc);
+		bias[k] = (float)(be[k] + ((b0 ? b0[k] : 0.0) - m[k]) * sc);
+	}
+	const Node *s = c->in >= first ? &net->nodes[c->in] : NULL;
+	const float *xi = s ? s->y : x;
+	int iC = s ? s->C : (first == 0 ? net->in_c : net->nodes[first - 1].C);
+	int iH = s ? s->H : (first == 0 ? net->in_size : net->nodes[first - 1].H);
+	int iW = s ? s->W : (first == 0 ? net->in_size : net->nodes[first - 1].W);
+	ConvShape cs = conv_shape(N, iC, iH, iW, c->C, c->k, c->k, c->stride, c->pad);
+	conv2d_forward(&cs, xi, w, bias, b->y);
+}
+
 float *net_forward(Net *net, int N, const float *x, int first, int last,
                    int train, int keep)
 {
@@ -417,6 +459,19 @@ float *net_forward(Net *net, int N, const float *x, int first, int last,
 	for (int i = 0; i < cnt; i++)
 		if (keep || i == cnt - 1)
 			lu[i] = last;
+	// Inference: a convolution read only by an eval-mode batch norm is folded
+	// into it (w' = w*s, b' = beta + (b - mean)*s, s = gamma/sqrt(var+eps)),
+	// one pass over the activations instead of two.
+	int *fused = xcalloc((size_t)cnt, sizeof(int));
+	for (int i = first; i < last && !keep; i++) {
+		const Node *d = &net->nodes[i], *e = &net->nodes[i + 1];
+		if (d->op == OP_CONV && e->op == OP_BN && e->in == i &&
+		    nc[i - first] == 1 && lu[i - first] == i + 1) {
+			fused[i - first] = 1;
+			if (d->in >= first && lu[d->in - first] < i + 1)
+				lu[d->in - first] = i + 1;
+		}
+	}
 	Slots sl = { 0 };
 	for (int i = first; i <= last; i++) {
 		Node *d = &net->nodes[i];
@@ -442,7 +497,9 @@ float *net_forward(Net *net, int N, const float *x, int first, int last,
 			}
 		}
 		d->inplace = ip;
-		if (ip) {
+		if (fused[k]) {
+			slot[k] = -2;   // no output of its own
+		} else if (ip) {
 			if (in_ext) {
 				ext[k] = 1;
 				slot[k] = -1;
@@ -465,7 +522,7 @@ float *net_forward(Net *net, int N, const float *x, int first, int last,
 	}
 	for (int i = first; i <= last; i++) {
 		int k = i - first;
-		net->nodes[i].y = slot[k] < 0 ? (float *)x
+		net->nodes[i].y = slot[k] == -2 ? NULL : slot[k] < 0 ? (float *)x
 		                              : net->arena + sl.s[slot[k]].off;
 	}
 	free(sl.s);
@@ -473,6 +530,7 @@ float *net_forward(Net *net, int N, const float *x, int first, int last,
 	free(nc);
 	free(slot);
 	free(ext);
+	int *fusedk = fused;   // used below, freed at the end
 
 	for (int i = first; i <= last; i++) {
 		Node *d = &net->nodes[i];
@@ -486,12 +544,18 @@ float *net_forward(Net *net, int N, const float *x, int first, int last,
 		float *y = d->y;
 		switch (d->op) {
 		case OP_CONV: {
+			if (fused[i - first])
+				break;   // done by the batch norm that follows
 			ConvShape cs = conv_shape(N, iC, iH, iW, d->C, d->k, d->k,
 			                          d->stride, d->pad);
 			conv2d_forward(&cs, xi, net_param(net, d->w), net_param(net, d->b), y);
 			break;
 		}
 		case OP_BN:
+			if (d->in >= first && fused[d->in - first]) {
+				conv_bn_folded(net, N, first, x, &net->nodes[d->in], d);
+				break;
+			}
 			if (d->bn_train)
 				batchnorm_forward_train(N, d->C, d->H * d->W, xi,
 				        net_param(net, d->w), net_param(net, d->b),
@@ -544,6 +608,7 @@ float *net_forward(Net *net, int N, const float *x, int first, int last,
 			die("net_forward: node %s: unknown op %d", d->name, d->op);
 		}
 	}
+	free(fusedk);
 	net->run_first = first;
 	net->run_last = last;
 	net->run_N = N;
@@ -564,6 +629,7 @@ float *net_backward(Net *net, const float *dyl, int want_dx)
 		die("net_backward: the last forward did not keep its activations");
 	int first = net->run_first, last = net->run_last, N = net->run_N;
 	int cnt = last - first + 1;
+	ensure_grads(net);
 	int *req = xcalloc((size_t)cnt, sizeof(int));
 	int *def = xcalloc((size_t)cnt, sizeof(int));   // step defining the gradient
 	int *slot = xcalloc((size_t)cnt, sizeof(int));

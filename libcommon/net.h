@@ -76,6 +76,8 @@ typedef struct {
 	float *gtmp;          // scratch for accumulating fan-out gradients
 	size_t gtmp_len;
 	float *dx_in;         // gradient w.r.t. the range input (if asked)
+	float *fold;          // conv weights with a batch norm folded in
+	size_t fold_len;
 	int run_first, run_last, run_N, run_train, run_keep;
 	const float *run_x;
 } Net;
@@ -101,7 +103,8 @@ int net_bn1d(Net *net, const char *name, int in, float eps);
 int net_dropout(Net *net, const char *name, int in, float p);
 int net_linear(Net *net, const char *name, int in, int O);
 int net_logsoftmax(Net *net, const char *name, int in);
-// Creates the gradient record; call once all nodes are added.
+// Call once all nodes are added (numbers the gradients; the gradient
+// record is allocated at the first net_zero_grad/net_backward).
 void net_finish(Net *net);
 // Pointers into params/grads (valid after net_finish; params may also be
 // replaced by net_load_record).

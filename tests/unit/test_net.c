@@ -227,14 +227,15 @@ static void test_buffer_reuse(void)
 	float a[6], b[6];
 	memcpy(a, net_forward(&net, N, x, 0, net.n - 1, 0, 1), sizeof a);
 	memcpy(b, net_forward(&net, N, x, 0, net.n - 1, 0, 0), sizeof b);
-	ok(!memcmp(a, b, sizeof a), "inference with reused buffers = with kept activations");
+	// (inference also folds batch norms into convolutions: rounding only)
+	ok(rel_diff(b, a, 6, NULL) < 1e-5, "inference with reused buffers = with kept activations");
 	size_t kept = net.arena_len;
 	// body + pool then head from the features: the same
 	int C2 = net.nodes[net.feat].C;
 	float *f = xmalloc((size_t)N * C2 * sizeof(float));
 	memcpy(f, net_forward(&net, N, x, 0, net.feat, 0, 0), (size_t)N * C2 * sizeof(float));
 	memcpy(b, net_forward(&net, N, f, net.feat + 1, net.n - 1, 0, 0), sizeof b);
-	ok(rel_diff(a, b, 6, NULL) == 0, "body+pool then head = whole net");
+	ok(rel_diff(b, a, 6, NULL) < 1e-5, "body+pool then head = whole net");
 	ok(kept > 0, "arena used");
 	net_free(&net);
 	free(x);
