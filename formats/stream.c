@@ -674,8 +674,10 @@ int stream_read_record(Stream *s, Record *r)
 		if (get64(c + 24) != s->count)
 			return fail(s, start, "end chunk counts %llu records, the stream had %llu",
 			            (unsigned long long)get64(c + 24), (unsigned long long)s->count);
-		if (parse_meta(s, c, start, &s->meta) < 0)
+		if (parse_meta(s, c, start, &s->trailer) < 0)
 			return -1;
+		for (int i = 0; i < s->trailer.n; i++)
+			meta_put(&s->meta, s->trailer.m[i].key, s->trailer.m[i].val);
 		unsigned char extra;
 		if (src_read(s, &extra, 1) != 0)
 			return fail(s, s->offset - 1, "data after the end chunk");
@@ -705,6 +707,9 @@ const char *stream_meta_get(const Stream *s, const char *key)
 int stream_meta_len(const Stream *s) { return s->meta.n; }
 const char *stream_meta_key(const Stream *s, int i) { return s->meta.m[i].key; }
 const char *stream_meta_val(const Stream *s, int i) { return s->meta.m[i].val; }
+int stream_trailer_len(const Stream *s) { return s->trailer.n; }
+const char *stream_trailer_key(const Stream *s, int i) { return s->trailer.m[i].key; }
+const char *stream_trailer_val(const Stream *s, int i) { return s->trailer.m[i].val; }
 
 // ---- writing ----------------------------------------------------------------
 
@@ -723,6 +728,8 @@ void stream_meta_set(Stream *s, const char *key, const char *val)
 		die("invalid metadata key '%s'", key);
 	if (strlen(val) > STREAM_MAX_META_BYTES / 2)
 		die("metadata %s: value too long", key);
+	if (!valid_utf8((const unsigned char *)val, strlen(val)))
+		die("metadata %s: value is not UTF-8", key);
 	meta_put(s->header_written ? &s->trailer : &s->meta, key, val);
 }
 
@@ -801,6 +808,11 @@ static int write_header(Stream *s)
 		return -1;
 	s->header_written = 1;
 	return 0;
+}
+
+int stream_write_header(Stream *s)
+{
+	return s->failed ? -1 : write_header(s);
 }
 
 int stream_write_record(Stream *s, const Record *r)
@@ -923,6 +935,12 @@ int xstream_read_record(Stream *s, Record *r)
 void xstream_write_record(Stream *s, const Record *r)
 {
 	if (stream_write_record(s, r) < 0)
+		die("%s", s->err);
+}
+
+void xstream_write_header(Stream *s)
+{
+	if (stream_write_header(s) < 0)
 		die("%s", s->err);
 }
 
