@@ -17,13 +17,13 @@
 
 #define USAGE \
 	"tensor info [FILE|-]\n" \
-	"       tensor validate [FILE|-]...\n" \
+	"       tensor validate [FILE|-] ...\n" \
 	"       tensor meta [-k KEY] [FILE|-]\n" \
 	"       tensor head [-n N] [-o OUT] [FILE|-]\n" \
-	"       tensor cat [-o OUT] FILE|-...\n" \
+	"       tensor cat [-o OUT] FILE|- ...\n" \
 	"       tensor dump [-t TENSOR] [-r INDEX] [FILE|-]\n" \
 	"       tensor to-npy [-t TENSOR] [-o OUT] [FILE|-]\n" \
-	"       tensor from-npy [-n NAME] [-m KEY=VALUE]... [-o OUT] FILE.npy|- [NAME=FILE.npy]..."
+	"       tensor from-npy [-n NAME] [-m KEY=VALUE] ... [-o OUT] FILE.npy|- [NAME=FILE.npy] ..."
 
 // ---- helpers ----------------------------------------------------------------
 
