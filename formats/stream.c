@@ -134,6 +134,8 @@ void *record_add(Record *r, const char *name, int dtype, int ndim,
 		die("tensor %s: invalid dtype %d", name, dtype);
 	if (ndim < 0 || ndim > TENSOR_MAX_DIMS)
 		die("tensor %s: %d dimensions (at most %d)", name, ndim, TENSOR_MAX_DIMS);
+	if (dtype == DT_STR && ndim != 1)
+		die("tensor %s: a str tensor has 1 dimension, not %d", name, ndim);
 	size_t nbytes = dtype_size(dtype);
 	for (int i = 0; i < ndim; i++) {
 		if (dims[i] < 0 || (uint64_t)dims[i] >= MAX_DIM ||
@@ -600,6 +602,8 @@ static int parse_record(Stream *s, Record *r, uint64_t start)
 			return fail(s, start, "tensor %s: unknown dtype code %d", nm, dtype);
 		if (ndim > TENSOR_MAX_DIMS)
 			return fail(s, start, "tensor %s: %d dimensions (at most %d)", nm, ndim, TENSOR_MAX_DIMS);
+		if (dtype == DT_STR && ndim != 1)
+			return fail(s, start, "tensor %s: a str tensor has 1 dimension, not %d", nm, ndim);
 		if ((size_t)(end - p) < 8u * ndim + 16u)
 			return fail(s, start, "tensor %s: descriptor truncated", nm);
 		Tensor *t = record_slot(r);

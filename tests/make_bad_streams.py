@@ -92,6 +92,8 @@ def main():
                           "9 dimensions"),
         "nbytes-mismatch": (PRE + header() + raw_record("x", 1, [4], 3, data=b"abc") + end(1),
                             "its shape needs 4"),
+        "str-2d": (PRE + header() + raw_record("s", 9, [2, 2], 4, data=b"abcd") + end(1),
+                   "a str tensor has 1 dimension, not 2"),
         "unknown-dtype": (PRE + header() + raw_record("x", 42, [4], 4, data=b"abcd") + end(1),
                           "unknown dtype code 42"),
         "bad-tensor-name": (PRE + header() + raw_record("a b", 1, [1], 1, data=b"a") + end(1),

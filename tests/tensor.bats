@@ -352,3 +352,21 @@ F.write_array_header_2_0(sys.stdout.buffer, {"descr": "|u1", "fortran_order": Fa
 	run bash -c "tensor info '$T/w.stream' > /dev/full"
 	assert_failure 1
 }
+
+@test "the worked example in cnnpipe-tensor(5) is what the writers produce" {
+	py '
+write_stream(sys.argv[1], {"kind": "test"}, [{"v": np.array([1, 2, 3], np.uint8)}], {"skipped": "0"})
+' "$T/ex.stream"
+	# the C writer re-encodes it to the same bytes
+	tensor cat "$T/ex.stream" | cmp - "$T/ex.stream"
+	[ "$(stat -c %s "$T/ex.stream")" -eq 320 ]
+	# every full line of the page's hex dump matches the file
+	n=0
+	while read -r off rest; do
+		hex=$(echo "$rest" | cut -c1-48 | tr -d ' ')
+		got=$(od -An -tx1 -v -j $((16#$off)) -N 16 "$T/ex.stream" | tr -d ' \n')
+		[ "$hex" = "$got" ] || { echo "offset $off: page $hex, file $got"; false; }
+		n=$((n + 1))
+	done < <(grep -E '^[0-9a-f]{8}  ([0-9a-f]{2} ){8} ([0-9a-f]{2} ){7}[0-9a-f]{2}' "$REPO/man/man5/cnnpipe-tensor.5")
+	[ "$n" -eq 12 ]
+}
