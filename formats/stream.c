@@ -726,7 +726,7 @@ Stream *stream_open_write(const char *path)
 	return s;
 }
 
-void stream_meta_set(Stream *s, const char *key, const char *val)
+static void meta_check(const char *key, const char *val)
 {
 	if (!valid_name((const unsigned char *)key, strlen(key)))
 		die("invalid metadata key '%s'", key);
@@ -734,7 +734,22 @@ void stream_meta_set(Stream *s, const char *key, const char *val)
 		die("metadata %s: value too long", key);
 	if (!valid_utf8((const unsigned char *)val, strlen(val)))
 		die("metadata %s: value is not UTF-8", key);
-	meta_put(s->header_written ? &s->trailer : &s->meta, key, val);
+}
+
+void stream_meta_set(Stream *s, const char *key, const char *val)
+{
+	if (s->header_written) {
+		stream_meta_set_end(s, key, val);
+		return;
+	}
+	meta_check(key, val);
+	meta_put(&s->meta, key, val);
+}
+
+void stream_meta_set_end(Stream *s, const char *key, const char *val)
+{
+	meta_check(key, val);
+	meta_put(&s->trailer, key, val);
 }
 
 void stream_meta_setf(Stream *s, const char *key, const char *fmt, ...)

@@ -98,6 +98,9 @@ Stream *stream_open_write(const char *path);
 void stream_meta_set(Stream *s, const char *key, const char *val);
 void stream_meta_setf(Stream *s, const char *key, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+// Always into the end chunk, even when no record has been written yet (for
+// totals known only at the end, such as imgprep's `skipped`).
+void stream_meta_set_end(Stream *s, const char *key, const char *val);
 // Copies all metadata of src (as read so far) into s.
 void stream_meta_copy(Stream *s, const Stream *src);
 // Writes the preamble and header now (stream_write_record does it before

@@ -19,7 +19,8 @@ void prog_init(int argc, char **argv, const char *usage);
 _Noreturn void die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 // As die(), with ": strerror(errno)" appended.
 _Noreturn void die_errno(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-// "prog: <fmt>\n" (when fmt is not NULL) and "usage: prog <usage>\n", exit(2).
+// "prog: <fmt>\n" (when fmt is not NULL) and "usage: <usage>\n", exit(2);
+// the usage text begins with the program name, as the SYNOPSIS does.
 _Noreturn void die_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 // "prog: <fmt>\n" on stderr; carries on.
 void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -458,10 +458,9 @@ static int cmd_cat(int argc, char **argv)
 		stream_close(s);
 	}
 	for (int q = 0; q < ntr; q++) {
-		if (tr[q].counter)
-			stream_meta_setf(w, tr[q].key, "%llu", (unsigned long long)tr[q].sum);
-		else
-			stream_meta_set(w, tr[q].key, tr[q].val);
+		char num[32];
+		snprintf(num, sizeof num, "%llu", (unsigned long long)tr[q].sum);
+		stream_meta_set_end(w, tr[q].key, tr[q].counter ? num : tr[q].val);
 		free(tr[q].key);
 		free(tr[q].val);
 	}

@@ -1,0 +1,44 @@
+// Image decoding: a file in memory → 8-bit RGB pixels, safely.
+//
+// JPEG goes through libjpeg-turbo (with DCT-domain downscaling when the
+// caller says how small the image may get); everything else stb_image reads
+// (PNG, BMP, GIF, TGA, PSD, PNM, HDR, PIC) goes through stb_image.  Errors
+// never exit: a corrupt, truncated or absurd file gives -1 and a message.
+#ifndef CNNPIPE_IMAGE_DECODE_H
+#define CNNPIPE_IMAGE_DECODE_H
+#include <stddef.h>
+
+// Header dimensions beyond these are refused before any pixel buffer is
+// allocated (a few bytes can claim a 65535x65535 image).
+#define IMAGE_MAX_SIDE   32768
+#define IMAGE_MAX_PIXELS 100000000ull
+// Largest file image_load reads.
+#define IMAGE_MAX_FILE_BYTES ((size_t)512 << 20)
+
+typedef struct {
+	int w, h;            // of px: after DCT downscaling and EXIF orientation
+	int full_w, full_h;  // of the image at full resolution, after orientation
+	int orientation;     // EXIF orientation applied (1 = none), 1..8
+	int scale_num;       // JPEG DCT scale used: scale_num/8 (8 = full size)
+	unsigned char *px;   // (h, w, 3) RGB, malloc'd
+} Image;
+
+// min_side > 0 lets a JPEG decode at the smallest DCT scale n/8 (n = 1, 2,
+// 4; else full size) whose shorter side still covers min_side (exactly:
+// min(W,H)·n >= 8·min_side), so a later area resize to min_side only
+// shrinks; 0 always decodes full size.
+// Returns 0, or -1 with a one-line reason in err (no file name).
+int image_decode_mem(const void *buf, size_t len, int min_side, Image *img,
+                     char *err, size_t errlen);
+// Reads `path` (at most IMAGE_MAX_FILE_BYTES) and decodes it.
+int image_load(const char *path, int min_side, Image *img, char *err, size_t errlen);
+void image_free(Image *img);
+
+// EXIF orientation (1..8) from a JPEG APP1 "Exif" payload (the bytes after
+// the marker length); 1 when absent or malformed.
+int exif_orientation(const unsigned char *p, size_t n);
+// Applies EXIF orientation o to (h, w, 3) pixels; returns a new malloc'd
+// buffer and sets *ow, *oh (w and h swap for o = 5..8).
+unsigned char *image_orient(const unsigned char *px, int w, int h, int o, int *ow, int *oh);
+
+#endif

@@ -1,0 +1,271 @@
+#!/usr/bin/env bats
+# imgprep: discovery, order, threads, shards, PIL agreement, bad input.
+load helpers
+
+setup() {
+	T="$BATS_TEST_TMPDIR"
+}
+
+# py CODE...: run Python (Debian's) with the stream reader importable.
+py() {
+	PYTHONPATH="$REPO/tests" "$PYTHON" -c "$@"
+}
+
+# mkimg FILE WxH [convert options]: a small photo-like test image.
+mkimg() {
+	local f=$1 g=$2
+	shift 2
+	convert -size "$g" plasma:red-blue -seed 1 "$@" "$f"
+}
+
+mkset() {   # a labelled folder: 2 classes, 3 + 2 images of varied sizes
+	mkdir -p "$T/set/dogs" "$T/set/cats"
+	mkimg "$T/set/cats/b.jpg" 300x225
+	mkimg "$T/set/cats/a.jpg" 225x300
+	mkimg "$T/set/cats/c.png" 400x250
+	mkimg "$T/set/dogs/z.jpg" 260x260
+	mkimg "$T/set/dogs/y.jpg" 500x375
+}
+
+@test "imgprep: usage errors exit 2" {
+	run imgprep
+	assert_failure 2
+	assert_output --partial "usage: imgprep [-s size] [-j threads] [--shard i/n] [--classes a,b,... | --classes-from STREAM] [--strict] [-o out] DIR"
+	run imgprep --shard 4/3 "$T"
+	assert_failure 2
+	run imgprep --classes a --classes-from x "$T"
+	assert_failure 2
+}
+
+@test "imgprep: classes from sorted folder names, records in sorted order" {
+	mkset
+	run imgprep -s 64 -o "$T/out" "$T/set"
+	assert_success
+	assert_output --partial "5 images, 0 skipped"
+	run py 'import sys; from cnnpipe_stream import read_stream
+m, recs, tr = read_stream(sys.argv[1])
+print(m["kind"], m["classes"], m["labelled"], m["size"], m["channels"], m["layout"], tr["skipped"])
+for r in recs: print(r["name"], int(r["label"]), r["image"].shape, r["image"].dtype)' "$T/out"
+	assert_success
+	assert_output "images cats,dogs 1 64 3 HWC 0
+cats/a.jpg 0 (64, 64, 3) uint8
+cats/b.jpg 0 (64, 64, 3) uint8
+cats/c.png 0 (64, 64, 3) uint8
+dogs/y.jpg 1 (64, 64, 3) uint8
+dogs/z.jpg 1 (64, 64, 3) uint8"
+}
+
+@test "imgprep: a flat folder gives an unlabelled stream" {
+	mkdir "$T/flat"
+	mkimg "$T/flat/2.jpg" 100x80
+	mkimg "$T/flat/10.jpg" 80x100
+	run imgprep -s 32 -o "$T/out" "$T/flat"
+	assert_success
+	run py 'import sys; from cnnpipe_stream import read_stream
+m, recs, tr = read_stream(sys.argv[1])
+print(m["labelled"], "classes" in m, [r["name"] for r in recs], ["label" in r for r in recs])' "$T/out"
+	assert_output "0 False ['10.jpg', '2.jpg'] [False, False]"
+}
+
+@test "imgprep: --classes-from and --classes fix the label order; unknown folders are errors" {
+	mkset
+	imgprep -s 32 --classes dogs,cats -o "$T/ref" "$T/set" 2>/dev/null
+	run py 'import sys; from cnnpipe_stream import read_stream
+m, recs, tr = read_stream(sys.argv[1])
+print(m["classes"], [(r["name"], int(r["label"])) for r in recs][:2])' "$T/ref"
+	assert_output "dogs,cats [('dogs/y.jpg', 0), ('dogs/z.jpg', 0)]"
+	# valid/ with only cats uses train's order from the stream
+	mkdir -p "$T/valid/cats"
+	mkimg "$T/valid/cats/v.jpg" 50x50
+	run imgprep -s 32 --classes-from "$T/ref" -o "$T/v" "$T/valid"
+	assert_success
+	run py 'import sys; from cnnpipe_stream import read_stream
+m, recs, tr = read_stream(sys.argv[1]); print(m["classes"], int(recs[0]["label"]))' "$T/v"
+	assert_output "dogs,cats 1"
+	run imgprep -s 32 --classes cats -o "$T/bad" "$T/set"
+	assert_failure 1
+	assert_output --partial "set/dogs: class folder not in the class list"
+	[ ! -e "$T/bad" ]
+	run imgprep -s 32 --classes-from "$T/set/cats/a.jpg" "$T/set"
+	assert_failure 1
+}
+
+@test "imgprep: an empty class folder or an empty folder is an error" {
+	mkset
+	mkdir "$T/set/birds"
+	run imgprep -s 32 -o "$T/out" "$T/set"
+	assert_failure 1
+	assert_output --partial "set/birds: no images"
+	[ ! -e "$T/out" ]
+	mkdir "$T/empty"
+	run imgprep -s 32 "$T/empty"
+	assert_failure 1
+	assert_output --partial "empty: no images"
+}
+
+@test "imgprep: output is identical for -j 1 and -j 2, and tensor cat of 3 shards equals the whole" {
+	mkset
+	for i in 1 2 3 4 5 6; do mkimg "$T/set/dogs/x$i.jpg" 1${i}0x90; done
+	head -c 100 "$T/set/cats/a.jpg" >"$T/set/dogs/x3.jpg"   # a skipped file
+	imgprep -s 48 -j 1 -o "$T/j1" "$T/set" 2>/dev/null
+	imgprep -s 48 -j 2 -o "$T/j2" "$T/set" 2>/dev/null
+	cmp "$T/j1" "$T/j2"
+	for i in 1 2 3; do imgprep -s 48 -j 2 --shard $i/3 -o "$T/s$i" "$T/set" 2>/dev/null; done
+	run py 'import sys; from cnnpipe_stream import read_stream
+print([len(read_stream(f)[1]) for f in sys.argv[1:]])' "$T/s1" "$T/s2" "$T/s3" "$T/j1"
+	assert_output "[3, 3, 4, 10]"
+	command -v tensor >/dev/null || skip "bin/tensor not built yet"
+	tensor cat -o "$T/cat" "$T/s1" "$T/s2" "$T/s3"
+	cmp "$T/cat" "$T/j1"
+}
+
+@test "imgprep: pixels agree with PIL (full decode, resize shorter side, centre crop)" {
+	# Tolerance (documented in imgprep(1)): mean |diff| <= 1 and max <= 16
+	# per image (measured: mean 0.2-0.8, max 1-9 on dev photos).  The
+	# differences: INTER_AREA's exact area average vs PIL's BILINEAR tent,
+	# and JPEG DCT downscaling (1/2 for the 1000x750 image).
+	mkdir "$T/p"
+	mkimg "$T/p/a.jpg" 1000x750 -quality 92
+	mkimg "$T/p/b.jpg" 500x375 -quality 92
+	mkimg "$T/p/c.png" 225x300
+	mkimg "$T/p/d.jpg" 200x200 -quality 92
+	imgprep -s 224 -o "$T/out" "$T/p" 2>/dev/null
+	run py 'import sys, numpy as np
+from cnnpipe_stream import read_stream
+import pil_ref
+m, recs, tr = read_stream(sys.argv[1])
+for r in recs:
+    ref = np.frombuffer(pil_ref.ref(sys.argv[2] + "/" + r["name"], 224), np.uint8).reshape(224, 224, 3)
+    d = np.abs(ref.astype(int) - r["image"].astype(int))
+    print(r["name"], "%.3f" % d.mean(), d.max(), "ok" if d.mean() <= 1.0 and d.max() <= 16 else "BAD")' "$T/out" "$T/p"
+	echo "$output"
+	assert_success
+	refute_output --partial BAD
+	assert_equal "$(grep -c ok <<<"$output")" 4
+}
+
+@test "imgprep: crop geometry of odd sizes is fast.ai's (225x300 -> 224)" {
+	# Noise, so that a window one pixel off differs a lot: scaled to 224x298
+	# the crop must start at row ceil(74/2) = 37 (not 36 or 38).
+	mkdir "$T/g"
+	py 'import sys, numpy as np
+from PIL import Image
+a = np.random.default_rng(1).integers(0, 256, (300, 225, 3), dtype=np.uint8)
+Image.fromarray(a).save(sys.argv[1])' "$T/g/odd.png"
+	imgprep -s 224 -o "$T/out" "$T/g" 2>/dev/null
+	run "$PYTHON" "$REPO/tests/pil_ref.py" dims 225 300 224
+	assert_output "224 298 0 37"
+	run py 'import sys, numpy as np
+from PIL import Image
+from cnnpipe_stream import read_stream
+import pil_ref
+img = read_stream(sys.argv[1])[1][0]["image"].astype(int)
+full, cx, cy = pil_ref.area_ref(np.asarray(Image.open(sys.argv[2])), 224)
+d = [int(np.abs(img - full[y:y + 224, cx:cx + 224]).max()) for y in (cy - 1, cy, cy + 1)]
+print(img.shape, full.shape, cx, cy, d[1] <= 1, d[0] > 50, d[2] > 50)' "$T/out" "$T/g/odd.png"
+	assert_output "(224, 224, 3) (298, 224, 3) 0 37 True True True"
+}
+
+@test "imgprep: bad files are reported by name, skipped and counted; --strict makes them fatal" {
+	mkset
+	mkimg "$T/set/cats/prog.jpg" 120x90 -interlace JPEG
+	mkimg "$T/set/cats/cmyk.jpg" 120x90 -colorspace CMYK
+	mkimg "$T/set/cats/grey.jpg" 120x90 -colorspace Gray
+	identify -verbose "$T/set/cats/prog.jpg" | grep -q "Interlace: JPEG"
+	identify -format '%[colorspace]' "$T/set/cats/cmyk.jpg" | grep -q CMYK
+	head -c 2000 "$T/set/dogs/y.jpg" >"$T/set/dogs/trunc.jpg"
+	head -c 3000 /dev/urandom >"$T/set/dogs/random.jpg"
+	: >"$T/set/dogs/zero.jpg"
+	# SOF0 size patched to 65535x65535
+	py 'import sys
+b = bytearray(open(sys.argv[1], "rb").read())
+i = b.index(b"\xff\xc0")
+b[i+5:i+9] = b"\xff\xff\xff\xff"
+open(sys.argv[2], "wb").write(b)' "$T/set/dogs/z.jpg" "$T/set/dogs/huge.jpg"
+	py 'import sys, struct, zlib
+ihdr = struct.pack(">IIBBBBB", 65535, 65535, 8, 2, 0, 0, 0)
+open(sys.argv[1], "wb").write(b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + ihdr + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr)))' "$T/set/dogs/huge.png"
+	run imgprep -s 64 -o "$T/out" "$T/set"
+	assert_success
+	assert_line --partial "set/dogs/trunc.jpg: bad JPEG: Premature end of JPEG file (skipped)"
+	assert_line --regexp "set/dogs/random.jpg: not an image .*\(skipped\)"
+	assert_line --partial "set/dogs/zero.jpg: empty file (skipped)"
+	assert_line --partial "set/dogs/huge.jpg: bad JPEG: Maximum supported image dimension is 65500 pixels (skipped)"
+	assert_line --partial "set/dogs/huge.png: image too large: 65535x65535"
+	assert_line --partial "5 skipped"
+	run py 'import sys, numpy as np; from cnnpipe_stream import read_stream
+m, recs, tr = read_stream(sys.argv[1])
+print(len(recs), tr["skipped"])
+for r in recs:
+    if r["name"] in ("cats/cmyk.jpg", "cats/grey.jpg", "cats/prog.jpg"):
+        im = r["image"].astype(int)
+        print(r["name"], im.mean() > 20, int(np.abs(im[..., 0] - im[..., 1]).max() == 0))' "$T/out"
+	assert_output "8 5
+cats/cmyk.jpg True 0
+cats/grey.jpg True 1
+cats/prog.jpg True 0"
+	run imgprep -s 64 --strict -o "$T/strict" "$T/set"
+	assert_failure 1
+	assert_output --partial "set/dogs/huge.jpg: bad JPEG"
+	[ ! -e "$T/strict" ]
+}
+
+@test "imgprep: a 40000x40000 JPEG header is refused before decoding" {
+	mkdir "$T/h"
+	mkimg "$T/h/ok.jpg" 64x48
+	py 'import sys
+b = bytearray(open(sys.argv[1], "rb").read())
+i = b.index(b"\xff\xc0")
+b[i+5:i+9] = b"\x9c\x40\x9c\x40"
+open(sys.argv[2], "wb").write(b)' "$T/h/ok.jpg" "$T/h/big.jpg"
+	run imgprep -s 32 --strict -o "$T/out" "$T/h"
+	assert_failure 1
+	assert_output --partial "h/big.jpg: image too large: 40000x40000 (limits: 32768 per side, 100000000 pixels)"
+}
+
+@test "imgprep: CMYK and progressive JPEGs match PIL" {
+	mkdir "$T/c"
+	mkimg "$T/c/cmyk.jpg" 300x200 -colorspace CMYK -quality 95
+	mkimg "$T/c/prog.jpg" 300x200 -interlace JPEG -quality 95
+	imgprep -s 100 -o "$T/out" "$T/c" 2>/dev/null
+	run py 'import sys, numpy as np
+from cnnpipe_stream import read_stream
+import pil_ref
+m, recs, tr = read_stream(sys.argv[1])
+for r in recs:
+    # 200 -> 100 is exactly 2:1, where the PIL BOX filter is the exact area average
+    ref = np.frombuffer(pil_ref.ref(sys.argv[2] + "/" + r["name"], 100, "box"), np.uint8).reshape(100, 100, 3)
+    d = np.abs(ref.astype(int) - r["image"].astype(int))
+    print(r["name"], "ok" if d.mean() <= 1.0 and d.max() <= 16 else "BAD %.2f %d" % (d.mean(), d.max()))' "$T/out" "$T/c"
+	assert_output "cmyk.jpg ok
+prog.jpg ok"
+}
+
+@test "imgprep: EXIF orientation is applied (as cv2.imread does)" {
+	mkdir "$T/e"
+	py 'import sys
+from PIL import Image
+im = Image.new("RGB", (120, 60), (255, 0, 0))
+im.paste((0, 0, 255), (0, 0, 60, 60))    # left half blue
+ex = Image.Exif(); ex[0x0112] = 6          # display rotated 90 deg clockwise
+im.save(sys.argv[1], exif=ex.tobytes(), quality=95)' "$T/e/rot.jpg"
+	imgprep -s 40 -o "$T/out" "$T/e" 2>/dev/null
+	# shown upright it is 60 wide, 120 high, blue on top: the 40x40 centre
+	# crop of 40x80 is rows 20..59 -> top half blue, bottom half red.
+	run py 'import sys; from cnnpipe_stream import read_stream
+im = read_stream(sys.argv[1])[1][0]["image"].astype(int)
+print(im[5, 20].tolist() > [0], im[5, 20, 2] > 200, im[35, 20, 0] > 200)' "$T/out"
+	assert_output "True True True"
+}
+
+@test "imgprep: dogscats-dev gives 2000 train and 500 valid records, classes cats,dogs" {
+	[ -d "$DEVDATA" ] || skip "../shared/data/dogscats-dev is absent"
+	imgprep -o "$T/train" "$DEVDATA/train" 2>/dev/null
+	imgprep --classes-from "$T/train" -o "$T/valid" "$DEVDATA/valid" 2>/dev/null
+	run py 'import sys; from cnnpipe_stream import read_stream
+for f in sys.argv[1:]:
+    m, recs, tr = read_stream(f)
+    print(len(recs), m["classes"], tr["skipped"], recs[0]["image"].shape)' "$T/train" "$T/valid"
+	assert_output "2000 cats,dogs 0 (224, 224, 3)
+500 cats,dogs 0 (224, 224, 3)"
+}

@@ -1,0 +1,209 @@
+// Image decoding and fast.ai geometry: rounding, crop window, EXIF, the
+// region fast path against the resize-then-crop reference, JPEG errors.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <jpeglib.h>
+#include "image_decode.h"
+#include "image_geom.h"
+
+static int passed, failed;
+#define CHECK(c) do { if (c) passed++; else { failed++; \
+	fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c); } } while (0)
+
+static void test_dims(void)
+{
+	int tw, th;
+	fastai_scale_dims(225, 300, 224, &tw, &th);      // floor(300*224/225) = 298
+	CHECK(tw == 224 && th == 298);
+	CHECK(fastai_crop_start(298, 224) == 37);        // ceil(74/2)
+	CHECK(fastai_crop_start(299, 224) == 38);        // ceil(75/2)
+	fastai_scale_dims(300, 225, 224, &tw, &th);
+	CHECK(tw == 298 && th == 224);
+	fastai_scale_dims(200, 200, 224, &tw, &th);
+	CHECK(tw == 224 && th == 224);
+	fastai_scale_dims(1000, 750, 224, &tw, &th);     // floor(298.666..)
+	CHECK(tw == 298 && th == 224);
+	fastai_scale_dims(500, 375, 246, &tw, &th);      // floor(328.0): 375*(246/375)*500/375
+	CHECK(tw == 328 && th == 246);
+	CHECK(fastai_crop_start(224, 224) == 0);
+}
+
+static unsigned char *random_image(int w, int h, unsigned seed)
+{
+	unsigned char *p = malloc((size_t)w * h * 3);
+	for (size_t i = 0; i < (size_t)w * h * 3; i++) {
+		seed = seed * 1103515245u + 12345u;
+		// smooth-ish content plus noise
+		p[i] = (unsigned char)(((i / 3) % w + (i / 3) / w + (seed >> 24) / 4) & 255);
+	}
+	return p;
+}
+
+static void test_region_vs_ref(void)
+{
+	int cases[][3] = { { 333, 250, 224 }, { 225, 300, 224 }, { 200, 200, 224 },
+	                   { 1000, 751, 224 }, { 64, 300, 31 }, { 500, 375, 246 } };
+	for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+		int w = cases[k][0], h = cases[k][1], sz = cases[k][2];
+		unsigned char *src = random_image(w, h, (unsigned)k + 1);
+		unsigned char *a = malloc((size_t)sz * sz * 3), *b = malloc((size_t)sz * sz * 3);
+		CHECK(image_scale_crop(src, w, h, w, h, sz, a) == 0);
+		CHECK(image_scale_crop_ref(src, w, h, w, h, sz, b) == 0);
+		int maxd = 0;
+		for (size_t i = 0; i < (size_t)sz * sz * 3; i++) {
+			int d = abs(a[i] - b[i]);
+			if (d > maxd)
+				maxd = d;
+		}
+		if (maxd > 1)
+			fprintf(stderr, "region vs ref %dx%d→%d: max diff %d\n", w, h, sz, maxd);
+		CHECK(maxd <= 1);
+		free(src);
+		free(a);
+		free(b);
+	}
+	// Downscaling averages: a constant image stays constant.
+	unsigned char *c = malloc(300 * 200 * 3), out[16 * 16 * 3];
+	memset(c, 77, 300 * 200 * 3);
+	CHECK(image_scale_crop(c, 300, 200, 300, 200, 16, out) == 0);
+	int same = 1;
+	for (int i = 0; i < 16 * 16 * 3; i++)
+		same &= out[i] == 77;
+	CHECK(same);
+	free(c);
+}
+
+static void test_orient(void)
+{
+	// 3 wide, 2 high; pixel value = 10*y + x in every channel.
+	unsigned char px[2 * 3 * 3];
+	for (int y = 0; y < 2; y++)
+		for (int x = 0; x < 3; x++)
+			memset(px + (y * 3 + x) * 3, 10 * y + x, 3);
+	int w, h;
+	unsigned char *o = image_orient(px, 3, 2, 6, &w, &h);   // 90° clockwise
+	CHECK(w == 2 && h == 3);
+	// Clockwise: the top row becomes the bottom-left... top-left is old bottom-left.
+	CHECK(o[0] == 10 && o[3] == 0 && o[(2 * 2 + 1) * 3] == 2);
+	unsigned char *back = image_orient(o, w, h, 8, &w, &h);  // 90° ccw undoes it
+	CHECK(w == 3 && h == 2 && memcmp(back, px, sizeof px) == 0);
+	free(o);
+	free(back);
+	o = image_orient(px, 3, 2, 3, &w, &h);
+	CHECK(w == 3 && h == 2 && o[0] == 12 && o[15] == 0);
+	free(o);
+	o = image_orient(px, 3, 2, 5, &w, &h);                   // transpose
+	CHECK(w == 2 && h == 3 && o[3] == 10 && o[(2 * 2) * 3] == 2);
+	free(o);
+	o = image_orient(px, 3, 2, 2, &w, &h);
+	CHECK(o[0] == 2 && o[(3 + 2) * 3] == 10);
+	free(o);
+}
+
+static void test_exif(void)
+{
+	unsigned char le[] = "Exif\0\0II*\0\x08\0\0\0\x01\0\x12\x01\x03\0\x01\0\0\0\x06\0\0\0";
+	CHECK(exif_orientation(le, sizeof le - 1) == 6);
+	unsigned char be[] = "Exif\0\0MM\0*\0\0\0\x08\0\x01\x01\x12\0\x03\0\0\0\x01\0\x08\0\0";
+	CHECK(exif_orientation(be, sizeof be - 1) == 8);
+	CHECK(exif_orientation(le, 20) == 1);                    // truncated entry
+	unsigned char bad[sizeof le];
+	memcpy(bad, le, sizeof le);
+	bad[10] = 0xFF;                                          // IFD offset far out
+	CHECK(exif_orientation(bad, sizeof bad - 1) == 1);
+	bad[10] = 8;
+	bad[24] = 9;                                             // orientation 9: invalid
+	CHECK(exif_orientation(bad, sizeof bad - 1) == 1);
+}
+
+static unsigned char *make_jpeg(int w, int h, int progressive, unsigned long *len)
+{
+	struct jpeg_compress_struct c;
+	struct jpeg_error_mgr e;
+	c.err = jpeg_std_error(&e);
+	jpeg_create_compress(&c);
+	unsigned char *buf = NULL;
+	jpeg_mem_dest(&c, &buf, len);
+	c.image_width = (unsigned)w;
+	c.image_height = (unsigned)h;
+	c.input_components = 3;
+	c.in_color_space = JCS_RGB;
+	jpeg_set_defaults(&c);
+	jpeg_set_quality(&c, 95, TRUE);
+	if (progressive)
+		jpeg_simple_progression(&c);
+	jpeg_start_compress(&c, TRUE);
+	unsigned char *row = malloc((size_t)w * 3);
+	while (c.next_scanline < c.image_height) {
+		for (int x = 0; x < w; x++) {
+			row[3 * x] = (unsigned char)(x * 255 / w);
+			row[3 * x + 1] = (unsigned char)(c.next_scanline * 255 / h);
+			row[3 * x + 2] = 128;
+		}
+		jpeg_write_scanlines(&c, &row, 1);
+	}
+	jpeg_finish_compress(&c);
+	jpeg_destroy_compress(&c);
+	free(row);
+	return buf;
+}
+
+static void test_jpeg(void)
+{
+	char err[256];
+	Image im;
+	for (int prog = 0; prog < 2; prog++) {
+		unsigned long len;
+		unsigned char *j = make_jpeg(64, 48, prog, &len);
+		CHECK(image_decode_mem(j, len, 0, &im, err, sizeof err) == 0);
+		CHECK(im.w == 64 && im.h == 48 && im.scale_num == 8);
+		// The gradient survives: left column dark red, right column bright.
+		CHECK(im.px[0] < 20 && im.px[(63) * 3] > 230);
+		image_free(&im);
+		// Shorter side 48 covers 12 at 1/4 (48·2 >= 8·12) but not at 1/8.
+		CHECK(image_decode_mem(j, len, 12, &im, err, sizeof err) == 0);
+		CHECK(im.scale_num == 2 && im.w == 16 && im.h == 12 && im.full_w == 64);
+		image_free(&im);
+		CHECK(image_decode_mem(j, len, 6, &im, err, sizeof err) == 0 && im.scale_num == 1);
+		image_free(&im);
+		CHECK(image_decode_mem(j, len, 30, &im, err, sizeof err) == 0 && im.scale_num == 8);
+		image_free(&im);
+		// Truncated: libjpeg would pad with grey and warn; we refuse.
+		CHECK(image_decode_mem(j, len * 2 / 3, 0, &im, err, sizeof err) == -1);
+		CHECK(strstr(err, "Premature end") != NULL);
+		// A header claiming 40000x40000 is refused before decoding (libjpeg
+		// itself stops at 65500).
+		for (unsigned long i = 2; i + 9 < len; i++)
+			if (j[i] == 0xFF && (j[i + 1] == 0xC0 || j[i + 1] == 0xC2)) {
+				j[i + 5] = j[i + 7] = 0x9C;
+				j[i + 6] = j[i + 8] = 0x40;
+				break;
+			}
+		CHECK(image_decode_mem(j, len, 0, &im, err, sizeof err) == -1);
+		CHECK(strstr(err, "too large: 40000x40000") != NULL);
+		free(j);
+	}
+	CHECK(image_decode_mem("", 0, 0, &im, err, sizeof err) == -1 && strstr(err, "empty"));
+	CHECK(image_decode_mem("hello, world", 12, 0, &im, err, sizeof err) == -1 &&
+	      strstr(err, "not an image"));
+	unsigned char junk[] = { 0xFF, 0xD8, 0xFF, 0x00, 0x12, 0x34 };
+	CHECK(image_decode_mem(junk, sizeof junk, 0, &im, err, sizeof err) == -1 &&
+	      strstr(err, "bad JPEG"));
+	// PNG header (IHDR) claiming 65535x65535.
+	unsigned char png[] = "\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\0\0\xff\xff\0\0\xff\xff\x08\x02\0\0\0"
+	                      "\0\0\0\0";
+	CHECK(image_decode_mem(png, sizeof png - 1, 0, &im, err, sizeof err) == -1 &&
+	      strstr(err, "too large: 65535x65535"));
+}
+
+int main(void)
+{
+	test_dims();
+	test_region_vs_ref();
+	test_orient();
+	test_exif();
+	test_jpeg();
+	printf("test_image: %d passed, %d failed\n", passed, failed);
+	return failed != 0;
+}
