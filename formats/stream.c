@@ -512,7 +512,11 @@ static Stream *open_common(Stream *s)
 {
 	unsigned char pre[PREAMBLE];
 	size_t got = src_read(s, pre, PREAMBLE);
-	if (got == 0 && !src_error(s)) {
+	if (src_error(s)) {
+		fail(s, got, "read error: %s", strerror(errno));
+		goto bad;
+	}
+	if (got == 0) {
 		fail(s, 0, "empty stream");
 		goto bad;
 	}

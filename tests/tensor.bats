@@ -307,6 +307,10 @@ open(d + "/toobig.npy", "wb").write(b"\x93NUMPY\x01\x00" + bytes([len(h) + 1, 0]
 		n=$((n + 1))
 	done < "$T/bad/MANIFEST"
 	[ "$n" -ge 30 ]
+	run ! tensor validate "$T/nonexistent.stream"
+	assert_output "tensor: $T/nonexistent.stream: No such file or directory"
+	run ! tensor info "$T"
+	assert_output "tensor: $T: byte 0: read error: Is a directory"
 }
 
 @test "a lying chunk length costs no memory beyond the input" {
