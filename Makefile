@@ -60,6 +60,10 @@ sanitize:
 fuzz:
 	$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk FUZZ_SECONDS=$(or $(FUZZ_SECONDS),60)
 
+# The lesson-1 workflow (pipelines/lesson1.mk); pass DATA=, WEIGHTS=, ARCH=.
+train: all
+	$(MAKE) --no-print-directory -f pipelines/lesson1.mk BIN=$(BIN)
+
 bench: all
 	tests/bench/run.sh
 
@@ -74,5 +78,5 @@ install: all
 clean:
 	rm -rf build build-san build-fuzz bin tests/tmp
 
-.PHONY: all deps deps-test unit bats test sanitize fuzz bench install clean
+.PHONY: all deps deps-test unit bats test sanitize fuzz bench train install clean
 .SECONDARY:
