@@ -376,6 +376,7 @@ int darknet_load_weights_mem(const void *buf, size_t len, const char *name,
                              size_t errlen)
 {
 	const unsigned char *b = buf;
+	int n0 = out->n;
 	if (len < 16)
 		return seterr(err, errlen, "%s: too short for a darknet weights header "
 		              "(%zu bytes)", name, len);
@@ -401,7 +402,7 @@ int darknet_load_weights_mem(const void *buf, size_t len, const char *name,
 		char nm[64];
 		int64_t wd[4] = { l->filters, l->in_c, l->size, l->size }, fd = l->filters;
 		snprintf(nm, sizeof nm, "layers.%d.conv.weight", i);
-		if (imp_shape_ok(out, name, nm, DT_F32, 4, wd, err, errlen)) {
+		if (imp_shape_ok(out, n0, name, nm, DT_F32, 4, wd, err, errlen)) {
 			record_clear(out);
 			return -1;
 		}
