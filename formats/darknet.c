@@ -279,11 +279,20 @@ static int parse_layer(P *p, DarknetNet *net, int i, int *c, int *h, int *w)
 		l->from = from < 0 ? i + from : from;
 		if (l->from < 0 || l->from >= i)
 			return perr(p, "from=%d does not name an earlier layer", from);
+		// Shapes may differ, as in darknet's resnet cfgs (a stride-2 block
+		// adds its input): darknet's shortcut_cpu then subsamples the larger
+		// map by the integer ratio of the widths (equal to that of the
+		// heights, darknet asserts it) and adds the first min(c) channels.
 		const DarknetLayer *f = &net->layers[l->from];
-		if (f->out_c != *c || f->out_h != *h || f->out_w != *w)
-			return perr(p, "layer %d's output (%dx%dx%d) does not match the "
-			            "input (%dx%dx%d); only equal shapes are supported",
-			            l->from, f->out_c, f->out_h, f->out_w, *c, *h, *w);
+		int w1 = f->out_w, h1 = f->out_h, w2 = *w, h2 = *h;
+		int ok = w1 >= w2 ? (w1 % w2 == 0 && h1 % h2 == 0 && h1 >= h2 &&
+		                     w1 / w2 == h1 / h2)
+		                  : (w2 % w1 == 0 && h2 % h1 == 0 && h2 >= h1 &&
+		                     w2 / w1 == h2 / h1);
+		if (!ok)
+			return perr(p, "layer %d's output (%dx%dx%d) cannot be added to "
+			            "the input (%dx%dx%d): the sizes are not in an "
+			            "integer ratio", l->from, f->out_c, h1, w1, *c, h2, w2);
 	} else if (!strcmp(s->type, "softmax") || !strcmp(s->type, "soft")) {
 		l->type = DN_SOFTMAX;
 		if (must_be(p, "groups", 1) || must_be(p, "temperature", 1) ||

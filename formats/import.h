@@ -37,7 +37,12 @@ typedef struct {
 	                                 // size-1); the window starts at -pad/2 and
 	                                 // out = (in + pad - size)/stride + 1
 	int batch_normalize, activation; // DN_LINEAR ... (conv default: logistic)
-	int from;                        // shortcut: absolute index of the other input
+	int from;                        // shortcut: absolute index of the other input;
+	                                 // out = input + layers[from]'s output (shapes
+	                                 // may differ as in darknet's resnet cfgs:
+	                                 // darknet shortcut_cpu adds the first
+	                                 // min(c) channels, subsampling the larger
+	                                 // map by the integer ratio of the sizes)
 	int in_c, in_h, in_w, out_c, out_h, out_w;
 } DarknetLayer;
 typedef struct {

@@ -350,6 +350,13 @@ static void test_darknet_cfg(void)
 		CHECK(l[7].type == DN_SOFTMAX && l[8].type == DN_COST);
 	}
 	darknet_free(&net);
+	// A resnet-style downsampling shortcut: 2x the size, other channels.
+	CHECK(parse("[net]\nwidth=8\nheight=8\nchannels=3\n[convolutional]\nfilters=2\n"
+	            "[convolutional]\nfilters=4\nsize=3\nstride=2\npad=1\n"
+	            "[shortcut]\nfrom=-2\nactivation=leaky\n", &net, err, sizeof err) == 0 &&
+	      net.layers[2].from == 0 && net.layers[2].out_c == 4 &&
+	      net.layers[2].out_h == 4 && net.layers[2].activation == DN_LEAKY);
+	darknet_free(&net);
 	struct { const char *cfg, *what; } bad[] = {
 		{ "[net]\nwidth=8\nheight=8\nchannels=3\n[convolutional]\nfilters=2\ngroups=2\n",
 		  "section 2 [convolutional] (layer 0, line 5): groups=2 is not supported" },
@@ -360,7 +367,7 @@ static void test_darknet_cfg(void)
 		{ "[net]\nwidth=8\nheight=8\nchannels=3\n[maxpool]\nsize=2\n[yolo]\n",
 		  "section 3 [yolo] (layer 1, line 7): unsupported section type" },
 		{ "[net]\nwidth=8\nheight=8\nchannels=3\n[convolutional]\nfilters=2\n"
-		  "[convolutional]\nfilters=3\n[shortcut]\nfrom=-2\n", "does not match" },
+		  "[convolutional]\nfilters=3\nsize=3\n[shortcut]\nfrom=-2\n", "not in an integer ratio" },
 		{ "[net]\nwidth=8\nheight=8\nchannels=3\n[shortcut]\nfrom=-1\n", "earlier layer" },
 		{ "[net]\nwidth=8\nheight=8\nchannels=3\n[convolutional]\nfilters=x\n", "filters=x" },
 		{ "[net]\nwidth=8\nheight=8\nchannels=3\n[convolutional]\nsize=9\n", "larger than" },
