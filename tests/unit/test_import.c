@@ -191,6 +191,14 @@ static void test_pickles(void)
 	// An empty OrderedDict is a valid (empty) state_dict.
 	CHECK(LEGACY("\x80\x02" "ccollections\nOrderedDict\nq\x00)Rq\x01.", err) == 0);
 	CHECK(LEGACY("\x80\x02}q\x00.", err) == 0);
+	// Python 2's OrderedDict([[k, v]]) form, with a tensor, and a
+	// SHORT_BINSTRING key; the data is missing, so it fails there.
+	CHECK(LEGACY("\x80\x02" "ccollections\nOrderedDict\n]U\x01" "a"
+	             "ctorch._utils\n_rebuild_tensor\n((U\x07" "storage"
+	             "ctorch\nFloatStorage\nU\x01" "0" "U\x03" "cpu" "K\x04NtQK\x00K\x04\x85K\x01\x85tR"
+	             "\x86" "a" "\x85R.", err) == -1 && strstr(err, "'a': storage not in the key list"));
+	CHECK(LEGACY("\x80\x02" "ccollections\nOrderedDict\n]K\x01" "a\x85R.", err) == -1 &&
+	      strstr(err, "not a pair"));
 	// Unexpected opcodes: INT (text), POP, a protocol-0 STRING.
 	CHECK(LEGACY("\x80\x02}I42\n.", err) == -1 && strstr(err, "unsupported opcode 0x49"));
 	CHECK(LEGACY("\x80\x02}0.", err) == -1 && strstr(err, "opcode 0x30"));
