@@ -279,11 +279,20 @@ static int parse_layer(P *p, DarknetNet *net, int i, int *c, int *h, int *w)
 		l->from = from < 0 ? i + from : from;
 		if (l->from < 0 || l->from >= i)
 			return perr(p, "from=%d does not name an earlier layer", from);
+		// Shapes may differ, as in darknet's resnet cfgs (a stride-2 block
+		// adds its input): darknet's shortcut_cpu then subsamples the larger
+		// map by the integer ratio of the widths (equal to that of the
+		// heights, darknet asserts it) and adds the first min(c) channels.
 		const DarknetLayer *f = &net->layers[l->from];
-		if (f->out_c != *c || f->out_h != *h || f->out_w != *w)
-			return perr(p, "layer %d's output (%dx%dx%d) does not match the "
-			            "input (%dx%dx%d); only equal shapes are supported",
-			            l->from, f->out_c, f->out_h, f->out_w, *c, *h, *w);
+		int w1 = f->out_w, h1 = f->out_h, w2 = *w, h2 = *h;
+		int ok = w1 >= w2 ? (w1 % w2 == 0 && h1 % h2 == 0 && h1 >= h2 &&
+		                     w1 / w2 == h1 / h2)
+		                  : (w2 % w1 == 0 && h2 % h1 == 0 && h2 >= h1 &&
+		                     w2 / w1 == h2 / h1);
+		if (!ok)
+			return perr(p, "layer %d's output (%dx%dx%d) cannot be added to "
+			            "the input (%dx%dx%d): the sizes are not in an "
+			            "integer ratio", l->from, f->out_c, h1, w1, *c, h2, w2);
 	} else if (!strcmp(s->type, "softmax") || !strcmp(s->type, "soft")) {
 		l->type = DN_SOFTMAX;
 		if (must_be(p, "groups", 1) || must_be(p, "temperature", 1) ||
@@ -376,6 +385,7 @@ int darknet_load_weights_mem(const void *buf, size_t len, const char *name,
                              size_t errlen)
 {
 	const unsigned char *b = buf;
+	int n0 = out->n;
 	if (len < 16)
 		return seterr(err, errlen, "%s: too short for a darknet weights header "
 		              "(%zu bytes)", name, len);
@@ -401,7 +411,7 @@ int darknet_load_weights_mem(const void *buf, size_t len, const char *name,
 		char nm[64];
 		int64_t wd[4] = { l->filters, l->in_c, l->size, l->size }, fd = l->filters;
 		snprintf(nm, sizeof nm, "layers.%d.conv.weight", i);
-		if (imp_shape_ok(out, name, nm, DT_F32, 4, wd, err, errlen)) {
+		if (imp_shape_ok(out, n0, name, nm, DT_F32, 4, wd, err, errlen)) {
 			record_clear(out);
 			return -1;
 		}

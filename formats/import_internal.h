@@ -42,8 +42,10 @@ float bf16_to_f32(uint16_t h);
 int imp_name_ok(const char *s, size_t len);
 // Checks a tensor about to be added to out is one record_add accepts (it
 // dies otherwise): dims in [1, 2^40), the record within
-// STREAM_MAX_RECORD_BYTES.  0, or -1 with "<file>: '<tensor>': ..." in err.
-int imp_shape_ok(const Record *out, const char *file, const char *tname,
+// STREAM_MAX_RECORD_BYTES, the name not among out's first n0 tensors (those
+// there before the import; the importers check duplicates within a file).
+// 0, or -1 with "<file>: '<tensor>': ..." in err.
+int imp_shape_ok(const Record *out, int n0, const char *file, const char *tname,
                  int dtype, int ndim, const int64_t *dims, char *err,
                  size_t errlen);
 

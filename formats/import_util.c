@@ -173,7 +173,7 @@ int imp_name_ok(const char *s, size_t len)
 	return 1;
 }
 
-int imp_shape_ok(const Record *out, const char *file, const char *tname,
+int imp_shape_ok(const Record *out, int n0, const char *file, const char *tname,
                  int dtype, int ndim, const int64_t *dims, char *err,
                  size_t errlen)
 {
@@ -190,6 +190,10 @@ int imp_shape_ok(const Record *out, const char *file, const char *tname,
 			return seterr(err, errlen, "%s: '%s': too large", file, tname);
 		bytes *= (uint64_t)dims[k];
 	}
+	for (int i = 0; i < n0 && i < out->n; i++)
+		if (!strcmp(out->t[i].name, tname))
+			return seterr(err, errlen, "%s: '%s': already in the record",
+			              file, tname);
 	if (out->used + 64 + bytes > STREAM_MAX_RECORD_BYTES)
 		return seterr(err, errlen, "%s: '%s': the tensors exceed %llu bytes",
 		              file, tname, (unsigned long long)STREAM_MAX_RECORD_BYTES);

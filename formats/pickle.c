@@ -459,9 +459,20 @@ PObj *pk_load(Pickle *p, const unsigned char *buf, size_t len, size_t base,
 				FAIL("REDUCE: arguments are a %s", typename(a));
 			switch (b->i) {
 			case G_ODICT:
-				if (a->n != 0)
-					FAIL("OrderedDict with arguments");
+				// Python 3 pickles OrderedDict() then SETITEMS; Python 2
+				// (checkpoints of 2017) OrderedDict([[k, v], ...]).
 				NEWOBJ(o, PK_DICT);
+				if (a->n == 0)
+					break;
+				if (a->n != 1 || a->items[0]->type != PK_LIST)
+					FAIL("OrderedDict with unexpected arguments");
+				for (int i = 0; i < a->items[0]->n; i++) {
+					const PObj *kv = a->items[0]->items[i];
+					if ((kv->type != PK_LIST && kv->type != PK_TUPLE) || kv->n != 2)
+						FAIL("OrderedDict item is not a pair");
+					additem(o, kv->items[0]);
+					additem(o, kv->items[1]);
+				}
 				break;
 			case G_REBUILD_V2:
 				if (a->n != 6 && a->n != 7)

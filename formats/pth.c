@@ -65,7 +65,7 @@ static void show(char *out, size_t outlen, const char *s, size_t n)
 
 // Copies tensor t (elements of storage bytes `src`, `avail` elements long)
 // into the record as `tname`, converted; *budget bounds the bytes emitted.
-static int emit(Record *out, const char *name, const char *tname,
+static int emit(Record *out, int n0, const char *name, const char *tname,
                 const PObj *t, const unsigned char *src, size_t avail,
                 size_t *budget, char *err, size_t errlen)
 {
@@ -99,7 +99,7 @@ static int emit(Record *out, const char *name, const char *tname,
 			              st_name(st), (long long)t->offset,
 			              (unsigned long long)last, avail);
 	}
-	if (imp_shape_ok(out, name, tname, dt, nd, t->size, err, errlen))
+	if (imp_shape_ok(out, n0, name, tname, dt, nd, t->size, err, errlen))
 		return -1;
 	*budget -= numel * osz;
 	unsigned char *dst = record_add(out, tname, dt, nd, t->size, NULL);
@@ -200,6 +200,7 @@ static void free_names(char **nm, int n)
 static int load_zip(const unsigned char *buf, size_t len, const char *name,
                     Record *out, char *err, size_t errlen)
 {
+	int n0 = out->n;
 	Zip z;
 	char e2[256];
 	if (zip_open_mem(buf, len, &z, e2, sizeof e2))
@@ -277,7 +278,7 @@ static int load_zip(const unsigned char *buf, size_t len, const char *name,
 			seterr(err, errlen, "%s: %s", name, e2);
 			goto done;
 		}
-		if (emit(out, name, names[i], t, e->data, e->size / es, &budget, err,
+		if (emit(out, n0, name, names[i], t, e->data, e->size / es, &budget, err,
 		         errlen))
 			goto done;
 	}
@@ -292,6 +293,7 @@ done:
 static int load_legacy(const unsigned char *buf, size_t len, const char *name,
                        Record *out, char *err, size_t errlen)
 {
+	int n0 = out->n;
 	Pickle *pk = pk_new();
 	char e2[256];
 	char **names = NULL;
@@ -419,7 +421,7 @@ static int load_legacy(const unsigned char *buf, size_t len, const char *name,
 	for (int i = 0; i < n; i++) {
 		const PObj *t = obj[3]->items[2 * i + 1], *s = t->storage;
 		Store *st = store_find(stores, nk, s->key, s->key_len);
-		if (emit(out, name, names[i], t,
+		if (emit(out, n0, name, names[i], t,
 		         st->data + (size_t)s->view_off * st_size(s->st),
 		         (size_t)s->view_numel, &budget, err, errlen))
 			goto done;

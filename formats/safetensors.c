@@ -320,7 +320,7 @@ int import_safetensors_mem(const void *buf, size_t len, const char *name,
 	const unsigned char *b = buf;
 	Entry *ents = NULL;
 	Entry **ord = NULL;
-	int n = 0, cap = 0, rc = -1, meta = 0;
+	int n = 0, cap = 0, rc = -1, meta = 0, n0 = out->n;
 	if (len < 8) {
 		seterr(err, errlen, "%s: too short for a safetensors file (%zu bytes)",
 		       name, len);
@@ -404,7 +404,7 @@ int import_safetensors_mem(const void *buf, size_t len, const char *name,
 		Entry *t = &ents[i];
 		ord[i] = t;
 		int dt = st_out_dtype(t->st);
-		if (imp_shape_ok(out, name, t->name, dt, t->ndim, t->dims, err, errlen))
+		if (imp_shape_ok(out, n0, name, t->name, dt, t->ndim, t->dims, err, errlen))
 			goto done;
 		uint64_t bytes = st_size(t->st);
 		for (int k = 0; k < t->ndim; k++)
@@ -433,7 +433,7 @@ int import_safetensors_mem(const void *buf, size_t len, const char *name,
 	for (int i = 0; i < n; i++) {
 		Entry *t = &ents[i];
 		int dt = st_out_dtype(t->st);
-		if (imp_shape_ok(out, name, t->name, dt, t->ndim, t->dims, err, errlen))
+		if (imp_shape_ok(out, n0, name, t->name, dt, t->ndim, t->dims, err, errlen))
 			goto done;
 		void *dst = record_add(out, t->name, dt, t->ndim, t->dims, NULL);
 		size_t numel = (size_t)((t->end - t->begin) / st_size(t->st));
