@@ -7,6 +7,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang
 FB           := build-fuzz
 FFLAGS       := -std=c11 -g -O1 -D_GNU_SOURCE -pthread -fno-omit-frame-pointer \
+                -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION \
                 -Ilibcommon -Iformats -Ikernels -I/usr/include/stb
 SAN          := -fsanitize=address,undefined -fno-sanitize-recover=all
 FLIB_SRC     := $(wildcard libcommon/*.c formats/*.c kernels/cpu/*.c)
