@@ -77,8 +77,10 @@ static void list_dir(const char *dir, StrList *files, StrList *dirs)
 		free(p);
 	}
 	closedir(d);
-	qsort(files->v, files->n, sizeof *files->v, cmp_str);
-	if (dirs)
+	// qsort's array must not be NULL, even for no elements (C11 7.22.5).
+	if (files->n)
+		qsort(files->v, files->n, sizeof *files->v, cmp_str);
+	if (dirs && dirs->n)
 		qsort(dirs->v, dirs->n, sizeof *dirs->v, cmp_str);
 }
 
