@@ -168,7 +168,7 @@ int main(int argc, char **argv)
 	progress_end(&pr);
 	// the input's end chunk (read with its last record) carries `skipped`
 	if (stream_meta_get(in, "skipped"))
-		stream_meta_set(out, "skipped", stream_meta_get(in, "skipped"));
+		stream_meta_set_end(out, "skipped", stream_meta_get(in, "skipped"));
 	xstream_finish(out);
 	stream_close(in);
 	for (long i = 0; i < batch; i++)
