@@ -20,7 +20,8 @@ MAN5      := $(wildcard man/man5/*.5)
 MAN7      := $(wildcard man/man7/*.7)
 HDRS      := $(wildcard libcommon/*.h formats/*.h kernels/*.h kernels/cpu/*.h)
 
-all: deps $(TOOLS)
+all: deps tools
+tools: $(TOOLS)
 
 deps:
 	@scripts/deps.sh build
@@ -49,13 +50,16 @@ unit: $(UNITS)
 bats: $(TOOLS)
 	bats $(BATS)
 
-# The whole suite: unit tests, tool tests, then the unit tests again under
-# ASan+UBSan.
+# The whole suite: unit tests, tool tests, then the unit tests and the
+# suites of the input-facing tools again under ASan+UBSan.
 test: deps deps-test all unit bats sanitize
 
+SAN_BATS := tests/tensor.bats tests/imgprep.bats tests/man.bats
 sanitize:
 	$(MAKE) --no-print-directory BUILD=build-san BIN=build-san/bin CC=clang \
-		OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" unit
+		OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
+		unit tools
+	CNNPIPE_BIN=$(CURDIR)/build-san/bin bats $(SAN_BATS)
 
 fuzz:
 	$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk FUZZ_SECONDS=$(or $(FUZZ_SECONDS),60)
@@ -78,5 +82,5 @@ install: all
 clean:
 	rm -rf build build-san build-fuzz bin tests/tmp
 
-.PHONY: all deps deps-test unit bats test sanitize fuzz bench train install clean
+.PHONY: all tools deps deps-test unit bats test sanitize fuzz bench train install clean
 .SECONDARY:

@@ -402,5 +402,16 @@ int main(int argc, char **argv)
 	        (unsigned long long)written, (unsigned long long)skipped);
 	record_free(&r);
 	image_scratch_free(&sc);
+	for (size_t k = 0; k < p.window; k++)
+		free(p.slot[k].px);
+	free(p.slot);
+	free(tid);
+	for (size_t i = 0; i < fs.n; i++)
+		free(fs.rel[i]);
+	free(fs.rel);
+	free(fs.label);
+	for (size_t i = 0; i < classes.n; i++)
+		free(classes.v[i]);
+	free(classes.v);
 	return 0;
 }
