@@ -18,7 +18,6 @@ BATS      := $(sort $(wildcard tests/*.bats))
 MAN1      := $(wildcard man/man1/*.1)
 MAN5      := $(wildcard man/man5/*.5)
 MAN7      := $(wildcard man/man7/*.7)
-HDRS      := $(wildcard libcommon/*.h formats/*.h kernels/*.h kernels/cpu/*.h)
 
 all: deps tools
 tools: $(TOOLS)
@@ -28,21 +27,24 @@ deps:
 deps-test:
 	@scripts/deps.sh test
 
-$(BUILD)/%.o: %.c $(HDRS)
+# -MMD: each object depends on exactly the headers it includes.
+$(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BIN)/%: tools/%.c $(LIB) $(HDRS)
-	@mkdir -p $(BIN)
-	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDFLAGS) $(LDLIBS)
+$(BIN)/%: tools/%.c $(LIB)
+	@mkdir -p $(BIN) $(BUILD)/tools
+	$(CC) $(CFLAGS) -MMD -MP -MF $(BUILD)/tools/$*.d -o $@ $< $(LIB) $(LDFLAGS) $(LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(LIB) $(HDRS)
+$(BUILD)/tests/%: tests/unit/%.c $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(LIB) $(LDFLAGS) $(LDLIBS)
+	$(CC) $(CFLAGS) -Itests/unit -MMD -MP -o $@ $< $(LIB) $(LDFLAGS) $(LDLIBS)
+
+-include $(LIB_OBJ:.o=.d) $(wildcard $(BUILD)/tools/*.d $(BUILD)/tests/*.d)
 
 unit: $(UNITS)
 	@set -e; for t in $(UNITS); do echo "# $$t"; $$t; done
