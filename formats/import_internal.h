@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "half.h"
 #include "stream.h"
 
 // snprintf into err (errlen may be 0); returns -1 for "return seterr(...)".
@@ -34,8 +35,6 @@ int st_out_dtype(int st);
 // alignment), to the output type (float or int64_t) at dst.
 void st_convert(const unsigned char *src, int st, size_t n, size_t stride,
                 void *dst);
-float f16_to_f32(uint16_t h);
-float bf16_to_f32(uint16_t h);
 
 // A name acceptable to record_add: 1..TENSOR_NAME_MAX printable ASCII
 // characters.  Returns 1 if valid.

@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include "alloc.h"
 #include "err.h"
+#include "half.h"
 #include "io.h"
 #include "npy.h"
 #include "stream.h"
@@ -473,23 +474,6 @@ static int cmd_cat(int argc, char **argv)
 }
 
 // ---- dump -------------------------------------------------------------------
-
-static float f16_to_f32(uint16_t h)
-{
-	int e = (h >> 10) & 0x1f, m = h & 0x3ff;
-	float v = e == 0 ? ldexpf((float)m, -24)
-	        : e == 31 ? (m ? NAN : INFINITY)
-	        : ldexpf((float)(m | 0x400), e - 25);
-	return h & 0x8000 ? -v : v;
-}
-
-static float bf16_to_f32(uint16_t h)
-{
-	uint32_t u = (uint32_t)h << 16;
-	float f;
-	memcpy(&f, &u, 4);
-	return f;
-}
 
 static void dump_opts(int c, const char *arg)
 {

@@ -6,10 +6,8 @@
 #include <jpeglib.h>
 #include "image_decode.h"
 #include "image_geom.h"
+#include "check.h"
 
-static int passed, failed;
-#define CHECK(c) do { if (c) passed++; else { failed++; \
-	fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c); } } while (0)
 
 static void test_dims(void)
 {

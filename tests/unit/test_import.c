@@ -9,27 +9,15 @@
 #include "err.h"
 #include "import.h"
 #include "stream.h"
+#include "check.h"
+#include "io.h"
 
-static int passed, failed;
-#define CHECK(c) do { if (c) passed++; else { failed++; \
-	fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c); } } while (0)
 #define FIX "tests/fixtures/import/"
 
+// The whole file, or the test dies naming it (run from the repo root).
 static unsigned char *slurp(const char *path, size_t *len)
 {
-	FILE *f = fopen(path, "rb");
-	if (!f) {
-		fprintf(stderr, "test_import: cannot open %s (run from the repo root)\n", path);
-		exit(1);
-	}
-	fseek(f, 0, SEEK_END);
-	*len = (size_t)ftell(f);
-	rewind(f);
-	unsigned char *b = malloc(*len + 1);
-	if (fread(b, 1, *len, f) != *len)
-		abort();
-	fclose(f);
-	return b;
+	return read_file(path, (size_t)1 << 30, len);
 }
 
 // The records of tests/fixtures/import/expected.stream.

@@ -7,10 +7,9 @@
 #include "err.h"
 #include "crc32.h"
 #include "stream.h"
+#include "check.h"
+#include "io.h"
 
-static int passed, failed;
-#define CHECK(c) do { if (c) passed++; else { failed++; \
-	fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c); } } while (0)
 
 static const char *tmpfile_path(void)
 {
@@ -19,17 +18,10 @@ static const char *tmpfile_path(void)
 	return path;
 }
 
+// The whole file, or the test dies naming it (run from the repo root).
 static unsigned char *slurp(const char *path, size_t *len)
 {
-	FILE *f = fopen(path, "rb");
-	fseek(f, 0, SEEK_END);
-	*len = (size_t)ftell(f);
-	rewind(f);
-	unsigned char *b = malloc(*len + 1);
-	if (fread(b, 1, *len, f) != *len)
-		abort();
-	fclose(f);
-	return b;
+	return read_file(path, (size_t)1 << 30, len);
 }
 
 static void test_round_trip(void)
