@@ -18,30 +18,33 @@ BATS      := $(sort $(wildcard tests/*.bats))
 MAN1      := $(wildcard man/man1/*.1)
 MAN5      := $(wildcard man/man5/*.5)
 MAN7      := $(wildcard man/man7/*.7)
-HDRS      := $(wildcard libcommon/*.h formats/*.h kernels/*.h kernels/cpu/*.h)
 
-all: deps $(TOOLS)
+all: deps tools
+tools: $(TOOLS)
 
 deps:
 	@scripts/deps.sh build
 deps-test:
 	@scripts/deps.sh test
 
-$(BUILD)/%.o: %.c $(HDRS)
+# -MMD: each object depends on exactly the headers it includes.
+$(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BIN)/%: tools/%.c $(LIB) $(HDRS)
-	@mkdir -p $(BIN)
-	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDFLAGS) $(LDLIBS)
+$(BIN)/%: tools/%.c $(LIB)
+	@mkdir -p $(BIN) $(BUILD)/tools
+	$(CC) $(CFLAGS) -MMD -MP -MF $(BUILD)/tools/$*.d -o $@ $< $(LIB) $(LDFLAGS) $(LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(LIB) $(HDRS)
+$(BUILD)/tests/%: tests/unit/%.c $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(LIB) $(LDFLAGS) $(LDLIBS)
+	$(CC) $(CFLAGS) -Itests/unit -MMD -MP -o $@ $< $(LIB) $(LDFLAGS) $(LDLIBS)
+
+-include $(LIB_OBJ:.o=.d) $(wildcard $(BUILD)/tools/*.d $(BUILD)/tests/*.d)
 
 unit: $(UNITS)
 	@set -e; for t in $(UNITS); do echo "# $$t"; $$t; done
@@ -49,16 +52,23 @@ unit: $(UNITS)
 bats: $(TOOLS)
 	bats $(BATS)
 
-# The whole suite: unit tests, tool tests, then the unit tests again under
-# ASan+UBSan.
+# The whole suite: unit tests, tool tests, then the unit tests and the
+# suites of the input-facing tools again under ASan+UBSan.
 test: deps deps-test all unit bats sanitize
 
+SAN_BATS := tests/tensor.bats tests/imgprep.bats tests/man.bats
 sanitize:
 	$(MAKE) --no-print-directory BUILD=build-san BIN=build-san/bin CC=clang \
-		OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" unit
+		OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
+		unit tools
+	CNNPIPE_BIN=$(CURDIR)/build-san/bin bats $(SAN_BATS)
 
 fuzz:
 	$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk FUZZ_SECONDS=$(or $(FUZZ_SECONDS),60)
+
+# The lesson-1 workflow (pipelines/lesson1.mk); pass DATA=, WEIGHTS=, ARCH=.
+train: all
+	$(MAKE) --no-print-directory -f pipelines/lesson1.mk BIN=$(BIN)
 
 bench: all
 	tests/bench/run.sh
@@ -74,5 +84,5 @@ install: all
 clean:
 	rm -rf build build-san build-fuzz bin tests/tmp
 
-.PHONY: all deps deps-test unit bats test sanitize fuzz bench install clean
+.PHONY: all tools deps deps-test unit bats test sanitize fuzz bench train install clean
 .SECONDARY:

@@ -5,6 +5,10 @@
 // They never execute anything from the file, never allocate more than the
 // file could hold, and convert every floating tensor to f32 (integer
 // tensors such as num_batches_tracked become i64).
+// `out` must be initialised (record_init); tensors are appended to it in file
+// order (state_dict order for .pth, header order for safetensors).  On
+// failure out is cleared (record_clear).  A strided (non-contiguous) view
+// saved in a .pth is gathered into a contiguous tensor.
 #ifndef CNNPIPE_IMPORT_H
 #define CNNPIPE_IMPORT_H
 #include <stddef.h>
@@ -29,8 +33,16 @@ enum { DN_LINEAR = 0, DN_LEAKY, DN_RELU, DN_LOGISTIC };
 typedef struct {
 	int type;
 	int filters, size, stride, pad;  // conv: pad in pixels (cfg pad=1 -> size/2)
-	int batch_normalize, activation; // DN_LINEAR ...
-	int from;                        // shortcut: absolute index of the other input
+	                                 // maxpool: darknet's total padding (default
+	                                 // size-1); the window starts at -pad/2 and
+	                                 // out = (in + pad - size)/stride + 1
+	int batch_normalize, activation; // DN_LINEAR ... (conv default: logistic)
+	int from;                        // shortcut: absolute index of the other input;
+	                                 // out = input + layers[from]'s output (shapes
+	                                 // may differ as in darknet's resnet cfgs:
+	                                 // darknet shortcut_cpu adds the first
+	                                 // min(c) channels, subsampling the larger
+	                                 // map by the integer ratio of the sizes)
 	int in_c, in_h, in_w, out_c, out_h, out_w;
 } DarknetLayer;
 typedef struct {

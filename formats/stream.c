@@ -134,6 +134,8 @@ void *record_add(Record *r, const char *name, int dtype, int ndim,
 		die("tensor %s: invalid dtype %d", name, dtype);
 	if (ndim < 0 || ndim > TENSOR_MAX_DIMS)
 		die("tensor %s: %d dimensions (at most %d)", name, ndim, TENSOR_MAX_DIMS);
+	if (dtype == DT_STR && ndim != 1)
+		die("tensor %s: a str tensor has 1 dimension, not %d", name, ndim);
 	size_t nbytes = dtype_size(dtype);
 	for (int i = 0; i < ndim; i++) {
 		if (dims[i] < 0 || (uint64_t)dims[i] >= MAX_DIM ||
@@ -408,9 +410,43 @@ static uint64_t read_chunk(Stream *s, unsigned char **buf, size_t *cap,
 	return len;
 }
 
-// Parses a metadata descriptor into l.
+// Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above
+// U+10FFFF.
+static int valid_utf8(const unsigned char *p, size_t n)
+{
+	size_t i = 0;
+	while (i < n) {
+		unsigned c = p[i];
+		size_t k;
+		unsigned lo = 0x80, hi = 0xbf;
+		if (c < 0x80) { i++; continue; }
+		else if (c >= 0xc2 && c <= 0xdf) k = 1;
+		else if (c == 0xe0) { k = 2; lo = 0xa0; }
+		else if (c == 0xed) { k = 2; hi = 0x9f; }
+		else if (c >= 0xe1 && c <= 0xef) k = 2;
+		else if (c == 0xf0) { k = 3; lo = 0x90; }
+		else if (c >= 0xf1 && c <= 0xf3) k = 3;
+		else if (c == 0xf4) { k = 3; hi = 0x8f; }
+		else return 0;
+		if (n - i <= k)
+			return 0;
+		if (p[i + 1] < lo || p[i + 1] > hi)
+			return 0;
+		for (size_t j = 2; j <= k; j++)
+			if (p[i + j] < 0x80 || p[i + j] > 0xbf)
+				return 0;
+		i += k + 1;
+	}
+	return 1;
+}
+
+// Parses a metadata descriptor into l (a key already in l is replaced: that
+// is how end-chunk keys override header keys).  A key may appear only once
+// within one chunk.
 static int parse_meta(Stream *s, const unsigned char *c, uint64_t start, MetaList *l)
 {
+	MetaList chunk = { 0 };
+	int rc = -1;
 	uint32_t desc = get32(c + 16), count = get32(c + 20);
 	uint64_t len = get64(c + 8);
 	if (len != align64(CHUNK_HDR + (size_t)desc))
@@ -418,40 +454,69 @@ static int parse_meta(Stream *s, const unsigned char *c, uint64_t start, MetaLis
 	const unsigned char *p = c + CHUNK_HDR, *end = p + desc;
 	for (uint32_t i = 0; i < count; i++) {
 		uint32_t kl, vl;
-		if (end - p < 4 || (kl = get32(p), (uint64_t)(end - p - 4) < kl))
-			return fail(s, start, "metadata entry %u: key runs past the descriptor", i);
+		if (end - p < 4 || (kl = get32(p), (uint64_t)(end - p - 4) < kl)) {
+			fail(s, start, "metadata entry %u: key runs past the descriptor", i);
+			goto out;
+		}
 		const unsigned char *k = p + 4;
 		p += 4 + kl;
-		if (!valid_name(k, kl))
-			return fail(s, start, "metadata entry %u: invalid key", i);
-		if (end - p < 4 || (vl = get32(p), (uint64_t)(end - p - 4) < vl))
-			return fail(s, start, "metadata entry %u: value runs past the descriptor", i);
+		if (!valid_name(k, kl)) {
+			fail(s, start, "metadata entry %u: invalid key", i);
+			goto out;
+		}
+		if (end - p < 4 || (vl = get32(p), (uint64_t)(end - p - 4) < vl)) {
+			fail(s, start, "metadata entry %u: value runs past the descriptor", i);
+			goto out;
+		}
 		const unsigned char *v = p + 4;
 		p += 4 + vl;
-		if (memchr(v, 0, vl))
-			return fail(s, start, "metadata entry %u: NUL byte in value", i);
 		char key[TENSOR_NAME_MAX + 1];
 		memcpy(key, k, kl);
 		key[kl] = 0;
+		if (memchr(v, 0, vl)) {
+			fail(s, start, "metadata %s: NUL byte in value", key);
+			goto out;
+		}
+		if (!valid_utf8(v, vl)) {
+			fail(s, start, "metadata %s: value is not UTF-8", key);
+			goto out;
+		}
+		if (meta_find(&chunk, key)) {
+			fail(s, start, "metadata key %s appears twice", key);
+			goto out;
+		}
 		char *val = xmalloc(vl + 1);
 		memcpy(val, v, vl);
 		val[vl] = 0;
-		meta_put(l, key, val);
+		meta_put(&chunk, key, val);
 		free(val);
 	}
-	if (p != end)
-		return fail(s, start, "%zu stray bytes after the metadata", (size_t)(end - p));
+	if (p != end) {
+		fail(s, start, "%zu stray bytes after the metadata", (size_t)(end - p));
+		goto out;
+	}
 	for (const unsigned char *q = end; q < c + len; q++)
-		if (*q)
-			return fail(s, start, "nonzero padding after the metadata");
-	return 0;
+		if (*q) {
+			fail(s, start, "nonzero padding after the metadata");
+			goto out;
+		}
+	for (int i = 0; i < chunk.n; i++)
+		meta_put(l, chunk.m[i].key, chunk.m[i].val);
+	rc = 0;
+out:
+	meta_free(&chunk);
+	return rc;
 }
 
 static Stream *open_common(Stream *s)
 {
 	unsigned char pre[PREAMBLE];
 	size_t got = src_read(s, pre, PREAMBLE);
-	if (got == 0 && !src_error(s)) {
+	if (src_error(s)) {
+		fail(s, got, "read error: %s", strerror(errno));
+		goto bad;
+	}
+	if (got == 0) {
 		fail(s, 0, "empty stream");
 		goto bad;
 	}
@@ -520,7 +585,7 @@ static int parse_record(Stream *s, Record *r, uint64_t start)
 	if (count > STREAM_MAX_TENSORS)
 		return fail(s, start, "record has %u tensors (at most %d)", count, STREAM_MAX_TENSORS);
 	const unsigned char *p = c + CHUNK_HDR, *end = p + desc;
-	uint64_t pos = align64(CHUNK_HDR + (size_t)desc);   // first free data byte
+	uint64_t pos = CHUNK_HDR + (uint64_t)desc;   // first byte not yet accounted for
 	r->n = 0;
 	for (uint32_t i = 0; i < count; i++) {
 		if (end - p < 4)
@@ -541,6 +606,8 @@ static int parse_record(Stream *s, Record *r, uint64_t start)
 			return fail(s, start, "tensor %s: unknown dtype code %d", nm, dtype);
 		if (ndim > TENSOR_MAX_DIMS)
 			return fail(s, start, "tensor %s: %d dimensions (at most %d)", nm, ndim, TENSOR_MAX_DIMS);
+		if (dtype == DT_STR && ndim != 1)
+			return fail(s, start, "tensor %s: a str tensor has 1 dimension, not %d", nm, ndim);
 		if ((size_t)(end - p) < 8u * ndim + 16u)
 			return fail(s, start, "tensor %s: descriptor truncated", nm);
 		Tensor *t = record_slot(r);
@@ -567,12 +634,17 @@ static int parse_record(Stream *s, Record *r, uint64_t start)
 		if (nb != nbytes)
 			return fail(s, start, "tensor %s: %llu data bytes, its shape needs %llu", nm,
 			            (unsigned long long)nb, (unsigned long long)nbytes);
-		if (off % 64 || off < pos || off > len || nb > len - off)
-			return fail(s, start, "tensor %s: data offset %llu is misaligned, overlaps or "
-			            "lies outside the chunk", nm, (unsigned long long)off);
+		// The layout is canonical: each tensor's data start at the first
+		// 64-byte boundary after the previous one's (after the descriptor
+		// for the first), so a stream has exactly one encoding.
+		if (off != align64(pos))
+			return fail(s, start, "tensor %s: data offset %llu, expected %llu", nm,
+			            (unsigned long long)off, (unsigned long long)align64(pos));
+		if (off > len || nb > len - off)
+			return fail(s, start, "tensor %s: data lie outside the chunk", nm);
 		for (uint64_t q = pos; q < off; q++)
 			if (c[q])
-				return fail(s, start, "tensor %s: nonzero padding", nm);
+				return fail(s, start, "tensor %s: nonzero padding before its data", nm);
 		for (int j = 0; j < r->n - 1; j++)
 			if (strcmp(r->t[j].name, nm) == 0)
 				return fail(s, start, "tensor name %s appears twice", nm);
@@ -610,8 +682,10 @@ int stream_read_record(Stream *s, Record *r)
 		if (get64(c + 24) != s->count)
 			return fail(s, start, "end chunk counts %llu records, the stream had %llu",
 			            (unsigned long long)get64(c + 24), (unsigned long long)s->count);
-		if (parse_meta(s, c, start, &s->meta) < 0)
+		if (parse_meta(s, c, start, &s->trailer) < 0)
 			return -1;
+		for (int i = 0; i < s->trailer.n; i++)
+			meta_put(&s->meta, s->trailer.m[i].key, s->trailer.m[i].val);
 		unsigned char extra;
 		if (src_read(s, &extra, 1) != 0)
 			return fail(s, s->offset - 1, "data after the end chunk");
@@ -641,6 +715,9 @@ const char *stream_meta_get(const Stream *s, const char *key)
 int stream_meta_len(const Stream *s) { return s->meta.n; }
 const char *stream_meta_key(const Stream *s, int i) { return s->meta.m[i].key; }
 const char *stream_meta_val(const Stream *s, int i) { return s->meta.m[i].val; }
+int stream_trailer_len(const Stream *s) { return s->trailer.n; }
+const char *stream_trailer_key(const Stream *s, int i) { return s->trailer.m[i].key; }
+const char *stream_trailer_val(const Stream *s, int i) { return s->trailer.m[i].val; }
 
 // ---- writing ----------------------------------------------------------------
 
@@ -659,6 +736,8 @@ static void meta_check(const char *key, const char *val)
 		die("invalid metadata key '%s'", key);
 	if (strlen(val) > STREAM_MAX_META_BYTES / 2)
 		die("metadata %s: value too long", key);
+	if (!valid_utf8((const unsigned char *)val, strlen(val)))
+		die("metadata %s: value is not UTF-8", key);
 }
 
 void stream_meta_set(Stream *s, const char *key, const char *val)
@@ -752,6 +831,11 @@ static int write_header(Stream *s)
 		return -1;
 	s->header_written = 1;
 	return 0;
+}
+
+int stream_write_header(Stream *s)
+{
+	return s->failed ? -1 : write_header(s);
 }
 
 int stream_write_record(Stream *s, const Record *r)
@@ -874,6 +958,12 @@ int xstream_read_record(Stream *s, Record *r)
 void xstream_write_record(Stream *s, const Record *r)
 {
 	if (stream_write_record(s, r) < 0)
+		die("%s", s->err);
+}
+
+void xstream_write_header(Stream *s)
+{
+	if (stream_write_header(s) < 0)
 		die("%s", s->err);
 }
 

@@ -83,6 +83,12 @@ const char *stream_meta_get(const Stream *s, const char *key);
 int stream_meta_len(const Stream *s);
 const char *stream_meta_key(const Stream *s, int i);
 const char *stream_meta_val(const Stream *s, int i);
+// The end chunk's metadata alone: for a read stream once the end chunk has
+// been read (empty before), for a write stream the keys set after the header
+// went out.
+int stream_trailer_len(const Stream *s);
+const char *stream_trailer_key(const Stream *s, int i);
+const char *stream_trailer_val(const Stream *s, int i);
 
 // Writing.  A file is written under a temporary name and renamed into place
 // by stream_finish; "-" writes stdout.
@@ -97,6 +103,10 @@ void stream_meta_setf(Stream *s, const char *key, const char *fmt, ...)
 void stream_meta_set_end(Stream *s, const char *key, const char *val);
 // Copies all metadata of src (as read so far) into s.
 void stream_meta_copy(Stream *s, const Stream *src);
+// Writes the preamble and header now (stream_write_record does it before
+// the first record): keys set afterwards go into the end chunk, even when no
+// record follows.
+int stream_write_header(Stream *s);
 int stream_write_record(Stream *s, const Record *r);
 // Writes the end chunk, flushes, renames into place; frees s.  -1 on error.
 int stream_finish(Stream *s);
@@ -109,6 +119,7 @@ Stream *xstream_open_read(const char *path);
 Stream *xstream_open_write(const char *path);
 int xstream_read_record(Stream *s, Record *r);   // 1 or 0
 void xstream_write_record(Stream *s, const Record *r);
+void xstream_write_header(Stream *s);
 void xstream_finish(Stream *s);
 
 #endif

@@ -26,9 +26,15 @@ void prog_init(int argc, char **argv, const char *usage)
 	if (argv && argv[0]) {
 		const char *s = strrchr(argv[0], '/');
 		progname = s ? s + 1 : argv[0];
+		argv[0] = (char *)progname;   // getopt's own messages say "prog: ..."
 	}
 	usage_text = usage ? usage : "";
 	atexit(check_stdout);
+	// Every program answers --help alone with its synopsis on stdout.
+	if (argc == 2 && strcmp(argv[1], "--help") == 0) {
+		printf("usage: %s\n", usage_text);
+		exit(0);
+	}
 }
 
 static void vmsg(const char *fmt, va_list ap, int err)

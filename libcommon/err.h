@@ -13,6 +13,7 @@ extern const char *progname;
 
 // Sets progname from argv[0] and the one-line usage text (equal to the man
 // page SYNOPSIS, without the leading "usage: "); registers the stdout check.
+// A lone --help argument prints the usage on stdout and exits 0.
 void prog_init(int argc, char **argv, const char *usage);
 
 // "prog: <fmt>\n" on stderr, then exit(1).

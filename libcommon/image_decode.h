@@ -34,6 +34,26 @@ int image_decode_mem(const void *buf, size_t len, int min_side, Image *img,
 int image_load(const char *path, int min_side, Image *img, char *err, size_t errlen);
 void image_free(Image *img);
 
+// Decode + fast.ai geometry in one pass: out (sz, sz, 3) =
+// centre_crop(scale_min(image, sz)) exactly as image_decode_mem(min_side =
+// sz) followed by image_scale_crop would give it, byte for byte.  A JPEG
+// without EXIF rotation is decoded only over the columns (libjpeg-turbo
+// jpeg_crop_scanline) and rows (jpeg_skip_scanlines; skipped rows are still
+// entropy-decoded, so damage anywhere is still an error) the crop window
+// reads, and fed to the resize row by row from a small ring.  Scratch holds
+// buffers reused across calls by one thread (zero-initialise it once).
+#include "image_geom.h"
+typedef struct {
+	unsigned char *file, *ring, *row;
+	size_t file_cap, ring_cap, row_cap;
+	AreaPlan plan;
+} ImageScratch;
+int image_decode_crop_mem(const void *buf, size_t len, int sz, unsigned char *out,
+                          ImageScratch *sc, char *err, size_t errlen);
+int image_load_crop(const char *path, int sz, unsigned char *out, ImageScratch *sc,
+                    char *err, size_t errlen);
+void image_scratch_free(ImageScratch *sc);
+
 // EXIF orientation (1..8) from a JPEG APP1 "Exif" payload (the bytes after
 // the marker length); 1 when absent or malformed.
 int exif_orientation(const unsigned char *p, size_t n);

@@ -31,102 +31,219 @@ int fastai_crop_start(int dim, int sz)
 	return dim > sz ? (dim - sz + 1) / 2 : 0;
 }
 
-// Area weights of output pixels [c, c+n) of a src_n → dst_n resize: output
-// i reads source pixels first[i] .. first[i]+cnt[i]-1 with weights w[i*stride+k]
-// summing to 1.
-typedef struct {
-	int *first, *cnt, stride;
-	float *w;
-} Taps;
-
-static void taps_make(Taps *t, int src_n, int dst_n, int c, int n)
+// Output pixel i of a src_n → dst_n area resize covers the source interval
+// [a, b) = [i·src_n/dst_n, (i+1)·src_n/dst_n); it reads source pixels
+// j0 .. j0+cnt-1 (those overlapping it).
+static void axis_span(int src_n, int dst_n, int i, double *a, double *b, int *j0, int *cnt)
 {
-	double scale = (double)src_n / dst_n;     // source pixels per output pixel
-	t->stride = (int)ceil(scale) + 2;
-	t->first = xmalloc_array((size_t)n, sizeof *t->first);
-	t->cnt = xmalloc_array((size_t)n, sizeof *t->cnt);
-	t->w = xcalloc((size_t)n * t->stride, sizeof *t->w);
-	for (int i = 0; i < n; i++) {
-		double a = (c + i) * scale, b = (c + i + 1) * scale;
-		if (b > src_n)
-			b = src_n;
-		int j0 = (int)floor(a), k = 0;
-		if (j0 > src_n - 1)
-			j0 = src_n - 1;
-		for (int j = j0; j < src_n && j < b && k < t->stride; j++, k++) {
-			double lo = a > j ? a : j, hi = b < j + 1 ? b : j + 1;
-			t->w[(size_t)i * t->stride + k] = (float)((hi - lo) / (b - a));
+	double scale = (double)src_n / dst_n;
+	*a = i * scale;
+	*b = (i + 1) * scale;
+	if (*b > src_n)
+		*b = src_n;
+	int j = (int)floor(*a);
+	if (j > src_n - 1)
+		j = src_n - 1;
+	int k = 0;
+	while (j + k < src_n && j + k < *b)
+		k++;
+	*j0 = j;
+	*cnt = k;
+}
+
+// Q14 overlap weights of one output pixel; they sum to exactly 1 << 14 (the
+// rounding remainder goes to the largest), so a constant stays constant.
+static void axis_weights(double a, double b, int j0, int cnt, int16_t *w)
+{
+	int sum = 0, big = 0;
+	for (int k = 0; k < cnt; k++) {
+		int j = j0 + k;
+		double lo = a > j ? a : j, hi = b < j + 1 ? b : j + 1;
+		w[k] = (int16_t)lround((hi - lo) / (b - a) * 16384.0);
+		sum += w[k];
+		if (w[k] > w[big])
+			big = k;
+	}
+	w[big] = (int16_t)(w[big] + 16384 - sum);
+}
+
+static void *grow(void *q, size_t *cap, size_t n, size_t elsz)
+{
+	if (n <= *cap)
+		return q;
+	free(q);
+	*cap = n;
+	return xmalloc_array(n, elsz);
+}
+
+int area_plan(AreaPlan *p, int w, int h, int full_w, int full_h, int sz)
+{
+	if (sz > 8192 || sz < 1 || w < 1 || h < 1)
+		return -1;
+	int tw, th;
+	fastai_scale_dims(full_w, full_h, sz, &tw, &th);
+	int cx = fastai_crop_start(tw, sz), cy = fastai_crop_start(th, sz);
+	p->sz = sz;
+	p->w = w;
+	p->h = h;
+	size_t cap_sz = p->cap_sz;
+	p->yfirst = grow(p->yfirst, &cap_sz, (size_t)sz, sizeof *p->yfirst);
+	cap_sz = p->cap_sz;
+	p->ycnt = grow(p->ycnt, &cap_sz, (size_t)sz, sizeof *p->ycnt);
+	cap_sz = p->cap_sz;
+	p->xfirst = grow(p->xfirst, &cap_sz, (size_t)sz, sizeof *p->xfirst);
+	p->cap_sz = cap_sz;
+	// Spans first (counts fix the weight strides), then weights.
+	double a, b;
+	int j0, cnt, kx = 1, ky = 1;
+	for (int i = 0; i < sz; i++) {
+		axis_span(h, th, cy + i, &a, &b, &p->yfirst[i], &p->ycnt[i]);
+		ky = p->ycnt[i] > ky ? p->ycnt[i] : ky;
+		axis_span(w, tw, cx + i, &a, &b, &j0, &cnt);
+		p->xfirst[i] = j0;
+		kx = cnt > kx ? cnt : kx;
+	}
+	p->maxcnt_y = ky;
+	p->kx = kx;
+	p->y0 = p->yfirst[0];
+	p->y1 = p->yfirst[sz - 1] + p->ycnt[sz - 1];
+	p->x0 = p->xfirst[0];
+	axis_span(w, tw, cx + sz - 1, &a, &b, &j0, &cnt);
+	p->x1 = j0 + cnt;
+	int ncol = p->x1 - p->x0;
+	p->yw = grow(p->yw, &p->cap_ky, (size_t)sz * ky, sizeof *p->yw);
+	p->xw = grow(p->xw, &p->cap_kx, (size_t)sz * kx, sizeof *p->xw);
+	p->vrow = grow(p->vrow, &p->cap_v, (size_t)ncol * 3, sizeof *p->vrow);
+	memset(p->yw, 0, (size_t)sz * ky * sizeof *p->yw);
+	memset(p->xw, 0, (size_t)sz * kx * sizeof *p->xw);
+	for (int i = 0; i < sz; i++) {
+		axis_span(h, th, cy + i, &a, &b, &j0, &cnt);
+		axis_weights(a, b, j0, cnt, p->yw + (size_t)i * ky);
+		// Every output pixel reads kx taps (zero weights pad): shift a
+		// window that would run past x1 left, and its weights right.
+		axis_span(w, tw, cx + i, &a, &b, &j0, &cnt);
+		int f = j0 - p->x0, shift = f + kx > ncol ? f + kx - ncol : 0;
+		p->xfirst[i] = f - shift;
+		axis_weights(a, b, j0, cnt, p->xw + (size_t)i * kx + shift);
+	}
+	return 0;
+}
+
+void area_plan_free(AreaPlan *p)
+{
+	free(p->yfirst);
+	free(p->ycnt);
+	free(p->xfirst);
+	free(p->yw);
+	free(p->xw);
+	free(p->vrow);
+	memset(p, 0, sizeof *p);
+}
+
+// The vertical pass: v[i] = Σ_k w[k]·r[k][i] in Q8 (u8 × Q14 >> 6).  The
+// loops over i are the hot ones; GCC -O2 vectorises them only when asked.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC push_options
+#pragma GCC optimize("tree-vectorize", "vect-cost-model=dynamic")
+#endif
+static void vert(uint16_t *restrict v, const unsigned char *const *r, const int16_t *w,
+                 int cnt, int n)
+{
+	const unsigned char *restrict r0 = r[0];
+	int w0 = w[0];
+	if (cnt == 1) {
+		for (int i = 0; i < n; i++)
+			v[i] = (uint16_t)((w0 * r0[i] + 32) >> 6);
+	} else if (cnt == 2) {
+		const unsigned char *restrict r1 = r[1];
+		int w1 = w[1];
+		for (int i = 0; i < n; i++)
+			v[i] = (uint16_t)((w0 * r0[i] + w1 * r1[i] + 32) >> 6);
+	} else if (cnt == 3) {
+		const unsigned char *restrict r1 = r[1], *restrict r2 = r[2];
+		int w1 = w[1], w2 = w[2];
+		for (int i = 0; i < n; i++)
+			v[i] = (uint16_t)((w0 * r0[i] + w1 * r1[i] + w2 * r2[i] + 32) >> 6);
+	} else {
+		int32_t acc[512];
+		for (int i0 = 0; i0 < n; i0 += 512) {
+			int m = n - i0 < 512 ? n - i0 : 512;
+			for (int i = 0; i < m; i++)
+				acc[i] = 32;
+			for (int k = 0; k < cnt; k++) {
+				const unsigned char *restrict rk = r[k] + i0;
+				int wk = w[k];
+				for (int i = 0; i < m; i++)
+					acc[i] += wk * rk[i];
+			}
+			for (int i = 0; i < m; i++)
+				v[i0 + i] = (uint16_t)(acc[i] >> 6);
 		}
-		t->first[i] = j0;
-		t->cnt[i] = k;
+	}
+}
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC pop_options
+#endif
+
+static inline unsigned char q22(int32_t s)
+{
+	s = (s + (1 << 21)) >> 22;
+	return (unsigned char)(s > 255 ? 255 : s);
+}
+
+// The horizontal pass over one vertically resized row, K taps a pixel
+// (K constant in the specialisations so the tap loop unrolls).
+static inline void horiz_k(const AreaPlan *p, unsigned char *restrict out, const int K)
+{
+	const uint16_t *v = p->vrow;
+	for (int x = 0; x < p->sz; x++) {
+		const uint16_t *q = v + 3 * p->xfirst[x];
+		const int16_t *w = p->xw + (size_t)x * K;
+		int32_t s0 = 0, s1 = 0, s2 = 0;
+		for (int k = 0; k < K; k++, q += 3) {
+			s0 += w[k] * q[0];
+			s1 += w[k] * q[1];
+			s2 += w[k] * q[2];
+		}
+		out[3 * x] = q22(s0);
+		out[3 * x + 1] = q22(s1);
+		out[3 * x + 2] = q22(s2);
 	}
 }
 
-static void taps_free(Taps *t)
+void area_plan_row(AreaPlan *p, int y, const unsigned char *const *rows, unsigned char *out)
 {
-	free(t->first);
-	free(t->cnt);
-	free(t->w);
+	vert(p->vrow, rows, p->yw + (size_t)y * p->maxcnt_y, p->ycnt[y], (p->x1 - p->x0) * 3);
+	switch (p->kx) {
+	case 1: horiz_k(p, out, 1); break;
+	case 2: horiz_k(p, out, 2); break;
+	case 3: horiz_k(p, out, 3); break;
+	case 4: horiz_k(p, out, 4); break;
+	default: horiz_k(p, out, p->kx); break;
+	}
+}
+
+int image_scale_crop(const unsigned char *src, int w, int h, int full_w, int full_h,
+                     int sz, unsigned char *out)
+{
+	AreaPlan p = { 0 };
+	if (area_plan(&p, w, h, full_w, full_h, sz) != 0)
+		return -1;
+	const unsigned char **rows = xmalloc_array((size_t)p.maxcnt_y, sizeof *rows);
+	for (int y = 0; y < sz; y++) {
+		for (int k = 0; k < p.ycnt[y]; k++)
+			rows[k] = src + ((size_t)(p.yfirst[y] + k) * w + p.x0) * 3;
+		area_plan_row(&p, y, rows, out + (size_t)y * sz * 3);
+	}
+	free(rows);
+	area_plan_free(&p);
+	return 0;
 }
 
 static unsigned char to_u8(float v)
 {
 	v += 0.5f;
 	return v <= 0 ? 0 : v >= 255 ? 255 : (unsigned char)v;
-}
-
-int image_scale_crop(const unsigned char *src, int w, int h, int full_w, int full_h,
-                     int sz, unsigned char *out)
-{
-	int tw, th;
-	fastai_scale_dims(full_w, full_h, sz, &tw, &th);
-	int cx = fastai_crop_start(tw, sz), cy = fastai_crop_start(th, sz);
-	// The crop window of the tw×th resize, in the w×h (maybe DCT-reduced)
-	// source: vertical pass first, over the source columns the window
-	// touches (contiguous rows: vectorises), then the horizontal pass on
-	// sz rows only.
-	if (sz > 8192)
-		return -1;
-	Taps tx, ty;
-	taps_make(&tx, w, tw, cx, sz);
-	taps_make(&ty, h, th, cy, sz);
-	int c0 = tx.first[0], c1 = tx.first[sz - 1] + tx.cnt[sz - 1];
-	size_t ncol = (size_t)(c1 - c0) * 3;
-	// tmp: (sz, c1 - c0, 3) — vertically resized source columns.
-	float *tmp = xmalloc_array((size_t)sz * ncol, sizeof *tmp);
-	for (int y = 0; y < sz; y++) {
-		const float *wt = ty.w + (size_t)y * ty.stride;
-		float *restrict acc = tmp + (size_t)y * ncol;
-		for (size_t i = 0; i < ncol; i++)
-			acc[i] = 0;
-		for (int k = 0; k < ty.cnt[y]; k++) {
-			const unsigned char *restrict row = src + ((size_t)(ty.first[y] + k) * w + c0) * 3;
-			float wk = wt[k];
-			for (size_t i = 0; i < ncol; i++)
-				acc[i] += wk * row[i];
-		}
-	}
-	for (int y = 0; y < sz; y++) {
-		const float *row = tmp + (size_t)y * ncol;
-		unsigned char *o = out + (size_t)y * sz * 3;
-		for (int x = 0; x < sz; x++) {
-			const float *wt = tx.w + (size_t)x * tx.stride;
-			const float *p = row + (size_t)(tx.first[x] - c0) * 3;
-			float s0 = 0, s1 = 0, s2 = 0;
-			for (int k = 0; k < tx.cnt[x]; k++, p += 3) {
-				s0 += wt[k] * p[0];
-				s1 += wt[k] * p[1];
-				s2 += wt[k] * p[2];
-			}
-			o[3 * x] = to_u8(s0);
-			o[3 * x + 1] = to_u8(s1);
-			o[3 * x + 2] = to_u8(s2);
-		}
-	}
-	free(tmp);
-	taps_free(&tx);
-	taps_free(&ty);
-	return 0;
 }
 
 int image_scale_crop_ref(const unsigned char *src, int w, int h, int full_w, int full_h,

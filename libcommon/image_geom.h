@@ -18,6 +18,34 @@ int fastai_crop_start(int dim, int sz);
 int image_scale_crop(const unsigned char *src, int w, int h, int full_w, int full_h,
                      int sz, unsigned char *out);
 
+// The resize as a plan that consumes source rows one at a time (so a
+// decoder can feed it rows as they come, over only the columns and rows the
+// crop window needs).  Fixed point: Q14 weights summing exactly to 1, a Q8
+// intermediate; within 1 level of the exact area average, and a constant
+// image stays constant.
+#include <stdint.h>
+typedef struct {
+	int sz, w, h;
+	int x0, x1, y0, y1;     // source columns [x0,x1) and rows [y0,y1) used
+	int maxcnt_y;           // most source rows one output row reads
+	int kx;                 // horizontal taps per output pixel (zero padded)
+	int *yfirst, *ycnt;     // output row y reads source rows yfirst.. +ycnt
+	int16_t *yw;            // (sz, maxcnt_y) Q14
+	int *xfirst;            // (sz): first tap, relative to x0, in pixels
+	int16_t *xw;            // (sz, kx) Q14
+	uint16_t *vrow;         // ((x1-x0)*3) Q8: one vertically resized row
+	size_t cap_sz, cap_ky, cap_kx, cap_v;   // allocation sizes (reused)
+} AreaPlan;
+
+// Plans centre_crop(scale_min(full image, sz)) from a w×h rendering of a
+// full_w×full_h image.  Reuses p's buffers (zero-initialise p once).
+// Returns 0 (-1 for sz > 8192).
+int area_plan(AreaPlan *p, int w, int h, int full_w, int full_h, int sz);
+// Output row y (0..sz-1): rows[k] points at source row yfirst[y]+k, column
+// x0 (RGB); writes sz×3 bytes to out.
+void area_plan_row(AreaPlan *p, int y, const unsigned char *const *rows, unsigned char *out);
+void area_plan_free(AreaPlan *p);
+
 // Reference: plain 2-D area integration per output pixel (slow; the tests
 // check image_scale_crop against it).
 int image_scale_crop_ref(const unsigned char *src, int w, int h, int full_w, int full_h,

@@ -77,8 +77,10 @@ static void list_dir(const char *dir, StrList *files, StrList *dirs)
 		free(p);
 	}
 	closedir(d);
-	qsort(files->v, files->n, sizeof *files->v, cmp_str);
-	if (dirs)
+	// qsort's array must not be NULL, even for no elements (C11 7.22.5).
+	if (files->n)
+		qsort(files->v, files->n, sizeof *files->v, cmp_str);
+	if (dirs && dirs->n)
 		qsort(dirs->v, dirs->n, sizeof *dirs->v, cmp_str);
 }
 
@@ -209,37 +211,32 @@ typedef struct {
 	pthread_cond_t cv_work, cv_done;
 } Pipe;
 
-static void process(const Pipe *p, size_t i, Slot *s)
+// sc: this thread's buffers, reused from image to image.
+static void process(const Pipe *p, size_t i, Slot *s, ImageScratch *sc)
 {
 	char *path = join(p->fs->dir, p->fs->rel[i]);
-	Image im;
-	s->ok = 0;
-	if (image_load(path, p->size, &im, s->err, sizeof s->err) == 0) {
-		if (image_scale_crop(im.px, im.w, im.h, im.full_w, im.full_h, p->size, s->px) == 0)
-			s->ok = 1;
-		else
-			snprintf(s->err, sizeof s->err, "resize failed");
-		image_free(&im);
-	}
+	s->ok = image_load_crop(path, p->size, s->px, sc, s->err, sizeof s->err) == 0;
 	free(path);
 }
 
 static void *worker(void *arg)
 {
 	Pipe *p = arg;
+	ImageScratch sc = { 0 };
 	for (;;) {
 		pthread_mutex_lock(&p->mu);
 		while (p->next_claim < p->hi && p->next_claim >= p->next_write + p->window)
 			pthread_cond_wait(&p->cv_work, &p->mu);
 		if (p->next_claim >= p->hi) {
 			pthread_mutex_unlock(&p->mu);
+			image_scratch_free(&sc);
 			return NULL;
 		}
 		size_t i = p->next_claim++;
 		pthread_mutex_unlock(&p->mu);
 		// Slot i % window was released by the writer for image i - window.
 		Slot *s = &p->slot[(i - p->lo) % p->window];
-		process(p, i, s);
+		process(p, i, s, &sc);
 		pthread_mutex_lock(&p->mu);
 		s->done = 1;
 		pthread_cond_broadcast(&p->cv_done);
@@ -350,6 +347,7 @@ int main(int argc, char **argv)
 		if (pthread_create(&tid[t], NULL, worker, &p) != 0)
 			die("cannot start a thread");
 
+	ImageScratch sc = { 0 };   // for -j 1, where this thread decodes
 	Record r;
 	record_init(&r);
 	Progress pr;
@@ -363,7 +361,7 @@ int main(int argc, char **argv)
 				pthread_cond_wait(&p.cv_done, &p.mu);
 			pthread_mutex_unlock(&p.mu);
 		} else {
-			process(&p, i, sl);
+			process(&p, i, sl, &sc);
 		}
 		char *path = join(dir, fs.rel[i]);
 		if (!sl->ok) {
@@ -403,5 +401,17 @@ int main(int argc, char **argv)
 	fprintf(stderr, "%s: %s: %llu images, %llu skipped\n", progname, dir,
 	        (unsigned long long)written, (unsigned long long)skipped);
 	record_free(&r);
+	image_scratch_free(&sc);
+	for (size_t k = 0; k < p.window; k++)
+		free(p.slot[k].px);
+	free(p.slot);
+	free(tid);
+	for (size_t i = 0; i < fs.n; i++)
+		free(fs.rel[i]);
+	free(fs.rel);
+	free(fs.label);
+	for (size_t i = 0; i < classes.n; i++)
+		free(classes.v[i]);
+	free(classes.v);
 	return 0;
 }

@@ -3,12 +3,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "crc32.h"
 #include "err.h"
+#include "crc32.h"
 #include "stream.h"
+#include "check.h"
+#include "io.h"
 
-static int passed, failed;
-#define CHECK(c) do { if (c) passed++; else { failed++; \
-	fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c); } } while (0)
 
 static const char *tmpfile_path(void)
 {
@@ -17,17 +18,10 @@ static const char *tmpfile_path(void)
 	return path;
 }
 
+// The whole file, or the test dies naming it (run from the repo root).
 static unsigned char *slurp(const char *path, size_t *len)
 {
-	FILE *f = fopen(path, "rb");
-	fseek(f, 0, SEEK_END);
-	*len = (size_t)ftell(f);
-	rewind(f);
-	unsigned char *b = malloc(*len + 1);
-	if (fread(b, 1, *len, f) != *len)
-		abort();
-	fclose(f);
-	return b;
+	return read_file(path, (size_t)1 << 30, len);
 }
 
 static void test_round_trip(void)
@@ -121,6 +115,101 @@ static void test_every_byte_flip(void)
 	free(b);
 }
 
+static uint64_t le64(const unsigned char *p)
+{
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+// Recomputes the CRC of the chunk at `off`, so that a test reaches the
+// semantic checks behind it.
+static void fix_crc(unsigned char *b, size_t off)
+{
+	uint64_t len = le64(b + off + 8);
+	uint32_t c = crc32_update(0, b + off + 8, len - 8);
+	for (int i = 0; i < 4; i++)
+		b[off + 4 + i] = (unsigned char)(c >> (8 * i));
+}
+
+// Reads a whole stream; returns 0 when accepted, else copies the error.
+static int read_all(const unsigned char *b, size_t len, char *err, size_t errlen)
+{
+	Stream *s = stream_open_mem(b, len, "t");
+	if (!s) {
+		snprintf(err, errlen, "%s", stream_last_error());
+		return -1;
+	}
+	Record r;
+	record_init(&r);
+	int rc;
+	while ((rc = stream_read_record(s, &r)) > 0)
+		;
+	snprintf(err, errlen, "%s", rc < 0 ? stream_error(s) : "");
+	stream_close(s);
+	record_free(&r);
+	return rc;
+}
+
+static unsigned char *memfind(unsigned char *b, size_t len, const char *needle, size_t n)
+{
+	for (size_t i = 0; i + n <= len; i++)
+		if (memcmp(b + i, needle, n) == 0)
+			return b + i;
+	return NULL;
+}
+
+// Semantic rules behind the CRC: each crafted stream carries a valid CRC.
+static void test_semantic_rules(void)
+{
+	const char *path = tmpfile_path();
+	Stream *w = xstream_open_write(path);
+	stream_meta_set(w, "aa", "xy");
+	stream_meta_set(w, "ab", "2");
+	Record r;
+	record_init(&r);
+	int64_t d = 3;
+	record_add(&r, "v", DT_U8, 1, &d, "abc");
+	xstream_write_record(w, &r);
+	xstream_finish(w);
+	record_free(&r);
+	size_t len;
+	unsigned char *b = slurp(path, &len);
+	char err[600];
+	CHECK(read_all(b, len, err, sizeof err) == 0);
+	size_t rec = 64 + (size_t)le64(b + 64 + 8);   // the record chunk
+
+	unsigned char *c = malloc(len);
+	// The same key twice in one chunk.
+	memcpy(c, b, len);
+	memfind(c, len, "ab", 2)[1] = 'a';
+	fix_crc(c, 64);
+	CHECK(read_all(c, len, err, sizeof err) < 0 && strstr(err, "metadata key aa appears twice"));
+	// A value that is not UTF-8.
+	memcpy(c, b, len);
+	memcpy(memfind(c, len, "xy", 2), "\xc0\xaf", 2);   // overlong '/'
+	fix_crc(c, 64);
+	CHECK(read_all(c, len, err, sizeof err) < 0 && strstr(err, "not UTF-8"));
+	memcpy(c, b, len);
+	memcpy(memfind(c, len, "xy", 2), "\xc3\xa9", 2);   // é is fine
+	fix_crc(c, 64);
+	CHECK(read_all(c, len, err, sizeof err) == 0);
+	// Nonzero padding between the record descriptor and the data.
+	memcpy(c, b, len);
+	uint32_t desc = c[rec + 16] | c[rec + 17] << 8;
+	c[rec + 32 + desc] = 1;
+	fix_crc(c, rec);
+	CHECK(read_all(c, len, err, sizeof err) < 0 && strstr(err, "nonzero padding"));
+	// A data offset one block later than the canonical one.
+	memcpy(c, b, len);
+	c[rec + 32 + 2 + 1 + 2 + 8] += 64;   // descriptor: u16, "v", u8, u8, dims
+	fix_crc(c, rec);
+	CHECK(read_all(c, len, err, sizeof err) < 0 && strstr(err, "data offset 128, expected 64"));
+	free(c);
+	free(b);
+}
+
 static void test_messages(void)
 {
 	Stream *s = stream_open_mem("", 0, "empty.stream");
@@ -146,12 +235,43 @@ static void test_messages(void)
 	free(b);
 }
 
+// CRC-32: the catalogue check value, and the folded fast path against a
+// bit-at-a-time reference at every length and alignment around its limits.
+static uint32_t crc32_bitwise(uint32_t crc, const unsigned char *p, size_t n)
+{
+	uint32_t c = ~crc;
+	while (n--) {
+		c ^= *p++;
+		for (int k = 0; k < 8; k++)
+			c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+	}
+	return ~c;
+}
+
+static void test_crc32(void)
+{
+	CHECK(crc32_update(0, "123456789", 9) == 0xCBF43926u);
+	static unsigned char b[4096 + 8];
+	for (size_t i = 0; i < sizeof b; i++)
+		b[i] = (unsigned char)((i * 2654435761u) >> 13);
+	int bad = 0;
+	for (size_t off = 0; off < 4; off++)
+		for (size_t n = 0; n <= 300; n++)
+			bad += crc32_update(7, b + off, n) != crc32_bitwise(7, b + off, n);
+	bad += crc32_update(0, b, 4096) != crc32_bitwise(0, b, 4096);
+	// split anywhere: the running CRC continues across calls
+	bad += crc32_update(crc32_update(0, b, 1000), b + 1000, 3000) != crc32_bitwise(0, b, 4000);
+	CHECK(bad == 0);
+}
+
 int main(int argc, char **argv)
 {
 	prog_init(argc, argv, "test_stream");
+	test_crc32();
 	test_round_trip();
 	test_every_byte_flip();
 	test_messages();
+	test_semantic_rules();
 	unlink(tmpfile_path());
 	printf("test_stream: %d passed, %d failed\n", passed, failed);
 	return failed != 0;

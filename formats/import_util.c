@@ -1,0 +1,167 @@
+// Shared helpers of the importers: file mapping, element conversion.
+#include <errno.h>
+#include <fcntl.h>
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "import_internal.h"
+
+int seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	if (err && errlen) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
+int imp_map(const char *path, MappedFile *m, char *err, size_t errlen)
+{
+	memset(m, 0, sizeof *m);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return seterr(err, errlen, "%s: %s", path, strerror(errno));
+	struct stat st;
+	if (fstat(fd, &st) != 0) {
+		int e = errno;
+		close(fd);
+		return seterr(err, errlen, "%s: %s", path, strerror(e));
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return seterr(err, errlen, "%s: not a regular file", path);
+	}
+	if (st.st_size == 0) {
+		close(fd);
+		static const unsigned char empty[1];
+		m->p = empty;
+		return 0;
+	}
+	void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	int e = errno;
+	close(fd);
+	if (p == MAP_FAILED)
+		return seterr(err, errlen, "%s: %s", path, strerror(e));
+	m->map = p;
+	m->p = p;
+	m->len = (size_t)st.st_size;
+	return 0;
+}
+
+void imp_unmap(MappedFile *m)
+{
+	if (m->map)
+		munmap(m->map, m->len);
+	memset(m, 0, sizeof *m);
+}
+
+size_t st_size(int st)
+{
+	switch (st) {
+	case ST_F32: case ST_I32: return 4;
+	case ST_F64: case ST_I64: return 8;
+	case ST_F16: case ST_BF16: case ST_I16: return 2;
+	case ST_I8: case ST_U8: case ST_BOOL: return 1;
+	}
+	return 0;
+}
+
+int st_is_float(int st)
+{
+	return st == ST_F32 || st == ST_F64 || st == ST_F16 || st == ST_BF16;
+}
+
+const char *st_name(int st)
+{
+	static const char *n[] = { "?", "f32", "f64", "f16", "bf16", "i64",
+	                           "i32", "i16", "i8", "u8", "bool" };
+	return st > 0 && st <= ST_BOOL ? n[st] : "?";
+}
+
+int st_out_dtype(int st)
+{
+	return st_is_float(st) ? DT_F32 : DT_I64;
+}
+
+void st_convert(const unsigned char *src, int st, size_t n, size_t stride,
+                void *dst)
+{
+	size_t es = st_size(st), step = es * stride;
+	float *fo = dst;
+	int64_t *io = dst;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	if (stride == 1 && (st == ST_F32 || st == ST_I64)) {
+		memcpy(dst, src, n * es);
+		return;
+	}
+#endif
+	for (size_t i = 0; i < n; i++, src += step) {
+		switch (st) {
+		case ST_F32: {
+			uint32_t b = rd32(src);
+			memcpy(&fo[i], &b, 4);
+			break;
+		}
+		case ST_F64: {
+			uint64_t b = rd64(src);
+			double d;
+			memcpy(&d, &b, 8);
+			// Out of float range is undefined behaviour in C: saturate as
+			// torch's .float() does.
+			fo[i] = d > FLT_MAX ? INFINITY : d < -FLT_MAX ? -INFINITY : (float)d;
+			break;
+		}
+		case ST_F16: fo[i] = f16_to_f32(rd16(src)); break;
+		case ST_BF16: fo[i] = bf16_to_f32(rd16(src)); break;
+		case ST_I64: io[i] = (int64_t)rd64(src); break;
+		case ST_I32: io[i] = (int32_t)rd32(src); break;
+		case ST_I16: io[i] = (int16_t)rd16(src); break;
+		case ST_I8: io[i] = (int8_t)src[0]; break;
+		case ST_U8: io[i] = src[0]; break;
+		case ST_BOOL: io[i] = src[0] != 0; break;
+		}
+	}
+}
+
+int imp_name_ok(const char *s, size_t len)
+{
+	if (len == 0 || len > TENSOR_NAME_MAX)
+		return 0;
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
+			return 0;
+	return 1;
+}
+
+int imp_shape_ok(const Record *out, int n0, const char *file, const char *tname,
+                 int dtype, int ndim, const int64_t *dims, char *err,
+                 size_t errlen)
+{
+	if (ndim < 0 || ndim > TENSOR_MAX_DIMS)
+		return seterr(err, errlen, "%s: '%s': %d dimensions (at most %d)",
+		              file, tname, ndim, TENSOR_MAX_DIMS);
+	uint64_t bytes = dtype_size(dtype);
+	for (int k = 0; k < ndim; k++) {
+		if (dims[k] < 1 || dims[k] >= ((int64_t)1 << 40))
+			return seterr(err, errlen, "%s: '%s': dimension %d is %lld "
+			              "(empty or huge tensors are not supported)", file,
+			              tname, k, (long long)dims[k]);
+		if (bytes > STREAM_MAX_RECORD_BYTES / (uint64_t)dims[k])
+			return seterr(err, errlen, "%s: '%s': too large", file, tname);
+		bytes *= (uint64_t)dims[k];
+	}
+	for (int i = 0; i < n0 && i < out->n; i++)
+		if (!strcmp(out->t[i].name, tname))
+			return seterr(err, errlen, "%s: '%s': already in the record",
+			              file, tname);
+	if (out->used + 64 + bytes > STREAM_MAX_RECORD_BYTES)
+		return seterr(err, errlen, "%s: '%s': the tensors exceed %llu bytes",
+		              file, tname, (unsigned long long)STREAM_MAX_RECORD_BYTES);
+	return 0;
+}

@@ -1,0 +1,13 @@
+// cnnpipe model files: a tensor stream with meta kind=model and ONE record
+// holding every parameter and buffer (names: cnnpipe-model(5)).
+#ifndef CNNPIPE_MODEL_FILE_H
+#define CNNPIPE_MODEL_FILE_H
+#include "net.h"
+
+// Writes net to path ("-" = stdout), whole or not at all; dies on error.
+void model_save(const Net *net, const char *path);
+// Reads a model file into net (built from its meta, then filled from its
+// record, every tensor checked).  Dies with "prog: <path>: ..." on error.
+void model_load(Net *net, const char *path);
+
+#endif

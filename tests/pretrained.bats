@@ -1,0 +1,142 @@
+#!/usr/bin/env bats
+# pretrained: weights files -> cnnpipe model files.  References: torchvision
+# (tests/torch_ref.py) and an independent PyTorch darknet (tests/ref_darknet.py).
+load helpers
+
+setup_file() {
+	export T="$BATS_FILE_TMPDIR"
+	if /usr/bin/python3 -c 'import torch, torchvision' 2>/dev/null; then
+		/usr/bin/python3 "$BATS_TEST_DIRNAME/torch_ref.py" weights "$T/r34.pth" resnet34 0
+		/usr/bin/python3 "$BATS_TEST_DIRNAME/torch_ref.py" images "$T/im224.stream" 3 224
+	fi
+}
+
+meta() {  # meta FILE KEY
+	/usr/bin/python3 -c 'import sys; sys.path.insert(0, sys.argv[1])
+from cnnpipe_stream import read_stream
+m, r, e = read_stream(sys.argv[2]); print(m.get(sys.argv[3], ""))' "$BATS_TEST_DIRNAME" "$1" "$2"
+}
+
+@test "pretrained: ResNet34 state_dict (zip .pth) with --imagenet gives torchvision's logits" {
+	skip_without_torch
+	run pretrained -a resnet34 -w "$T/r34.pth" --imagenet -o "$T/r34i.model"
+	assert_success
+	precompute -m "$T/r34i.model" --full -j 2 "$T/im224.stream" > "$T/pred.stream"
+	run "$PYTHON" "$BATS_TEST_DIRNAME/torch_ref.py" logits "$T/r34.pth" resnet34 "$T/im224.stream" "$T/pred.stream" 1e-5
+	echo "$output" >&3
+	assert_success
+	assert_equal "$(meta "$T/r34i.model" head)" imagenet
+	assert_equal "$(meta "$T/r34i.model" num_classes)" 1000
+}
+
+@test "pretrained: legacy .pth and safetensors give the same model" {
+	skip_without_torch
+	"$PYTHON" "$BATS_TEST_DIRNAME/torch_ref.py" weights "$T/r18.pth" resnet18 3 zip
+	"$PYTHON" "$BATS_TEST_DIRNAME/torch_ref.py" weights "$T/r18l.pth" resnet18 3 legacy
+	"$PYTHON" "$BATS_TEST_DIRNAME/torch_ref.py" weights "$T/r18.safetensors" resnet18 3 safetensors
+	pretrained -a resnet18 -w "$T/r18.pth" -c cats,dogs --seed 5 -o "$T/a.model"
+	pretrained -a resnet18 -w "$T/r18l.pth" -c cats,dogs --seed 5 -o "$T/b.model"
+	pretrained -a resnet18 -w "$T/r18.safetensors" -c cats,dogs --seed 5 -o "$T/c.model"
+	# identical but for the provenance (file name and size)
+	run "$PYTHON" -c 'import sys; sys.path.insert(0, sys.argv[1])
+from cnnpipe_stream import read_stream
+import numpy as np
+rs = [read_stream(p)[1][0] for p in sys.argv[2:]]
+assert all(r.keys() == rs[0].keys() for r in rs)
+assert all(np.array_equal(r[k], rs[0][k]) for r in rs for k in r), "differ"
+print(len(rs[0]), "tensors identical")' "$BATS_TEST_DIRNAME" "$T/a.model" "$T/b.model" "$T/c.model"
+	assert_success
+}
+
+@test "pretrained: fast.ai head: classes, seeded init, frozen body" {
+	skip_without_torch
+	pretrained -a resnet34 -w "$T/r34.pth" -c cats,dogs --seed 7 -o "$T/h1.model"
+	pretrained -a resnet34 -w "$T/r34.pth" --classes-from "$T/im224.stream" --seed 7 -o "$T/h2.model"
+	pretrained -a resnet34 -w "$T/r34.pth" -c cats,dogs --seed 8 -o "$T/h3.model"
+	cmp "$T/h1.model" "$T/h2.model"
+	run cmp -s "$T/h1.model" "$T/h3.model"
+	assert_failure
+	assert_equal "$(meta "$T/h1.model" classes)" cats,dogs
+	assert_equal "$(meta "$T/h1.model" head)" fastai
+	assert_equal "$(meta "$T/h1.model" frozen)" 2
+	assert_equal "$(meta "$T/h1.model" arch)" resnet34
+	assert_equal "$(meta "$T/h1.model" mean)" 0.485000014,0.456,0.405999988
+}
+
+@test "pretrained: weights of another architecture name the first mismatch" {
+	skip_without_torch
+	run pretrained -a resnet18 -w "$T/r34.pth" -c 2 -o "$T/x.model"
+	assert_failure 1
+	assert_output --partial "unexpected tensor layer1.2.conv1.weight"
+	run pretrained -a resnet50 -w "$T/r34.pth" -c 2 -o "$T/x.model"
+	assert_failure 1
+	assert_output --partial "layer1.0.conv1.weight has shape (64, 64, 3, 3), expected (64, 64, 1, 1)"
+	[ ! -e "$T/x.model" ]
+}
+
+@test "pretrained: mis-shaped, extra and missing tensors are refused" {
+	skip_without_torch
+	for how in misshape extra missing; do
+		"$PYTHON" "$BATS_TEST_DIRNAME/torch_ref.py" weights "$T/$how.pth" resnet34 0 $how
+	done
+	run pretrained -a resnet34 -w "$T/misshape.pth" -c 2 -o "$T/x.model"
+	assert_failure 1
+	assert_output --partial "layer2.0.conv1.weight has shape (128, 32, 3, 3), expected (128, 64, 3, 3)"
+	run pretrained -a resnet34 -w "$T/extra.pth" -c 2 -o "$T/x.model"
+	assert_failure 1
+	assert_output --partial "unexpected tensor layer9.weight"
+	run pretrained -a resnet34 -w "$T/missing.pth" --imagenet -o "$T/x.model"
+	assert_failure 1
+	assert_output --partial "missing tensor layer3.1.bn2.running_var"
+	[ ! -e "$T/x.model" ]
+}
+
+@test "pretrained: usage errors and unreadable weights" {
+	run pretrained -a vgg16 -w x.pth -c 2 -o m
+	assert_failure 2
+	assert_output --partial "unknown architecture"
+	run pretrained -a resnet34 -w x.pth -o m
+	assert_failure 2
+	run pretrained -a darknet -w x.weights -c 2 -o m
+	assert_failure 2
+	assert_output --partial "needs --cfg"
+	run pretrained -a resnet34 -w "$BATS_FILE_TMPDIR/nonexistent.pth" -c a,b -o "$BATS_FILE_TMPDIR/m"
+	assert_failure 1
+	assert_output --partial "nonexistent.pth"
+	run pretrained -a resnet34 -w x.pth -c a,,b -o m
+	assert_failure 1
+	assert_output --partial "empty class name"
+	head -c 1000 /dev/urandom > "$BATS_FILE_TMPDIR/junk.pth"
+	run pretrained -a resnet34 -w "$BATS_FILE_TMPDIR/junk.pth" -c 2 -o "$BATS_FILE_TMPDIR/m"
+	assert_failure 1
+	assert_output --partial "junk.pth"
+}
+
+@test "pretrained: Tiny Darknet --imagenet equals an independent PyTorch build on dev photos" {
+	skip_without_shared
+	skip_without_torch
+	local photos
+	photos="$(ls -d "$DEVDATA"/valid/cats/* | head -5) $(ls -d "$DEVDATA"/valid/dogs/* | head -5)"
+	"$PYTHON" "$BATS_TEST_DIRNAME/ref_darknet.py" images "$T/photos.stream" $photos
+	pretrained -a darknet -w "$TINYDARKNET/tiny.weights" --cfg "$TINYDARKNET/tiny.cfg" \
+		--imagenet --labels "$TINYDARKNET/imagenet.shortnames.list" -o "$T/tiny.model"
+	precompute -m "$T/tiny.model" --full "$T/photos.stream" > "$T/tpred.stream"
+	run "$PYTHON" "$BATS_TEST_DIRNAME/ref_darknet.py" check "$TINYDARKNET/tiny.cfg" \
+		"$TINYDARKNET/tiny.weights" "$T/photos.stream" "$T/tpred.stream" \
+		"$TINYDARKNET/imagenet.shortnames.list"
+	echo "$output" >&3
+	assert_success
+	assert_output --partial "top-5 identical"
+	assert_equal "$(meta "$T/tpred.stream" kind)" predictions
+}
+
+@test "pretrained: Tiny Darknet with a fast.ai head; refuses a cfg that does not fit" {
+	skip_without_shared
+	pretrained -a darknet -w "$TINYDARKNET/tiny.weights" --cfg "$TINYDARKNET/tiny.cfg" -c cats,dogs -o "$T/tinyf.model"
+	assert_equal "$(meta "$T/tinyf.model" mean)" 0,0,0
+	assert_equal "$(meta "$T/tinyf.model" std)" 1,1,1
+	sed 's/filters=32/filters=48/' "$TINYDARKNET/tiny.cfg" > "$T/bad.cfg"
+	run pretrained -a darknet -w "$TINYDARKNET/tiny.weights" --cfg "$T/bad.cfg" -c 2 -o "$T/x.model"
+	assert_failure 1
+	[ ! -e "$T/x.model" ]
+}
