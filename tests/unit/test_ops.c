@@ -648,6 +648,55 @@ static void golden(const char *path)
 
 // ---- (c) properties ----------------------------------------------------
 
+// maxpool2d_forward without argmax (the vectorised eval path) gives
+// exactly the values of the path with argmax (the plain loop): ties of
+// -0 and +0 (the first wins), NaNs (the first wins), windows past x.
+static void maxpool_paths(void)
+{
+	Rng r;
+	rng_seed(&r, 77, 1);
+	struct { int H, W, k, st, pad, P, Q; } sh[] = {
+		{ 224, 224, 2, 2, 0, 0, 0 },   // Tiny Darknet
+		{ 112, 112, 3, 2, 1, 0, 0 },   // ResNet's stem pool
+		{ 13, 600, 3, 1, 1, 0, 0 },    // rows longer than a pass (256)
+		{ 9, 11, 2, 1, 0, 0, 0 },
+		{ 7, 7, 2, 2, 0, 4, 4 },       // darknet's rule: windows past x
+		{ 5, 6, 3, 3, 2, 3, 3 },       // windows wholly in the padding
+	};
+	for (int t = 1; t <= 2; t++) {
+		ops_set_threads(t);
+		for (size_t i = 0; i < sizeof sh / sizeof sh[0]; i++) {
+			PoolShape s = pool_shape(3, 2, sh[i].H, sh[i].W, sh[i].k, sh[i].st, sh[i].pad);
+			if (sh[i].P) {
+				s.P = sh[i].P;
+				s.Q = sh[i].Q;
+			}
+			size_t nx = (size_t)3 * 2 * s.H * s.W, ny = (size_t)3 * 2 * s.P * s.Q;
+			float *x = randv(&r, nx), *y1 = randv(&r, ny), *y2 = randv(&r, ny);
+			int32_t *am = xmalloc_array(ny, sizeof(int32_t));
+			for (size_t e = 0; e < nx; e++) {   // ties, signed zeros, NaNs
+				uint32_t u = rng_u32(&r) % 100;
+				if (u < 20)
+					x[e] = (float)(int)(x[e] * 2);
+				else if (u < 25)
+					x[e] = (u & 1) ? 0.0f : -0.0f;
+				else if (u == 25)
+					x[e] = NAN;
+				else if (u == 26)
+					x[e] = -NAN;
+			}
+			maxpool2d_forward(&s, x, y1, NULL);
+			maxpool2d_forward(&s, x, y2, am);
+			char m[120];
+			snprintf(m, sizeof m, "maxpool %dx%d k%d s%d p%d -> %dx%d t%d: eval path == argmax path",
+			         s.H, s.W, s.k, s.stride, s.pad, s.P, s.Q, t);
+			expect(memcmp(y1, y2, ny * sizeof(float)) == 0, m);
+			free(x); free(y1); free(y2); free(am);
+		}
+	}
+	ops_set_threads(1);
+}
+
 static void properties(void)
 {
 	Rng r, r2;
@@ -722,6 +771,7 @@ int main(void)
 	golden(fix ? fix : "tests/fixtures/ops_golden.stream");
 	record_free(&fixrec);
 	properties();
+	maxpool_paths();
 	printf("test_ops: max abs err %.3g, max err/scale %.3g (tolerance %.0e)\n",
 	       worst_abs, worst_scaled, TOL);
 	printf("test_ops: %d passed, %d failed\n", passed, failed);
