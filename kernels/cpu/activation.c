@@ -5,6 +5,17 @@
 #include "ops.h"
 #include "ops_internal.h"
 #include "threads.h"
+#ifdef __AVX512F__
+#include <immintrin.h>
+// Forward loops 16 values at a time (GCC -O2 vectorises none of them, and
+// leaky's compare-and-branch mispredicts on real activations); the same
+// selections as the scalar lines, so the same results.
+#define VEC_LOOP(i, i1, body) \
+	for (; i < i1; i += 16) { \
+		__mmask16 k_ = (__mmask16)(i1 - i >= 16 ? 0xFFFF : (1u << (i1 - i)) - 1); \
+		body \
+	}
+#endif
 
 typedef struct {
 	const float *a, *b, *c;
@@ -21,8 +32,18 @@ static void relu_f(void *ctx, size_t i0, size_t i1, int t)
 {
 	(void)t;
 	EwJob *j = ctx;
-	for (size_t i = i0; i < i1; i++)
-		j->out[i] = j->a[i] > 0.0f ? j->a[i] : 0.0f;
+	const float *a = j->a;
+	float *out = j->out;
+	size_t i = i0;
+#ifdef __AVX512F__
+	VEC_LOOP(i, i1,
+		__m512 v = _mm512_maskz_loadu_ps(k_, a + i);
+		__mmask16 pos = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ);
+		_mm512_mask_storeu_ps(out + i, k_, _mm512_maskz_mov_ps(pos, v));
+	)
+#endif
+	for (; i < i1; i++)
+		out[i] = a[i] > 0.0f ? a[i] : 0.0f;
 }
 
 void relu_forward(size_t n, const float *x, float *y)
@@ -51,8 +72,21 @@ static void leaky_f(void *ctx, size_t i0, size_t i1, int t)
 {
 	(void)t;
 	EwJob *j = ctx;
-	for (size_t i = i0; i < i1; i++)
-		j->out[i] = j->a[i] > 0.0f ? j->a[i] : j->a[i] * j->slope;
+	const float *a = j->a;
+	float *out = j->out;
+	const float slope = j->slope;
+	size_t i = i0;
+#ifdef __AVX512F__
+	const __m512 vs = _mm512_set1_ps(slope);
+	VEC_LOOP(i, i1,
+		__m512 v = _mm512_maskz_loadu_ps(k_, a + i);
+		__mmask16 pos = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ);
+		_mm512_mask_storeu_ps(out + i, k_,
+		                      _mm512_mask_blend_ps(pos, _mm512_mul_ps(v, vs), v));
+	)
+#endif
+	for (; i < i1; i++)
+		out[i] = a[i] > 0.0f ? a[i] : a[i] * slope;
 }
 
 // y = x for x > 0, slope*x otherwise (darknet's leaky uses slope 0.1).
@@ -81,8 +115,17 @@ static void add_f(void *ctx, size_t i0, size_t i1, int t)
 {
 	(void)t;
 	EwJob *j = ctx;
-	for (size_t i = i0; i < i1; i++)
-		j->out[i] = j->a[i] + j->b[i];
+	const float *a = j->a, *b = j->b;
+	float *out = j->out;
+	size_t i = i0;
+#ifdef __AVX512F__
+	VEC_LOOP(i, i1,
+		_mm512_mask_storeu_ps(out + i, k_, _mm512_add_ps(_mm512_maskz_loadu_ps(k_, a + i),
+		                                                 _mm512_maskz_loadu_ps(k_, b + i)));
+	)
+#endif
+	for (; i < i1; i++)
+		out[i] = a[i] + b[i];
 }
 
 void add_forward(size_t n, const float *a, const float *b, float *y)

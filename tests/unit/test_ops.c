@@ -651,6 +651,51 @@ static void golden(const char *path)
 // maxpool2d_forward without argmax (the vectorised eval path) gives
 // exactly the values of the path with argmax (the plain loop): ties of
 // -0 and +0 (the first wins), NaNs (the first wins), windows past x.
+// relu, leaky and add forward (vector loops with masked tails) against the
+// scalar formulas, out of place and in place, NaNs and signed zeros included
+static void activation_values(void)
+{
+	Rng r;
+	rng_seed(&r, 5, 9);
+	const size_t n = 100003;
+	float *x = randv(&r, n), *x2 = randv(&r, n), *y = randv(&r, n), *z = randv(&r, n);
+	for (size_t i = 0; i < n; i += 97)
+		x[i] = (i / 97) % 3 == 0 ? NAN : (i / 97) % 3 == 1 ? -0.0f : 0.0f;
+	for (int t = 1; t <= 2; t++) {
+		ops_set_threads(t);
+		int ok = 1, okl = 1, oka = 1, inplace = 1;
+		relu_forward(n, x, y);
+		for (size_t i = 0; i < n; i++) {
+			float w = x[i] > 0.0f ? x[i] : 0.0f;
+			ok &= memcmp(&w, &y[i], 4) == 0;
+		}
+		leaky_relu_forward(n, 0.1f, x, y);
+		for (size_t i = 0; i < n; i++) {
+			float w = x[i] > 0.0f ? x[i] : x[i] * 0.1f;
+			okl &= memcmp(&w, &y[i], 4) == 0 || (isnan(w) && isnan(y[i]));
+		}
+		add_forward(n, x, x2, y);
+		for (size_t i = 0; i < n; i++) {
+			float w = x[i] + x2[i];
+			oka &= memcmp(&w, &y[i], 4) == 0 || (isnan(w) && isnan(y[i]));
+		}
+		memcpy(z, x, n * 4);
+		leaky_relu_forward(n, 0.1f, z, z);
+		leaky_relu_forward(n, 0.1f, x, y);
+		inplace &= memcmp(z, y, n * 4) == 0;
+		memcpy(z, x, n * 4);
+		relu_forward(n, z, z);
+		relu_forward(n, x, y);
+		inplace &= memcmp(z, y, n * 4) == 0;
+		expect(ok, "relu_forward = (x > 0 ? x : 0) bit for bit");
+		expect(okl, "leaky_relu_forward = (x > 0 ? x : 0.1x)");
+		expect(oka, "add_forward = a + b");
+		expect(inplace, "relu/leaky in place = out of place");
+	}
+	ops_set_threads(1);
+	free(x); free(x2); free(y); free(z);
+}
+
 static void maxpool_paths(void)
 {
 	Rng r;
@@ -772,6 +817,7 @@ int main(void)
 	record_free(&fixrec);
 	properties();
 	maxpool_paths();
+	activation_values();
 	printf("test_ops: max abs err %.3g, max err/scale %.3g (tolerance %.0e)\n",
 	       worst_abs, worst_scaled, TOL);
 	printf("test_ops: %d passed, %d failed\n", passed, failed);
