@@ -399,26 +399,43 @@ static int bwd_needs_y(const Node *d)
 	return d->op == OP_RELU || d->op == OP_LOGSOFTMAX;
 }
 
-// Convolution c with eval-mode batch norm b folded in; writes b's output.
-static void conv_bn_folded(Net *net, int N, int first, const float *x,
-                           const Node *c, const Node *b)
+// Inference: a convolution and the nodes that alone read its result, in
+// this order and each optional: an eval-mode batch norm (folded into the
+// weights: w' = w*s, b' = beta + (b - mean)*s, s = gamma/sqrt(var+eps)), a
+// residual add, a ReLU or leaky ReLU.  They run as one
+// conv2d_forward_fused at the chain's last node (tail), which alone gets an
+// output buffer: one pass over the activations instead of up to four.
+typedef struct {
+	int bn, add, res, act, tail;   // node indices; -1 absent (res: -2)
+} Chain;
+
+static void chain_run(Net *net, int N, int first, const float *x,
+                      const Node *c, const Chain *ch)
 {
-	const Tensor *wt = &net->params.t[c->w];
-	size_t wn = (size_t)tensor_numel(wt), per = wn / (size_t)c->C;
-	if (wn + (size_t)c->C > net->fold_len) {
-		free(net->fold);
-		net->fold_len = wn + (size_t)c->C;
-		net->fold = xaligned_alloc(64, net->fold_len * sizeof(float));
+	const float *w = net_param(net, c->w), *bias = net_param(net, c->b);
+	if (ch->bn >= 0) {
+		const Node *b = &net->nodes[ch->bn];
+		size_t wn = (size_t)tensor_numel(&net->params.t[c->w]);
+		if (wn + (size_t)c->C > net->fold_len) {
+			free(net->fold);
+			net->fold_len = wn + (size_t)c->C;
+			net->fold = xaligned_alloc(64, net->fold_len * sizeof(float));
+		}
+		conv_fold_batchnorm(c->C, wn / (size_t)c->C, w, bias,
+		                    net_param(net, b->w), net_param(net, b->b),
+		                    net_param(net, b->rm), net_param(net, b->rv),
+		                    b->eps, net->fold, net->fold + wn);
+		w = net->fold;
+		bias = net->fold + wn;
 	}
-	float *w = net->fold, *bias = net->fold + wn;
-	const float *w0 = wt->data, *b0 = net_param(net, c->b);
-	const float *g = net_param(net, b->w), *be = net_param(net, b->b);
-	const float *m = net_param(net, b->rm), *v = net_param(net, b->rv);
-	for (int k = 0; k < c->C; k++) {
-		double sc = g[k] / sqrt((double)v[k] + b->eps);
-		for (size_t q = 0; q < per; q++)
-			w[k * per + q] = (float)(w0[k * per + q] * sc);
-		bias[k] = (float)(be[k] + ((b0 ? b0[k] : 0.0) - m[k]) * sc);
+	const float *res = ch->add < 0 ? NULL
+	                 : ch->res < first ? x : net->nodes[ch->res].y;
+	int act = CONV_ACT_NONE;
+	float slope = 0;
+	if (ch->act >= 0) {
+		const Node *a = &net->nodes[ch->act];
+		act = a->op == OP_RELU ? CONV_ACT_RELU : CONV_ACT_LEAKY;
+		slope = a->slope;
 	}
 	const Node *s = c->in >= first ? &net->nodes[c->in] : NULL;
 	const float *xi = s ? s->y : x;
@@ -426,7 +443,8 @@ static void conv_bn_folded(Net *net, int N, int first, const float *x,
 	int iH = s ? s->H : (first == 0 ? net->in_size : net->nodes[first - 1].H);
 	int iW = s ? s->W : (first == 0 ? net->in_size : net->nodes[first - 1].W);
 	ConvShape cs = conv_shape(N, iC, iH, iW, c->C, c->k, c->k, c->stride, c->pad);
-	conv2d_forward(&cs, xi, w, bias, b->y);
+	conv2d_forward_fused(NULL, &cs, xi, w, bias, res, act, slope,
+	                     net->nodes[ch->tail].y);
 }
 
 float *net_forward(Net *net, int N, const float *x, int first, int last,
@@ -459,19 +477,50 @@ float *net_forward(Net *net, int N, const float *x, int first, int last,
 	for (int i = 0; i < cnt; i++)
 		if (keep || i == cnt - 1)
 			lu[i] = last;
-	// Inference: a convolution read only by an eval-mode batch norm is folded
-	// into it (w' = w*s, b' = beta + (b - mean)*s, s = gamma/sqrt(var+eps)),
-	// one pass over the activations instead of two.
-	int *fused = xcalloc((size_t)cnt, sizeof(int));
-	for (int i = first; i < last && !keep; i++) {
-		const Node *d = &net->nodes[i], *e = &net->nodes[i + 1];
-		if (d->op == OP_CONV && e->op == OP_BN && e->in == i &&
-		    nc[i - first] == 1 && lu[i - first] == i + 1) {
-			fused[i - first] = 1;
-			if (d->in >= first && lu[d->in - first] < i + 1)
-				lu[d->in - first] = i + 1;
-		}
+	// Inference: conv [-> bn] [-> add] [-> relu | leaky] chains (chain_run).
+	// cof: the chain's conv for each of its nodes, else -1.
+	int *cof = xmalloc_array((size_t)cnt, sizeof(int));
+	Chain *ch = xcalloc((size_t)cnt, sizeof(Chain));
+	int *rd = xmalloc_array((size_t)cnt, sizeof(int));   // the only reader, or -1
+	for (int k = 0; k < cnt; k++) {
+		cof[k] = -1;
+		rd[k] = !keep && k < cnt - 1 && nc[k] == 1 ? lu[k] : -1;
 	}
+	for (int i = first; i < last && !keep; i++) {
+		const Node *d = &net->nodes[i];
+		if (d->op != OP_CONV)
+			continue;
+		Chain c = { -1, -1, -2, -1, i };
+		int t = i, r = rd[i - first];
+		if (r >= 0 && net->nodes[r].op == OP_BN) {
+			c.bn = t = r;
+			r = rd[t - first];
+		}
+		if (r >= 0 && net->nodes[r].op == OP_ADD && cof[r - first] < 0) {
+			const Node *a = &net->nodes[r];
+			c.res = a->in == t ? a->in2 : a->in;
+			c.add = t = r;
+			r = rd[t - first];
+		}
+		if (r >= 0 && (net->nodes[r].op == OP_RELU ||
+		               (net->nodes[r].op == OP_LEAKY && net->nodes[r].slope >= 0 &&
+		                net->nodes[r].slope <= 1)))
+			c.act = t = r;
+		if (t == i)
+			continue;   // a lone convolution
+		c.tail = t;
+		ch[i - first] = c;
+		int mem[4] = { i, c.bn, c.add, c.act };
+		for (int j = 0; j < 4; j++)
+			if (mem[j] >= 0)
+				cof[mem[j] - first] = i;
+		// the conv's input and the residual are read at the tail
+		int rdr[2] = { d->in, c.add >= 0 ? c.res : -2 };
+		for (int j = 0; j < 2; j++)
+			if (rdr[j] >= first && lu[rdr[j] - first] < t)
+				lu[rdr[j] - first] = t;
+	}
+	free(rd);
 	Slots sl = { 0 };
 	for (int i = first; i <= last; i++) {
 		Node *d = &net->nodes[i];
@@ -496,9 +545,11 @@ float *net_forward(Net *net, int N, const float *x, int first, int last,
 				          : lu[in - first] == i;
 			}
 		}
+		if (cof[k] >= 0)
+			ip = 0;
 		d->inplace = ip;
-		if (fused[k]) {
-			slot[k] = -2;   // no output of its own
+		if (cof[k] >= 0 && ch[cof[k] - first].tail != i) {
+			slot[k] = -2;   // in a chain, before its tail: no output
 		} else if (ip) {
 			if (in_ext) {
 				ext[k] = 1;
@@ -530,7 +581,6 @@ float *net_forward(Net *net, int N, const float *x, int first, int last,
 	free(nc);
 	free(slot);
 	free(ext);
-	int *fusedk = fused;   // used below, freed at the end
 
 	for (int i = first; i <= last; i++) {
 		Node *d = &net->nodes[i];
@@ -542,20 +592,20 @@ float *net_forward(Net *net, int N, const float *x, int first, int last,
 		int iW = s ? s->W : (first == 0 ? net->in_size : net->nodes[first - 1].W);
 		size_t n = node_numel(d, N);
 		float *y = d->y;
+		if (cof[i - first] >= 0) {
+			const Chain *c = &ch[cof[i - first] - first];
+			if (c->tail == i)
+				chain_run(net, N, first, x, &net->nodes[cof[i - first]], c);
+			continue;
+		}
 		switch (d->op) {
 		case OP_CONV: {
-			if (fused[i - first])
-				break;   // done by the batch norm that follows
 			ConvShape cs = conv_shape(N, iC, iH, iW, d->C, d->k, d->k,
 			                          d->stride, d->pad);
 			conv2d_forward(&cs, xi, net_param(net, d->w), net_param(net, d->b), y);
 			break;
 		}
 		case OP_BN:
-			if (d->in >= first && fused[d->in - first]) {
-				conv_bn_folded(net, N, first, x, &net->nodes[d->in], d);
-				break;
-			}
 			if (d->bn_train)
 				batchnorm_forward_train(N, d->C, d->H * d->W, xi,
 				        net_param(net, d->w), net_param(net, d->b),
@@ -583,7 +633,7 @@ float *net_forward(Net *net, int N, const float *x, int first, int last,
 			break;
 		}
 		case OP_ADD:
-			add_forward(n, xi, net->nodes[d->in2].y, y);
+			add_forward(n, xi, d->in2 < first ? x : net->nodes[d->in2].y, y);
 			break;
 		case OP_CONCATPOOL:
 			concat_pool_forward(N, iC, iH * iW, xi, y, keep ? d->argmax : NULL);
@@ -608,7 +658,8 @@ float *net_forward(Net *net, int N, const float *x, int first, int last,
 			die("net_forward: node %s: unknown op %d", d->name, d->op);
 		}
 	}
-	free(fusedk);
+	free(cof);
+	free(ch);
 	net->run_first = first;
 	net->run_last = last;
 	net->run_N = N;

@@ -242,6 +242,105 @@ static void test_buffer_reuse(void)
 	free(f);
 }
 
+// A darknet-like body: conv+bn+leaky, maxpool, conv with bias + leaky,
+// conv+bn+relu, a shortcut add + leaky (darknet's: not fusable, the
+// activation sits between conv and add), conv+bn (no activation), then a
+// residual add of a conv with bias, and a global average pool.
+static void build_darkish(Net *net)
+{
+	net_init(net);
+	snprintf(net->arch, sizeof net->arch, "test");
+	net->in_c = 3;
+	net->in_size = 20;
+	net->ngroups = 1;
+	int x = net_conv(net, "l0.conv", -1, 16, 3, 1, 1, 0);
+	x = net_bn(net, "l0.bn", x, 1e-5f);
+	x = net_leaky(net, "l0.act", x, 0.1f);
+	x = net_maxpool(net, "l1.mp", x, 2, 2, 0, 0, 0);
+	int a = net_conv(net, "l2.conv", x, 16, 3, 1, 1, 1);
+	a = net_leaky(net, "l2.act", a, 0.1f);
+	int b = net_conv(net, "l3.conv", a, 16, 1, 1, 0, 0);
+	b = net_bn(net, "l3.bn", b, 1e-5f);
+	b = net_relu(net, "l3.act", b);
+	x = net_add2(net, "l4.shortcut", b, x);
+	x = net_leaky(net, "l4.act", x, 0.1f);
+	int c = net_conv(net, "l5.conv", x, 32, 3, 2, 1, 0);
+	c = net_bn(net, "l5.bn", c, 1e-5f);
+	int d = net_conv(net, "l6.conv", x, 32, 1, 2, 0, 1);
+	x = net_add2(net, "l7.add", d, c);
+	x = net_gap(net, "l8.gap", x);
+	net->body_end = net->n;
+	net_finish(net);
+}
+
+static int fused_nodes(const Net *net, int first, int last)
+{
+	int n = 0;
+	for (int i = first; i <= last; i++)
+		n += net->nodes[i].y == NULL;
+	return n;
+}
+
+// Inference runs conv [-> bn] [-> add] [-> relu/leaky] as one fused
+// convolution; it must give what the unfused forward with every activation
+// kept gives, on the whole body and on a range whose residual is the
+// range's input.
+static void fused_case(Net *net, const char *what, int first, int last,
+                       int N, int expect_fused)
+{
+	const Node *in = first ? &net->nodes[first - 1] : NULL;
+	size_t nx = (size_t)N * (in ? (size_t)in->C * in->H * in->W
+	                            : (size_t)net->in_c * net->in_size * net->in_size);
+	size_t ny = (size_t)N * net->nodes[last].C * net->nodes[last].H * net->nodes[last].W;
+	float *x = xmalloc(nx * sizeof(float)), *a = xmalloc(ny * sizeof(float));
+	Rng r;
+	rng_seed(&r, 3, 3);
+	for (size_t i = 0; i < nx; i++)
+		x[i] = rng_normal(&r);
+	memcpy(a, net_forward(net, N, x, first, last, 0, 1), ny * sizeof(float));
+	ok(fused_nodes(net, first, last) == 0, "%s: keep: no node fused", what);
+	const float *b = net_forward(net, N, x, first, last, 0, 0);
+	int nf = fused_nodes(net, first, last);
+	ok(nf == expect_fused, "%s: %d nodes fused away, expected %d", what, nf,
+	   expect_fused);
+	double ad, rd = rel_diff(b, a, ny, &ad);
+	ok(rd < 1e-5, "%s: fused inference = unfused with kept activations (rel %.3g, abs %.3g)",
+	   what, rd, ad);
+	free(x);
+	free(a);
+}
+
+static void test_fused_inference(void)
+{
+	Net net;
+	char err[256];
+	int rc = net_build(&net, "resnet18", HEAD_NONE, 0, 32, NULL, 0, 1, err, sizeof err);
+	ok(rc == 0, "build resnet18: %s", rc ? err : "");
+	randomize(&net, 9);
+	// stem conv+bn+relu: 2; per block conv1+bn1+relu1: 2, conv2+bn2+add+relu:
+	// 3, downsample conv+bn (layers 2-4): 1
+	fused_case(&net, "resnet18 body", 0, net.body_end - 1, 2, 2 + 8 * 5 + 3);
+	int b = -1;   // layer1.1: an identity block, its residual is the input
+	for (int i = 0; i < net.n && b < 0; i++)
+		if (!strcmp(net.nodes[i].name, "layer1.1.conv1"))
+			b = i;
+	ok(b > 0, "layer1.1.conv1 found");
+	if (b > 0)
+		fused_case(&net, "resnet18 from layer1.1", b, net.body_end - 1, 2, 7 * 5 + 3);
+	net_free(&net);
+	rc = net_build(&net, "resnet50", HEAD_NONE, 0, 32, NULL, 0, 1, err, sizeof err);
+	ok(rc == 0, "build resnet50: %s", rc ? err : "");
+	randomize(&net, 10);
+	// bottleneck: 2 + 2 + 3, downsample 1 in all four layers
+	fused_case(&net, "resnet50 body", 0, net.body_end - 1, 1, 2 + 16 * 7 + 4);
+	net_free(&net);
+	build_darkish(&net);
+	randomize(&net, 11);
+	// l0: 2, l2: 1, l3: 2, l5: conv+bn with the add (res = l6.conv): 2
+	fused_case(&net, "darknet-like", 0, net.body_end - 1, 3, 7);
+	net_free(&net);
+}
+
 static void test_freeze(void)
 {
 	Net net;
@@ -433,6 +532,7 @@ int main(int argc, char **argv)
 		test_gradients(0);
 		test_gradients(1);
 		test_buffer_reuse();
+		test_fused_inference();
 		test_freeze();
 		test_head_init_and_file();
 	}
