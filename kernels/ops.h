@@ -143,6 +143,20 @@ void global_avgpool_backward(int N, int C, int HW, const float *dy, float *dx);
 // y = a + b, n values (y may alias a or b)
 void add_forward(size_t n, const float *a, const float *b, float *y);
 
+// ---- darknet shortcut of maps of different sizes -------------------------
+// darknet's shortcut layer (src/blas.c shortcut_cpu, weights 1 and 1): the
+// output starts as x, the block's output, and the earlier map a is added to
+// its first min(C, Ca) channels on a grid: with stride = max(Wa/W, 1) and
+// sample = max(W/Wa, 1), for j < min(H, Ha), i < min(W, Wa):
+//   y[n, c, j*sample, i*sample] += a[n, c, j*stride, i*stride]
+// x, y: (N, C, H, W); a: (N, Ca, Ha, Wa).  Equal shapes: y = x + a.
+typedef struct { int N, C, H, W, Ca, Ha, Wa; } ShortcutShape;
+void shortcut_forward(const ShortcutShape *s, const float *x, const float *a,
+                      float *y);
+// dx = dy (=); da (=): dy gathered back onto the grid, zero elsewhere.
+void shortcut_backward(const ShortcutShape *s, const float *dy, float *dx,
+                       float *da);
+
 // ---- linear --------------------------------------------------------------
 // x: (N, I), w: (O, I), b: (O) or NULL, y: (N, O)
 void linear_forward(int N, int I, int O, const float *x, const float *w,

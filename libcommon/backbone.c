@@ -182,15 +182,16 @@ static int darknet_layer(Net *net, const DarknetNet *dn, int i, int *out,
 			snprintf(err, errlen, "layer %d: shortcut from %d", i, L->from);
 			return -1;
 		}
-		{
-			const Node *a = &net->nodes[in], *b = &net->nodes[out[L->from]];
-			if (a->C != b->C || a->H != b->H || a->W != b->W) {
-				snprintf(err, errlen, "layer %d: shortcut of different shapes", i);
-				return -1;
-			}
-		}
 		snprintf(nm, sizeof nm, "layers.%d.shortcut", i);
-		x = net_add2(net, nm, in, out[L->from]);
+		{
+			// darknet's resnet cfgs add a block's input to a stride-2
+			// output with more channels: darknet's own shortcut rule.
+			const Node *a = &net->nodes[in], *b = &net->nodes[out[L->from]];
+			if (a->C == b->C && a->H == b->H && a->W == b->W)
+				x = net_add2(net, nm, in, out[L->from]);
+			else
+				x = net_shortcut(net, nm, in, out[L->from]);
+		}
 		snprintf(nm2, sizeof nm2, "layers.%d.act", i);
 		if (L->activation == DN_LEAKY)
 			x = net_leaky(net, nm2, x, 0.1f);

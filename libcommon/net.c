@@ -187,6 +187,22 @@ int net_add2(Net *net, const char *name, int a, int b)
 	return i;
 }
 
+int net_shortcut(Net *net, const char *name, int x, int a)
+{
+	int i = net_add(net, OP_SHORTCUT, name, x);
+	Node *d = &net->nodes[i];
+	d->in2 = a;
+	const Node *na = &net->nodes[a];
+	// darknet accepts sizes in an integer ratio, the same across and down
+	int big = na->W > d->W ? na->W : d->W, small = na->W > d->W ? d->W : na->W;
+	int bigh = na->W > d->W ? na->H : d->H, smallh = na->W > d->W ? d->H : na->H;
+	if (small < 1 || big % small || smallh < 1 || bigh % smallh ||
+	    big / small != bigh / smallh)
+		die("%s: shortcut of (%d,%d,%d) and (%d,%d,%d): sizes not in an integer ratio",
+		    name, d->C, d->H, d->W, na->C, na->H, na->W);
+	return i;
+}
+
 int net_concatpool(Net *net, const char *name, int in)
 {
 	int i = net_add(net, OP_CONCATPOOL, name, in);
@@ -635,6 +651,12 @@ float *net_forward(Net *net, int N, const float *x, int first, int last,
 		case OP_ADD:
 			add_forward(n, xi, d->in2 < first ? x : net->nodes[d->in2].y, y);
 			break;
+		case OP_SHORTCUT: {
+			const Node *a = &net->nodes[d->in2];
+			ShortcutShape ss = { N, d->C, d->H, d->W, a->C, a->H, a->W };
+			shortcut_forward(&ss, xi, a->y, y);
+			break;
+		}
 		case OP_CONCATPOOL:
 			concat_pool_forward(N, iC, iH * iW, xi, y, keep ? d->argmax : NULL);
 			break;
@@ -850,6 +872,19 @@ float *net_backward(Net *net, const float *dyl, int want_dx)
 				if (dst[j])
 					memcpy(dst[j], d->dy, n * sizeof(float));
 			break;
+		case OP_SHORTCUT: {
+			const Node *a = &net->nodes[d->in2];
+			ShortcutShape ss = { N, d->C, d->H, d->W, a->C, a->H, a->W };
+			// Both gradients may be due for the one scratch: add x's
+			// (dy itself) straight into its target instead.
+			if (dst[0] && acc[0]) {
+				for (size_t q = 0; q < n; q++)
+					acc[0][q] += d->dy[q];
+				dst[0] = acc[0] = NULL;
+			}
+			shortcut_backward(&ss, d->dy, dst[0], dst[1]);
+			break;
+		}
 		case OP_CONCATPOOL:
 			if (dst[0])
 				concat_pool_backward(N, iC, iH * iW, d->argmax, d->dy, dst[0]);

@@ -20,6 +20,7 @@
 enum NodeOp {
 	OP_CONV = 1, OP_BN, OP_RELU, OP_LEAKY, OP_MAXPOOL, OP_AVGPOOL, OP_ADD,
 	OP_CONCATPOOL, OP_GAP, OP_FLATTEN, OP_DROPOUT, OP_LINEAR, OP_LOGSOFTMAX,
+	OP_SHORTCUT,   // darknet's add of maps of different sizes (ops.h)
 };
 
 typedef struct {
@@ -97,6 +98,9 @@ int net_maxpool(Net *net, const char *name, int in, int k, int stride, int pad,
                 int P, int Q);   // P, Q <= 0: PyTorch's floor rule
 int net_gap(Net *net, const char *name, int in);
 int net_add2(Net *net, const char *name, int a, int b);
+// darknet's shortcut: x plus the earlier map a subsampled onto x's grid and
+// first channels; the output has x's shape.
+int net_shortcut(Net *net, const char *name, int x, int a);
 int net_concatpool(Net *net, const char *name, int in);
 int net_flatten(Net *net, const char *name, int in);
 int net_bn1d(Net *net, const char *name, int in, float eps);

@@ -29,6 +29,20 @@ m, r, e = read_stream(sys.argv[2]); print(m.get(sys.argv[3], ""))' "$BATS_TEST_D
 	assert_equal "$(meta "$T/r34i.model" num_classes)" 1000
 }
 
+@test "pretrained: ResNet18 and ResNet50 (bottleneck blocks) with --imagenet give torchvision's logits" {
+	skip_without_torch
+	for arch in resnet18 resnet50; do
+		"$PYTHON" "$BATS_TEST_DIRNAME/torch_ref.py" weights "$T/$arch.pth" $arch 5
+		run pretrained -a $arch -w "$T/$arch.pth" --imagenet -o "$T/$arch.model"
+		assert_success
+		precompute -m "$T/$arch.model" --full -j 2 "$T/im224.stream" > "$T/$arch.pred"
+		run "$PYTHON" "$BATS_TEST_DIRNAME/torch_ref.py" logits "$T/$arch.pth" $arch "$T/im224.stream" "$T/$arch.pred" 1e-5
+		echo "$output" >&3
+		assert_success
+		rm -f "$T/$arch.pth" "$T/$arch.model"
+	done
+}
+
 @test "pretrained: legacy .pth and safetensors give the same model" {
 	skip_without_torch
 	"$PYTHON" "$BATS_TEST_DIRNAME/torch_ref.py" weights "$T/r18.pth" resnet18 3 zip
@@ -128,6 +142,86 @@ print(len(rs[0]), "tensors identical")' "$BATS_TEST_DIRNAME" "$T/a.model" "$T/b.
 	assert_success
 	assert_output --partial "top-5 identical"
 	assert_equal "$(meta "$T/tpred.stream" kind)" predictions
+}
+
+@test "pretrained: a darknet resnet-style cfg (shortcuts, a downsampling one) equals the PyTorch build" {
+	skip_without_torch
+	# The block structure of darknet's resnet cfgs: 7x7/2 stem, maxpool,
+	# residual blocks whose shortcut adds a block's input (from=-3), one of
+	# them onto a stride-2 output with twice the channels.
+	cat > "$T/res.cfg" <<-'CFG'
+	[net]
+	width=32
+	height=32
+	channels=3
+	[convolutional]
+	batch_normalize=1
+	filters=16
+	size=7
+	stride=2
+	pad=1
+	activation=leaky
+	[maxpool]
+	size=2
+	stride=2
+	[convolutional]
+	batch_normalize=1
+	filters=16
+	size=3
+	stride=1
+	pad=1
+	activation=leaky
+	[convolutional]
+	batch_normalize=1
+	filters=16
+	size=3
+	stride=1
+	pad=1
+	activation=linear
+	[shortcut]
+	from=-3
+	activation=leaky
+	[convolutional]
+	batch_normalize=1
+	filters=32
+	size=3
+	stride=2
+	pad=1
+	activation=leaky
+	[convolutional]
+	batch_normalize=1
+	filters=32
+	size=3
+	stride=1
+	pad=1
+	activation=linear
+	[shortcut]
+	from=-3
+	activation=leaky
+	[convolutional]
+	filters=10
+	size=1
+	stride=1
+	pad=1
+	activation=linear
+	[avgpool]
+	[softmax]
+	groups=1
+	CFG
+	"$PYTHON" "$BATS_TEST_DIRNAME/ref_darknet.py" randweights "$T/res.cfg" "$T/res.weights" 7
+	seq 0 9 | sed 's/^/class/' > "$T/res.labels"
+	"$PYTHON" "$BATS_TEST_DIRNAME/torch_ref.py" images "$T/im32.stream" 4 32
+	pretrained -a darknet -w "$T/res.weights" --cfg "$T/res.cfg" --imagenet --labels "$T/res.labels" -o "$T/res.model"
+	precompute -m "$T/res.model" --full "$T/im32.stream" > "$T/res.pred"
+	run "$PYTHON" "$BATS_TEST_DIRNAME/ref_darknet.py" check "$T/res.cfg" "$T/res.weights" \
+		"$T/im32.stream" "$T/res.pred" "$T/res.labels"
+	echo "$output" | tail -1 >&3
+	assert_success
+	assert_output --partial "top-5 identical"
+	# and its body takes a fast.ai head
+	pretrained -a darknet -w "$T/res.weights" --cfg "$T/res.cfg" -c a,b -o "$T/resf.model"
+	precompute -m "$T/resf.model" "$T/im32.stream" > "$T/res.act"
+	assert_equal "$(meta "$T/res.act" features)" 64
 }
 
 @test "pretrained: Tiny Darknet with a fast.ai head; refuses a cfg that does not fit" {

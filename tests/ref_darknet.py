@@ -11,6 +11,8 @@
 #   ref_darknet.py images OUT PHOTO...   photos -> images stream (224, RGB,
 #       shorter side scaled to 224 (PIL bilinear) then centre crop; the
 #       class is the parent folder's name, cats or dogs)
+#   ref_darknet.py randweights CFG OUT SEED   random .weights for CFG (batch
+#       norm variances positive), darknet 0.2 header
 #   ref_darknet.py check CFG WEIGHTS IMAGES PRED LABELS
 #       reference probabilities on IMAGES vs exp(logp) of PRED (precompute
 #       --full of `pretrained -a darknet --imagenet`): top-5 identical and
@@ -98,6 +100,21 @@ class Darknet(torch.nn.Module):
             return x
         raise SystemExit("ref_darknet: activation " + a)
 
+    @staticmethod
+    def shortcut(x, a):
+        # darknet src/blas.c shortcut_cpu: maps of different sizes add on a
+        # grid (stride into the larger, sample into the smaller) over the
+        # first min(c) channels; the rest of x passes unchanged.
+        if a.shape == x.shape:
+            return x + a
+        h1, w1, h2, w2 = a.shape[2], a.shape[3], x.shape[2], x.shape[3]
+        stride, sample = max(w1 // w2, 1), max(w2 // w1, 1)
+        c, h, w = min(a.shape[1], x.shape[1]), min(h1, h2), min(w1, w2)
+        y = x.clone()
+        y[:, :c, 0:h * sample:sample, 0:w * sample:sample] += \
+            a[:, :c, 0:h * stride:stride, 0:w * stride:stride]
+        return y
+
     def forward(self, x):
         outs = []
         for L in self.layers:
@@ -118,7 +135,7 @@ class Darknet(torch.nn.Module):
                 x = x.mean((2, 3), keepdim=True)
             elif t == "short":
                 i = L["from"] if L["from"] >= 0 else len(outs) + L["from"]
-                x = self.act(x + outs[i], L["act"])
+                x = self.act(self.shortcut(x, outs[i]), L["act"])
             elif t == "softmax":
                 x = F.softmax(x.flatten(1), 1)
             outs.append(x)
@@ -145,6 +162,24 @@ if sys.argv[1] == "images":
     write_stream(sys.argv[2], {"kind": "images", "classes": "cats,dogs", "size": "224",
                                "channels": "3", "layout": "HWC", "labelled": "1",
                                "source": "dev"}, recs, {"skipped": "0"})
+elif sys.argv[1] == "randweights":
+    cfg, out, seed = sys.argv[2], sys.argv[3], int(sys.argv[4])
+    rng = np.random.default_rng(seed)
+    parts, c = [], int(dict(parse_cfg(cfg)[0][1]).get("channels", 3))
+    for kind, o in parse_cfg(cfg)[1:]:
+        o = dict(o)
+        if kind != "convolutional":
+            continue
+        f, k = int(o["filters"]), int(o.get("size", 1))
+        parts.append(rng.uniform(-0.1, 0.1, f))                   # biases
+        if int(o.get("batch_normalize", 0)):
+            parts += [rng.uniform(0.5, 1.5, f), rng.uniform(-0.1, 0.1, f),
+                      rng.uniform(0.5, 2.0, f)]                    # scales, mean, var
+        parts.append(rng.normal(0, (2.0 / (c * k * k)) ** 0.5, f * c * k * k))
+        c = f
+    with open(out, "wb") as fo:
+        fo.write(struct.pack("<iiiQ", 0, 2, 0, 0))
+        fo.write(np.concatenate(parts).astype("<f4").tobytes())
 elif sys.argv[1] == "check":
     cfg, weights, images, pred, labels = sys.argv[2:7]
     names = [l.strip() for l in open(labels)]

@@ -92,6 +92,9 @@ static void build_small(Net *net)
 	y = net_bn(net, "b2", y, 1e-5f);
 	x = net_add2(net, "add", y, x);
 	x = net_relu(net, "r2", x);
+	// darknet's downsampling shortcut: (4, 4, 4) added onto a (6, 2, 2) map
+	int z = net_conv(net, "c3", x, 6, 3, 2, 1, 1);
+	x = net_shortcut(net, "sc", z, x);
 	net->body_end = net->n;
 	net->ngroups = 3;
 	x = net_concatpool(net, "head.pool", x);
