@@ -654,7 +654,7 @@ float *net_forward(Net *net, int N, const float *x, int first, int last,
 		case OP_SHORTCUT: {
 			const Node *a = &net->nodes[d->in2];
 			ShortcutShape ss = { N, d->C, d->H, d->W, a->C, a->H, a->W };
-			shortcut_forward(&ss, xi, a->y, y);
+			shortcut_forward(&ss, xi, d->in2 < first ? x : a->y, y);
 			break;
 		}
 		case OP_CONCATPOOL:
