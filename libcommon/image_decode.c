@@ -436,41 +436,6 @@ int image_decode_mem(const void *buf, size_t len, int min_side, Image *img,
 	return decode_stb(buf, len, img, err, errlen);
 }
 
-int image_load(const char *path, int min_side, Image *img, char *err, size_t errlen)
-{
-	memset(img, 0, sizeof *img);
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return fail(err, errlen, "%s", strerror(errno));
-	struct stat st;
-	if (fstat(fileno(f), &st) != 0) {
-		int e = errno;
-		fclose(f);
-		return fail(err, errlen, "%s", strerror(e));
-	}
-	if (!S_ISREG(st.st_mode)) {
-		fclose(f);
-		return fail(err, errlen, "not a regular file");
-	}
-	if ((unsigned long long)st.st_size > IMAGE_MAX_FILE_BYTES) {
-		fclose(f);
-		return fail(err, errlen, "file too large (%lld bytes, limit %zu)",
-		            (long long)st.st_size, IMAGE_MAX_FILE_BYTES);
-	}
-	size_t n = (size_t)st.st_size;
-	unsigned char *buf = xmalloc(n ? n : 1);
-	size_t got = n ? fread(buf, 1, n, f) : 0;
-	int rerr = ferror(f);
-	fclose(f);
-	if (rerr || got != n) {
-		free(buf);
-		return fail(err, errlen, "read error");
-	}
-	int r = image_decode_mem(buf, n, min_side, img, err, errlen);
-	free(buf);
-	return r;
-}
-
 int image_decode_crop_mem(const void *buf, size_t len, int sz, unsigned char *out,
                           ImageScratch *sc, char *err, size_t errlen)
 {
@@ -492,7 +457,8 @@ int image_decode_crop_mem(const void *buf, size_t len, int sz, unsigned char *ou
 }
 
 // Reads path into sc->file: 0, or -1 with the reason in err.
-static int read_file(const char *path, ImageScratch *sc, size_t *n, char *err, size_t errlen)
+static int read_image_file(const char *path, ImageScratch *sc, size_t *n, char *err,
+                           size_t errlen)
 {
 	FILE *f = fopen(path, "rb");
 	if (!f)
@@ -526,9 +492,21 @@ int image_load_crop(const char *path, int sz, unsigned char *out, ImageScratch *
                     char *err, size_t errlen)
 {
 	size_t n = 0;
-	if (read_file(path, sc, &n, err, errlen) != 0)
+	if (read_image_file(path, sc, &n, err, errlen) != 0)
 		return -1;
 	return image_decode_crop_mem(sc->file, n, sz, out, sc, err, errlen);
+}
+
+int image_load(const char *path, int min_side, Image *img, char *err, size_t errlen)
+{
+	memset(img, 0, sizeof *img);
+	ImageScratch sc = { 0 };
+	size_t n = 0;
+	int r = read_image_file(path, &sc, &n, err, errlen);
+	if (r == 0)
+		r = image_decode_mem(sc.file, n, min_side, img, err, errlen);
+	image_scratch_free(&sc);
+	return r;
 }
 
 void image_scratch_free(ImageScratch *sc)

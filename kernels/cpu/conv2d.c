@@ -286,6 +286,23 @@ static void im2col_range(const ConvShape *s, const float *x, size_t j0, size_t j
 	}
 }
 
+// yn[k, i] (row stride ldy) = bias[k] + sum_c w[k, c] * B[c, i] for
+// i < nc: one sgemm writing a run of columns of one image's output.
+static void gemm_into_image(int K, size_t nc, int CRS, const float *w,
+                            const float *B, size_t ldb, const float *bias,
+                            float *yn, size_t ldy)
+{
+	float beta = 0.0f;
+	if (bias) {
+		for (int k = 0; k < K; k++)
+			for (size_t i = 0; i < nc; i++)
+				yn[k * ldy + i] = bias[k];
+		beta = 1.0f;
+	}
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, K, (int)nc, CRS,
+	            1.0f, w, CRS, B, (int)ldb, beta, yn, (int)ldy);
+}
+
 static void fwd_block_core(void *ctx, size_t blk, size_t blk_end, int thread)
 {
 	(void)blk_end;
@@ -300,32 +317,16 @@ static void fwd_block_core(void *ctx, size_t blk, size_t blk_end, int thread)
 	const int one_image = (j1 - 1) / PQ == n0;
 	if (j->direct && one_image) {   // pointwise, one image: x[n] is col
 		const float *B = j->x + n0 * (size_t)s->C * PQ + (j0 - n0 * PQ);
-		float *yn = j->y + n0 * (size_t)K * PQ + (j0 - n0 * PQ);
-		float beta = 0.0f;
-		if (j->b) {
-			for (int k = 0; k < K; k++)
-				for (size_t i = 0; i < nc; i++)
-					yn[k * PQ + i] = j->b[k];
-			beta = 1.0f;
-		}
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, K, (int)nc, CRS,
-		            1.0f, j->w, CRS, B, (int)PQ, beta, yn, (int)PQ);
+		gemm_into_image(K, nc, CRS, j->w, B, PQ, j->b,
+		                j->y + n0 * (size_t)K * PQ + (j0 - n0 * PQ), PQ);
 		return;
 	}
 	float *col = ops_scratch(j->scratch, thread, (size_t)CRS * nc +
 	                         (one_image ? 0 : (size_t)K * nc));
 	im2col_range(s, j->x, j0, j1, col, nc);
 	if (one_image) {   // straight into y[n][:, j0 - n*PQ ...], row stride PQ
-		float *yn = j->y + n0 * (size_t)K * PQ + (j0 - n0 * PQ);
-		float beta = 0.0f;
-		if (j->b) {
-			for (int k = 0; k < K; k++)
-				for (size_t i = 0; i < nc; i++)
-					yn[k * PQ + i] = j->b[k];
-			beta = 1.0f;
-		}
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, K, (int)nc, CRS,
-		            1.0f, j->w, CRS, col, (int)nc, beta, yn, (int)PQ);
+		gemm_into_image(K, nc, CRS, j->w, col, nc, j->b,
+		                j->y + n0 * (size_t)K * PQ + (j0 - n0 * PQ), PQ);
 		return;
 	}
 	float *out = col + (size_t)CRS * nc;
