@@ -56,7 +56,7 @@ bats: $(TOOLS)
 # suites of the input-facing tools again under ASan+UBSan.
 test: deps deps-test all unit bats sanitize
 
-SAN_BATS := tests/tensor.bats tests/imgprep.bats tests/man.bats
+SAN_BATS := tests/tensor.bats tests/imgprep.bats tests/man.bats tests/common.bats
 sanitize:
 	$(MAKE) --no-print-directory BUILD=build-san BIN=build-san/bin CC=clang \
 		OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
