@@ -14,6 +14,30 @@
 #include "alloc.h"
 #include "image_geom.h"
 
+// The AVX2 horizontal pass is compiled with a target attribute and picked
+// at run time, so every build (the sanitizer one has no -march) has it.
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define HORIZ_AVX2 1
+#include <immintrin.h>
+#endif
+
+static int simd_allowed = 1;
+
+static int simd_available(void)
+{
+#ifdef HORIZ_AVX2
+	return __builtin_cpu_supports("avx2");
+#else
+	return 0;
+#endif
+}
+
+int area_use_simd(int on)
+{
+	simd_allowed = on;
+	return simd_available();
+}
+
 void fastai_scale_dims(int w, int h, int sz, int *tw, int *th)
 {
 	// fastai/transforms.py: ratio = targ/min(r,c); scale_to(x) =
@@ -113,7 +137,10 @@ int area_plan(AreaPlan *p, int w, int h, int full_w, int full_h, int sz)
 	int ncol = p->x1 - p->x0;
 	p->yw = grow(p->yw, &p->cap_ky, (size_t)sz * ky, sizeof *p->yw);
 	p->xw = grow(p->xw, &p->cap_kx, (size_t)sz * kx, sizeof *p->xw);
-	p->vrow = grow(p->vrow, &p->cap_v, (size_t)ncol * 3, sizeof *p->vrow);
+	// +8: the AVX2 pass reads 8 values from a tap pair's start, past x1
+	// when kx is odd (those meet zero weights; zeroed to stay defined).
+	p->vrow = grow(p->vrow, &p->cap_v, (size_t)ncol * 3 + 8, sizeof *p->vrow);
+	memset(p->vrow + (size_t)ncol * 3, 0, 8 * sizeof *p->vrow);
 	memset(p->yw, 0, (size_t)sz * ky * sizeof *p->yw);
 	memset(p->xw, 0, (size_t)sz * kx * sizeof *p->xw);
 	for (int i = 0; i < sz; i++) {
@@ -126,6 +153,26 @@ int area_plan(AreaPlan *p, int w, int h, int full_w, int full_h, int sz)
 		p->xfirst[i] = f - shift;
 		axis_weights(a, b, j0, cnt, p->xw + (size_t)i * kx + shift);
 	}
+	p->simd = simd_allowed && simd_available();
+	if (p->simd) {
+		// Pixel pair x = 2m, 2m+1, tap pair t = taps 2t, 2t+1: one
+		// 16-lane row, a 128-bit half per pixel laid out as the
+		// shuffled data (R R G G B B - -): w0 w1 w0 w1 w0 w1 0 0.
+		int nt = (kx + 1) / 2;
+		size_t n2 = (size_t)(sz / 2) * nt * 16;
+		p->xw2 = grow(p->xw2, &p->cap_x2, n2 ? n2 : 1, sizeof *p->xw2);
+		for (int x = 0; x < sz / 2 * 2; x++)
+			for (int t = 0; t < nt; t++) {
+				const int16_t *w = p->xw + (size_t)x * kx + 2 * t;
+				int16_t *d = p->xw2 + ((size_t)(x / 2) * nt + t) * 16 + (x & 1) * 8;
+				int16_t w0 = w[0], w1 = 2 * t + 1 < kx ? w[1] : 0;
+				for (int c = 0; c < 3; c++) {
+					d[2 * c] = w0;
+					d[2 * c + 1] = w1;
+				}
+				d[6] = d[7] = 0;
+			}
+	}
 	return 0;
 }
 
@@ -137,6 +184,7 @@ void area_plan_free(AreaPlan *p)
 	free(p->yw);
 	free(p->xw);
 	free(p->vrow);
+	free(p->xw2);
 	memset(p, 0, sizeof *p);
 }
 
@@ -192,11 +240,12 @@ static inline unsigned char q22(int32_t s)
 }
 
 // The horizontal pass over one vertically resized row, K taps a pixel
-// (K constant in the specialisations so the tap loop unrolls).
-static inline void horiz_k(const AreaPlan *p, unsigned char *restrict out, const int K)
+// (K constant in the specialisations so the tap loop unrolls), pixels
+// x0..sz-1.
+static inline void horiz_k(const AreaPlan *p, unsigned char *restrict out, const int K, int x0)
 {
 	const uint16_t *v = p->vrow;
-	for (int x = 0; x < p->sz; x++) {
+	for (int x = x0; x < p->sz; x++) {
 		const uint16_t *q = v + 3 * p->xfirst[x];
 		const int16_t *w = p->xw + (size_t)x * K;
 		int32_t s0 = 0, s1 = 0, s2 = 0;
@@ -211,16 +260,78 @@ static inline void horiz_k(const AreaPlan *p, unsigned char *restrict out, const
 	}
 }
 
+static void horiz_scalar(const AreaPlan *p, unsigned char *out, int x0)
+{
+	switch (p->kx) {
+	case 1: horiz_k(p, out, 1, x0); break;
+	case 2: horiz_k(p, out, 2, x0); break;
+	case 3: horiz_k(p, out, 3, x0); break;
+	case 4: horiz_k(p, out, 4, x0); break;
+	default: horiz_k(p, out, p->kx, x0); break;
+	}
+}
+
+#ifdef HORIZ_AVX2
+// The same sums with pmaddwd, two pixels a register (one per 128-bit
+// half), two taps a step: a half holds taps 2t, 2t+1 as R R' G G' B B' - -
+// (a pshufb of the 8 values from tap 2t on) times w w' w w' w w' 0 0 from
+// xw2.  pmaddwd is signed 16-bit and v is u16 (up to 65280), so v is
+// offset by -32768 (xor 0x8000): Σ w·(v - 32768) = Σ w·v - 2^29 exactly,
+// because a pixel's weights sum to exactly 1 << 14 (axis_weights); the
+// 2^29 goes back in with q22's rounding term.  All integer, no partial sum
+// leaves int32 (a pmaddwd pair is at most 2^30 in size), so the result
+// equals the scalar pass bit for bit.
+__attribute__((target("avx2")))
+static void horiz_avx2(const AreaPlan *p, unsigned char *restrict out)
+{
+	const uint16_t *v = p->vrow;
+	const int nt = (p->kx + 1) / 2;
+	const __m256i shuf = _mm256_setr_epi8(0, 1, 6, 7, 2, 3, 8, 9, 4, 5, 10, 11, -128, -128, -128, -128,
+	                                      0, 1, 6, 7, 2, 3, 8, 9, 4, 5, 10, 11, -128, -128, -128, -128);
+	const __m256i flip = _mm256_set1_epi16((short)0x8000);
+	const __m256i bias = _mm256_set1_epi32((1 << 29) + (1 << 21));
+	const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 0, 0, 0, 0);
+	const __m128i pack = _mm_setr_epi8(0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -128, -128, -128, -128);
+	int x = 0;
+	for (; x + 4 <= p->sz; x += 4) {
+		__m256i acc[2];
+		for (int h = 0; h < 2; h++) {
+			const uint16_t *qa = v + 3 * p->xfirst[x + 2 * h];
+			const uint16_t *qb = v + 3 * p->xfirst[x + 2 * h + 1];
+			const int16_t *w = p->xw2 + (size_t)((x >> 1) + h) * nt * 16;
+			__m256i s = _mm256_setzero_si256();
+			for (int t = 0; t < nt; t++) {
+				__m256i d = _mm256_inserti128_si256(
+					_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(qa + 6 * t))),
+					_mm_loadu_si128((const __m128i *)(qb + 6 * t)), 1);
+				d = _mm256_shuffle_epi8(_mm256_xor_si256(d, flip), shuf);
+				s = _mm256_add_epi32(s, _mm256_madd_epi16(d, _mm256_loadu_si256((const __m256i *)(w + 16 * t))));
+			}
+			acc[h] = _mm256_srai_epi32(_mm256_add_epi32(s, bias), 22);
+		}
+		// acc[0] = x | x+1, acc[1] = x+2 | x+3 (R G B 0 each): saturating
+		// packs clamp at 255 as q22 does; dwords then come as x, x+2 |
+		// x+1, x+3 and are put in order, then the zero bytes dropped.
+		__m256i b = _mm256_packus_epi16(_mm256_packs_epi32(acc[0], acc[1]), _mm256_setzero_si256());
+		__m128i o = _mm_shuffle_epi8(_mm256_castsi256_si128(_mm256_permutevar8x32_epi32(b, order)), pack);
+		_mm_storel_epi64((__m128i *)(out + 3 * x), o);
+		uint32_t last = (uint32_t)_mm_extract_epi32(o, 2);
+		memcpy(out + 3 * x + 8, &last, 4);
+	}
+	horiz_scalar(p, out, x);
+}
+#endif
+
 void area_plan_row(AreaPlan *p, int y, const unsigned char *const *rows, unsigned char *out)
 {
 	vert(p->vrow, rows, p->yw + (size_t)y * p->maxcnt_y, p->ycnt[y], (p->x1 - p->x0) * 3);
-	switch (p->kx) {
-	case 1: horiz_k(p, out, 1); break;
-	case 2: horiz_k(p, out, 2); break;
-	case 3: horiz_k(p, out, 3); break;
-	case 4: horiz_k(p, out, 4); break;
-	default: horiz_k(p, out, p->kx); break;
+#ifdef HORIZ_AVX2
+	if (p->simd) {
+		horiz_avx2(p, out);
+		return;
 	}
+#endif
+	horiz_scalar(p, out, 0);
 }
 
 int image_scale_crop(const unsigned char *src, int w, int h, int full_w, int full_h,

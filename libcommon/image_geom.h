@@ -33,8 +33,11 @@ typedef struct {
 	int16_t *yw;            // (sz, maxcnt_y) Q14
 	int *xfirst;            // (sz): first tap, relative to x0, in pixels
 	int16_t *xw;            // (sz, kx) Q14
-	uint16_t *vrow;         // ((x1-x0)*3) Q8: one vertically resized row
+	uint16_t *vrow;         // ((x1-x0)*3 + 8) Q8: one vertically resized row (+ zero slack)
 	size_t cap_sz, cap_ky, cap_kx, cap_v;   // allocation sizes (reused)
+	int simd;               // horizontal pass: 1 = AVX2 path, 0 = scalar
+	int16_t *xw2;           // (sz/2, (kx+1)/2, 16) Q14: xw laid out for the AVX2 path
+	size_t cap_x2;
 } AreaPlan;
 
 // Plans centre_crop(scale_min(full image, sz)) from a w×h rendering of a
@@ -45,6 +48,12 @@ int area_plan(AreaPlan *p, int w, int h, int full_w, int full_h, int sz);
 // x0 (RGB); writes sz×3 bytes to out.
 void area_plan_row(AreaPlan *p, int y, const unsigned char *const *rows, unsigned char *out);
 void area_plan_free(AreaPlan *p);
+// The horizontal pass has an AVX2 path (chosen at run time when the CPU has
+// it) that is bit-identical to the scalar one.  For tests: area_use_simd(0)
+// makes later area_plan() calls pick the scalar pass, area_use_simd(1) the
+// default again (call it before any threads plan).  Returns 1 when the SIMD
+// path exists on this machine.
+int area_use_simd(int on);
 
 // Reference: plain 2-D area integration per output pixel (slow; the tests
 // check image_scale_crop against it).

@@ -283,10 +283,65 @@ static void test_crop_decode(void)
 	image_scratch_free(&sc);
 }
 
+// The SIMD horizontal pass equals the scalar one bit for bit: renderings
+// smaller than the full image (as after a DCT downscale) give every scale,
+// up and down, odd crop offsets and widths (so the SIMD loop's scalar tail
+// runs too), kx odd and even, 1..>8; content with 0s and 255s (saturation,
+// the u16 offset) and noise, so one wrong lane or rounding shows.
+static void test_horiz_simd(void)
+{
+	if (!area_use_simd(1)) {
+		printf("# test_horiz_simd: no SIMD horizontal pass on this machine, nothing to compare\n");
+		return;
+	}
+	unsigned seed = 7;
+	int bad = 0, n = 0, simd_plans = 0;
+	for (int c = 0; c < 400; c++) {
+		seed = seed * 1103515245u + 12345u;
+		int full_w = 8 + (int)(seed >> 8) % 1500;
+		seed = seed * 1103515245u + 12345u;
+		int full_h = 8 + (int)(seed >> 8) % 1500;
+		seed = seed * 1103515245u + 12345u;
+		int div = 1 << ((seed >> 12) % 4);                  // DCT scale 1/1..1/8
+		int w = (full_w + div - 1) / div, h = (full_h + div - 1) / div;
+		static const int szs[] = { 1, 2, 3, 4, 5, 7, 9, 31, 64, 99, 224, 227, 246 };
+		int sz = szs[(seed >> 20) % (sizeof szs / sizeof *szs)];
+		if ((size_t)w * h > 400000 || w < 1 || h < 1)
+			continue;
+		unsigned char *src = random_image(w, h, seed);
+		if (c % 3 == 0)                                     // extremes: 0 / 255 noise
+			for (size_t i = 0; i < (size_t)w * h * 3; i++)
+				src[i] = (src[i] & 1) ? 255 : 0;
+		if (c % 7 == 0)
+			memset(src, 255, (size_t)w * h * 3);
+		size_t nb = (size_t)sz * sz * 3;
+		unsigned char *a = malloc(nb), *b = malloc(nb);
+		area_use_simd(1);
+		AreaPlan pl = { 0 };
+		CHECK(area_plan(&pl, w, h, full_w, full_h, sz) == 0);
+		simd_plans += pl.simd;
+		area_plan_free(&pl);
+		CHECK(image_scale_crop(src, w, h, full_w, full_h, sz, a) == 0);
+		area_use_simd(0);
+		CHECK(image_scale_crop(src, w, h, full_w, full_h, sz, b) == 0);
+		n++;
+		if (memcmp(a, b, nb) != 0) {
+			bad++;
+			fprintf(stderr, "horiz simd %dx%d of %dx%d -> %d differs\n", w, h, full_w, full_h, sz);
+		}
+		free(a);
+		free(b);
+		free(src);
+	}
+	area_use_simd(1);
+	CHECK(bad == 0 && n > 300 && simd_plans == n);
+}
+
 int main(void)
 {
 	test_dims();
 	test_region_vs_ref();
+	test_horiz_simd();
 	test_orient();
 	test_exif();
 	test_jpeg();
