@@ -185,6 +185,28 @@ static void jpeg_setup_err(struct jpeg_decompress_struct *ci, JpegErr *je)
 	je->pub.output_message = jpeg_silent_output_cb;
 }
 
+// Creates the decompressor on buf, reads the header (keeping APP1 for
+// EXIF) and refuses absurd dimensions before any pixel memory exists.
+// Called after the caller's setjmp: libjpeg errors long-jump there.
+static int jpeg_start(struct jpeg_decompress_struct *ci, const void *buf,
+                      size_t len, char *err, size_t errlen)
+{
+	jpeg_create_decompress(ci);
+	// No backing store: a progressive image's coefficient buffer beyond
+	// this fails cleanly instead of eating the machine.
+	ci->mem->max_memory_to_use = (long)(768L << 20);
+	jpeg_mem_src(ci, buf, (unsigned long)len);
+	jpeg_save_markers(ci, JPEG_APP0 + 1, 0xFFFF);
+	jpeg_read_header(ci, TRUE);
+	if (dims_absurd(ci->image_width, ci->image_height)) {
+		unsigned w = ci->image_width, h = ci->image_height;
+		jpeg_destroy_decompress(ci);
+		return fail(err, errlen, "image too large: %ux%u (limits: %d per side, %llu pixels)",
+		            w, h, IMAGE_MAX_SIDE, IMAGE_MAX_PIXELS);
+	}
+	return 0;
+}
+
 static int decode_jpeg(const unsigned char *buf, size_t len, int min_side, Image *img,
                        char *err, size_t errlen)
 {
@@ -200,18 +222,8 @@ static int decode_jpeg(const unsigned char *buf, size_t len, int min_side, Image
 		free(row);
 		return fail(err, errlen, "bad JPEG: %s", je.msg);
 	}
-	jpeg_create_decompress(&ci);
-	// No backing store: a progressive image's coefficient buffer beyond
-	// this fails cleanly instead of eating the machine.
-	ci.mem->max_memory_to_use = (long)(768L << 20);
-	jpeg_mem_src(&ci, buf, (unsigned long)len);
-	jpeg_save_markers(&ci, JPEG_APP0 + 1, 0xFFFF);
-	jpeg_read_header(&ci, TRUE);
-	if (dims_absurd(ci.image_width, ci.image_height)) {
-		jpeg_destroy_decompress(&ci);
-		return fail(err, errlen, "image too large: %ux%u (limits: %d per side, %llu pixels)",
-		            ci.image_width, ci.image_height, IMAGE_MAX_SIDE, IMAGE_MAX_PIXELS);
-	}
+	if (jpeg_start(&ci, buf, len, err, errlen) != 0)
+		return -1;
 	int orient = jpeg_orientation(&ci);
 
 	int cmyk = ci.jpeg_color_space == JCS_CMYK || ci.jpeg_color_space == JCS_YCCK;
@@ -294,16 +306,8 @@ static int decode_jpeg_crop(const unsigned char *buf, size_t len, int sz, unsign
 		jpeg_destroy_decompress(&ci);
 		return fail(err, errlen, "bad JPEG: %s", je.msg);
 	}
-	jpeg_create_decompress(&ci);
-	ci.mem->max_memory_to_use = (long)(768L << 20);
-	jpeg_mem_src(&ci, buf, (unsigned long)len);
-	jpeg_save_markers(&ci, JPEG_APP0 + 1, 0xFFFF);
-	jpeg_read_header(&ci, TRUE);
-	if (dims_absurd(ci.image_width, ci.image_height)) {
-		jpeg_destroy_decompress(&ci);
-		return fail(err, errlen, "image too large: %ux%u (limits: %d per side, %llu pixels)",
-		            ci.image_width, ci.image_height, IMAGE_MAX_SIDE, IMAGE_MAX_PIXELS);
-	}
+	if (jpeg_start(&ci, buf, len, err, errlen) != 0)
+		return -1;
 	if (jpeg_orientation(&ci) != 1) {
 		jpeg_destroy_decompress(&ci);
 		return 1;
