@@ -39,6 +39,8 @@ void st_convert(const unsigned char *src, int st, size_t n, size_t stride,
 // A name acceptable to record_add: 1..TENSOR_NAME_MAX printable ASCII
 // characters.  Returns 1 if valid.
 int imp_name_ok(const char *s, size_t len);
+// Printable copy of untrusted text for messages (other bytes become '?').
+void imp_printable(char *out, size_t outlen, const char *s, size_t n);
 // Checks a tensor about to be added to out is one record_add accepts (it
 // dies otherwise): dims in [1, 2^40), the record within
 // STREAM_MAX_RECORD_BYTES, the name not among out's first n0 tensors (those

@@ -165,3 +165,12 @@ int imp_shape_ok(const Record *out, int n0, const char *file, const char *tname,
 		              file, tname, (unsigned long long)STREAM_MAX_RECORD_BYTES);
 	return 0;
 }
+
+void imp_printable(char *out, size_t outlen, const char *s, size_t n)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < n && k + 1 < outlen; i++)
+		out[k++] = (unsigned char)s[i] >= 0x20 && (unsigned char)s[i] < 0x7f
+		           ? s[i] : '?';
+	out[k] = 0;
+}

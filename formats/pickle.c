@@ -83,16 +83,6 @@ static const char *typename(const PObj *o)
 	return o->type >= PK_NONE && o->type <= PK_TENSOR ? n[o->type] : "?";
 }
 
-// Printable copy of untrusted text for messages.
-static void clean(char *out, size_t outlen, const char *s, size_t n)
-{
-	size_t k = 0;
-	for (size_t i = 0; i < n && k + 1 < outlen; i++)
-		out[k++] = (unsigned char)s[i] >= 0x20 && (unsigned char)s[i] < 0x7f
-		           ? s[i] : '?';
-	out[k] = 0;
-}
-
 static int streq(const PObj *o, const char *s)
 {
 	return o->type == PK_STR && o->slen == strlen(s) &&
@@ -437,8 +427,8 @@ PObj *pk_load(Pickle *p, const unsigned char *buf, size_t len, size_t base,
 			NEWOBJ(o, PK_GLOBAL);
 			if (resolve_global(o, mod, ml, nm, nl)) {
 				char cm[64], cn[64];
-				clean(cm, sizeof cm, mod, ml);
-				clean(cn, sizeof cn, nm, nl);
+				imp_printable(cm, sizeof cm, mod, ml);
+				imp_printable(cn, sizeof cn, nm, nl);
 				FAIL("forbidden global '%s.%s' (not part of a state_dict)", cm, cn);
 			}
 			push(p, o);

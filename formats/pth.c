@@ -54,15 +54,6 @@ static int name_cmp(const void *x, const void *y)
 	return strcmp(*(const char *const *)x, *(const char *const *)y);
 }
 
-static void show(char *out, size_t outlen, const char *s, size_t n)
-{
-	size_t k = 0;
-	for (size_t i = 0; i < n && k + 1 < outlen; i++)
-		out[k++] = (unsigned char)s[i] >= 0x20 && (unsigned char)s[i] < 0x7f
-		           ? s[i] : '?';
-	out[k] = 0;
-}
-
 // Copies tensor t (elements of storage bytes `src`, `avail` elements long)
 // into the record as `tname`, converted; *budget bounds the bytes emitted.
 static int emit(Record *out, int n0, const char *name, const char *tname,
@@ -154,7 +145,7 @@ static int check_dict(const PObj *d, const char *name, char ***names,
 		char shown[80];
 		if (k->type != PK_STR || !imp_name_ok(k->s, k->slen)) {
 			if (k->type == PK_STR)
-				show(shown, sizeof shown, k->s, k->slen);
+				imp_printable(shown, sizeof shown, k->s, k->slen);
 			seterr(err, errlen, "%s: state_dict key %d%s%s%s is not a valid "
 			       "tensor name (1-%d printable ASCII characters)", name, i,
 			       k->type == PK_STR ? " '" : "", k->type == PK_STR ? shown : "",
@@ -254,7 +245,7 @@ static int load_zip(const unsigned char *buf, size_t len, const char *name,
 	for (int i = 0; i < n; i++) {
 		const PObj *t = d->items[2 * i + 1], *s = t->storage;
 		char key[64];
-		show(key, sizeof key, s->key, s->key_len);
+		imp_printable(key, sizeof key, s->key, s->key_len);
 		if (s->key_len > 200) {
 			seterr(err, errlen, "%s: '%s': storage key too long", name, names[i]);
 			goto done;
@@ -382,7 +373,7 @@ static int load_legacy(const unsigned char *buf, size_t len, const char *name,
 		const PObj *k = keys->items[i];
 		Store *st = store_find(stores, nk, k->s, k->slen);
 		char key[64];
-		show(key, sizeof key, k->s, k->slen);
+		imp_printable(key, sizeof key, k->s, k->slen);
 		if (!st->st) {
 			seterr(err, errlen, "%s: storage '%s' is used by no tensor", name,
 			       key);
