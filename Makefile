@@ -3,12 +3,12 @@ PREFIX  ?= /usr/local
 CC      ?= cc
 OPT     ?= -O2 -march=native
 CFLAGS  += -std=c11 $(OPT) -g -Wall -Wextra -Werror -D_GNU_SOURCE -pthread \
-           -Ilibcommon -Iformats -Ikernels -I/usr/include/stb
+           -I. -I/usr/include/stb
 LDLIBS  += -ljpeg -lstb -lopenblas -lm -lpthread
 BUILD   ?= build
 BIN     ?= bin
 
-LIB_SRC   := $(wildcard libcommon/*.c formats/*.c kernels/cpu/*.c)
+LIB_SRC   := $(wildcard libcommon/*/*.c formats/*.c kernels/*.c kernels/cpu/*.c)
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIB       := $(BUILD)/libcnnpipe.a
 TOOLS     := $(patsubst tools/%.c,$(BIN)/%,$(wildcard tools/*.c))
@@ -46,6 +46,11 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB)
 
 -include $(LIB_OBJ:.o=.d) $(wildcard $(BUILD)/tools/*.d $(BUILD)/tests/*.d)
 
+# The layers (ARCHITECTURE.md): no include and no call runs up a floor,
+# sideways between siblings, or round a cycle.
+layers: $(LIB)
+	python3 tests/check_layers.py --objects $(BUILD)
+
 unit: $(UNITS)
 	@set -e; for t in $(UNITS); do echo "# $$t"; $$t; done
 
@@ -54,7 +59,7 @@ bats: $(TOOLS)
 
 # The whole suite: unit tests, tool tests, then the unit tests and the
 # suites of the input-facing tools again under ASan+UBSan.
-test: deps deps-test all unit bats sanitize
+test: deps deps-test all layers unit bats sanitize
 
 SAN_BATS := tests/tensor.bats tests/imgprep.bats tests/man.bats tests/common.bats
 sanitize:
@@ -84,5 +89,5 @@ install: all
 clean:
 	rm -rf build build-san build-fuzz bin tests/tmp
 
-.PHONY: all tools deps deps-test unit bats test sanitize fuzz bench train install clean
+.PHONY: all tools deps deps-test layers unit bats test sanitize fuzz bench train install clean
 .SECONDARY:

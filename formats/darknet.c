@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "alloc.h"
+#include "libcommon/util/alloc.h"
 #include "import.h"
 #include "import_internal.h"
 

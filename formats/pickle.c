@@ -7,7 +7,7 @@
 // lives in one arena freed by pk_free.
 #include <stdlib.h>
 #include <string.h>
-#include "alloc.h"
+#include "libcommon/util/alloc.h"
 #include "import_internal.h"
 
 struct Pickle {

@@ -3,7 +3,7 @@
 // and offset is checked against the buffer before use.
 #include <stdlib.h>
 #include <string.h>
-#include "alloc.h"
+#include "libcommon/util/alloc.h"
 #include "crc32.h"
 #include "import_internal.h"
 

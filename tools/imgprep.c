@@ -8,13 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include "alloc.h"
-#include "err.h"
-#include "image_decode.h"
-#include "image_geom.h"
-#include "progress.h"
-#include "stream.h"
-#include "threads.h"
+#include "libcommon/util/alloc.h"
+#include "libcommon/util/err.h"
+#include "libcommon/image/image_decode.h"
+#include "libcommon/image/image_geom.h"
+#include "libcommon/util/progress.h"
+#include "formats/stream.h"
+#include "libcommon/util/threads.h"
 
 #define USAGE "imgprep [-s size] [-j threads] [--shard i/n] [--classes a,b,... | --classes-from STREAM] [--strict] [-o out] DIR"
 

@@ -4,13 +4,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "alloc.h"
-#include "err.h"
-#include "model_file.h"
-#include "net.h"
-#include "progress.h"
-#include "stream.h"
-#include "threads.h"
+#include "libcommon/util/alloc.h"
+#include "libcommon/util/err.h"
+#include "libcommon/engine/model_file.h"
+#include "libcommon/engine/net.h"
+#include "libcommon/util/progress.h"
+#include "formats/stream.h"
+#include "libcommon/util/threads.h"
 
 #define USAGE "precompute -m MODEL [-b batch] [-j threads] [IMAGES] > ACTIVATIONS"
 

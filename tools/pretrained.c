@@ -5,13 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "alloc.h"
-#include "backbone.h"
-#include "err.h"
-#include "import.h"
-#include "io.h"
-#include "model_file.h"
-#include "stream.h"
+#include "libcommon/util/alloc.h"
+#include "libcommon/engine/backbone.h"
+#include "libcommon/util/err.h"
+#include "formats/import.h"
+#include "libcommon/util/io.h"
+#include "libcommon/engine/model_file.h"
+#include "formats/stream.h"
 
 #define USAGE "pretrained -a ARCH -w WEIGHTS [--cfg FILE] (-c CLASSES | --classes-from STREAM) [--seed N] -o MODEL\n" \
               "       pretrained -a ARCH -w WEIGHTS [--cfg FILE] --imagenet [--labels FILE] -o MODEL"

@@ -9,12 +9,12 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include "alloc.h"
-#include "err.h"
-#include "half.h"
-#include "io.h"
-#include "npy.h"
-#include "stream.h"
+#include "libcommon/util/alloc.h"
+#include "libcommon/util/err.h"
+#include "formats/half.h"
+#include "libcommon/util/io.h"
+#include "formats/npy.h"
+#include "formats/stream.h"
 
 #define USAGE \
 	"tensor info [FILE|-]\n" \

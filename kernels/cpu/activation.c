@@ -4,7 +4,7 @@
 //   x, y, dy, dx, a, b: (n); in-place (y == x, dx == dy) allowed.
 #include "ops.h"
 #include "ops_internal.h"
-#include "threads.h"
+#include "libcommon/util/threads.h"
 #ifdef __AVX512F__
 #include <immintrin.h>
 // Forward loops 16 values at a time (GCC -O2 vectorises none of them, and

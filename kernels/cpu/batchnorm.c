@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include "ops.h"
 #include "ops_internal.h"
-#include "threads.h"
+#include "libcommon/util/threads.h"
 
 typedef struct {
 	int N, C, HW;

@@ -8,26 +8,14 @@
 #include <string.h>
 #include <cblas.h>
 #undef I   // <complex.h> (via cblas.h) defines I; ops.h uses it as a name
-#include "alloc.h"
-#include "err.h"
+#include "libcommon/util/alloc.h"
+#include "libcommon/util/err.h"
 #include "ops.h"
 #include "ops_internal.h"
-#include "threads.h"
+#include "libcommon/util/threads.h"
 #ifdef __AVX512F__
 #include <immintrin.h>
 #endif
-
-ConvShape conv_shape(int N, int C, int H, int W, int K, int R, int S,
-                     int stride, int pad)
-{
-	ConvShape s = { N, C, H, W, K, R, S, stride, pad, 0, 0 };
-	if (N < 0 || C < 1 || H < 1 || W < 1 || K < 1 || R < 1 || S < 1 ||
-	    stride < 1 || pad < 0 || H + 2 * pad < R || W + 2 * pad < S)
-		die("conv_shape: invalid shape");
-	s.P = (H + 2 * pad - R) / stride + 1;
-	s.Q = (W + 2 * pad - S) / stride + 1;
-	return s;
-}
 
 // ---- reference ------------------------------------------------------------
 

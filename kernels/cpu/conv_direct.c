@@ -8,7 +8,7 @@
 //   x: (N, C, H, W), w: (K, C, R, S), y: (N, K, P, Q)
 #include <stdlib.h>
 #include <string.h>
-#include "alloc.h"
+#include "libcommon/util/alloc.h"
 #include "ops.h"
 #include "ops_internal.h"
 

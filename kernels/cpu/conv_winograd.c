@@ -18,10 +18,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include "alloc.h"
+#include "libcommon/util/alloc.h"
 #include "ops.h"
 #include "ops_internal.h"
-#include "threads.h"
+#include "libcommon/util/threads.h"
 #ifdef __AVX512F__
 #include <immintrin.h>
 #endif

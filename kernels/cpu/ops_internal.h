@@ -3,7 +3,7 @@
 #define CNNPIPE_OPS_INTERNAL_H
 #include <stddef.h>
 #include "ops.h"
-#include "threads.h"
+#include "libcommon/util/threads.h"
 
 // OpenBLAS's thread count is one global; set it only when it changes.
 // Callers that run sgemm inside our own parallel_for set it to 1 first so

@@ -6,9 +6,9 @@
 #undef I   // <complex.h> (via cblas.h) defines I; ops.h uses it as a name
 #include "ops.h"
 #include "ops_internal.h"
-#include "alloc.h"
-#include "err.h"
-#include "threads.h"
+#include "libcommon/util/alloc.h"
+#include "libcommon/util/err.h"
+#include "libcommon/util/threads.h"
 
 static int g_threads = 1;
 static int g_blas_threads = -1;   // unknown until first set

@@ -5,26 +5,15 @@
 #include <float.h>
 #include <math.h>
 #include <string.h>
-#include "err.h"
+#include "libcommon/util/err.h"
 #include "ops.h"
 #include "ops_internal.h"
-#include "threads.h"
+#include "libcommon/util/threads.h"
 #ifdef __AVX512F__
 #include <immintrin.h>
 #endif
 
 // PyTorch's floor rule (ceil_mode=False), torch.nn.MaxPool2d docs.
-PoolShape pool_shape(int N, int C, int H, int W, int k, int stride, int pad)
-{
-	PoolShape s = { N, C, H, W, k, stride, pad, 0, 0 };
-	if (N < 0 || C < 1 || H < 1 || W < 1 || k < 1 || stride < 1 || pad < 0 ||
-	    H + 2 * pad < k || W + 2 * pad < k)
-		die("pool_shape: invalid shape");
-	s.P = (H + 2 * pad - k) / stride + 1;
-	s.Q = (W + 2 * pad - k) / stride + 1;
-	return s;
-}
-
 typedef struct {
 	const PoolShape *s;
 	const float *x, *dy;

@@ -3,7 +3,7 @@
 // 0.7's classifier head ends in LogSoftmax and trains with F.nll_loss).
 //   x, y, dy, dx: (N, K); target: (N)
 #include <math.h>
-#include "err.h"
+#include "libcommon/util/err.h"
 #include "ops.h"
 
 // y = x - max - log(sum exp(x - max)): the max shift keeps exp finite.

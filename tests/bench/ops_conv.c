@@ -14,10 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include "alloc.h"
-#include "ops.h"
-#include "rng.h"
-#include "timer.h"
+#include "libcommon/util/alloc.h"
+#include "kernels/cpu/ops.h"
+#include "libcommon/util/rng.h"
+#include "libcommon/util/timer.h"
 
 typedef struct { int C, H, K, R, stride, pad, count; const char *what; } Layer;
 

@@ -14,7 +14,7 @@ REPS=${REPS:-3}
 make -s build/libcnnpipe.a
 mkdir -p build/bench
 ${CC:-cc} -std=c11 -O2 -march=native -Wall -Wextra -Werror -D_GNU_SOURCE -pthread \
-	-Ilibcommon -Iformats -Ikernels -o build/bench/ops_conv tests/bench/ops_conv.c \
+	-I. -o build/bench/ops_conv tests/bench/ops_conv.c \
 	build/libcnnpipe.a -lopenblas -lm -lpthread
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -8,11 +8,11 @@ FUZZ_CC      ?= clang
 FB           := build-fuzz
 FFLAGS       := -std=c11 -g -O1 -D_GNU_SOURCE -pthread -fno-omit-frame-pointer \
                 -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION \
-                -Ilibcommon -Iformats -Ikernels -I/usr/include/stb
+                -I. -I/usr/include/stb
 SAN          := -fsanitize=address,undefined -fno-sanitize-recover=all
-FLIB_SRC     := $(wildcard libcommon/*.c formats/*.c kernels/cpu/*.c)
+FLIB_SRC     := $(wildcard libcommon/*/*.c formats/*.c kernels/*.c kernels/cpu/*.c)
 FLIB_OBJ     := $(FLIB_SRC:%.c=$(FB)/%.o)
-FHDRS        := $(wildcard libcommon/*.h formats/*.h kernels/*.h kernels/cpu/*.h)
+FHDRS        := $(wildcard libcommon/*/*.h formats/*.h kernels/*.h kernels/cpu/*.h)
 ALL_FUZZ     := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ         ?= $(ALL_FUZZ)
 FUZZ_LIBS    := -ljpeg -lstb -lopenblas -lm -lpthread

@@ -3,7 +3,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
-#include "import.h"
+#include "formats/import.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -2,7 +2,7 @@
 // layouts, the unpickler).  Must return, never crash or die.
 #include <stddef.h>
 #include <stdint.h>
-#include "import.h"
+#include "formats/import.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

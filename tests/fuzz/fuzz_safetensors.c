@@ -1,7 +1,7 @@
 // libFuzzer target: import_safetensors_mem on arbitrary bytes.
 #include <stddef.h>
 #include <stdint.h>
-#include "import.h"
+#include "formats/import.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

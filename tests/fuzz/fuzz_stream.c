@@ -6,8 +6,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include "crc32.h"
-#include "stream.h"
+#include "formats/crc32.h"
+#include "formats/stream.h"
 
 static uint64_t le64(const uint8_t *p)
 {

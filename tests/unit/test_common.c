@@ -4,9 +4,9 @@
 #include <stdio.h>
 #include <string.h>
 #include "check.h"
-#include "err.h"
-#include "rng.h"
-#include "threads.h"
+#include "libcommon/util/err.h"
+#include "libcommon/util/rng.h"
+#include "libcommon/util/threads.h"
 
 static void test_pcg32_reference(void)
 {

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <jpeglib.h>
-#include "image_decode.h"
-#include "image_geom.h"
+#include "libcommon/image/image_decode.h"
+#include "libcommon/image/image_geom.h"
 #include "check.h"
 
 

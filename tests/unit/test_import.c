@@ -6,11 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "err.h"
-#include "import.h"
-#include "stream.h"
+#include "libcommon/util/err.h"
+#include "formats/import.h"
+#include "formats/stream.h"
 #include "check.h"
-#include "io.h"
+#include "libcommon/util/io.h"
 
 #define FIX "tests/fixtures/import/"
 

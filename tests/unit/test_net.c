@@ -13,13 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "alloc.h"
-#include "backbone.h"
-#include "model_file.h"
-#include "net.h"
-#include "ops.h"
-#include "rng.h"
-#include "stream.h"
+#include "libcommon/util/alloc.h"
+#include "libcommon/engine/backbone.h"
+#include "libcommon/engine/model_file.h"
+#include "libcommon/engine/net.h"
+#include "kernels/cpu/ops.h"
+#include "libcommon/util/rng.h"
+#include "formats/stream.h"
 
 static int passed, failed;
 

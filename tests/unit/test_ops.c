@@ -12,10 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "alloc.h"
-#include "ops.h"
-#include "rng.h"
-#include "stream.h"
+#include "libcommon/util/alloc.h"
+#include "kernels/cpu/ops.h"
+#include "libcommon/util/rng.h"
+#include "formats/stream.h"
 
 #define TOL 1e-4
 

@@ -3,12 +3,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "crc32.h"
-#include "err.h"
-#include "crc32.h"
-#include "stream.h"
+#include "formats/crc32.h"
+#include "libcommon/util/err.h"
+#include "formats/crc32.h"
+#include "formats/stream.h"
 #include "check.h"
-#include "io.h"
+#include "libcommon/util/io.h"
 
 
 static const char *tmpfile_path(void)

@@ -16,11 +16,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "alloc.h"
+#include "libcommon/util/alloc.h"
 #include "backbone.h"
-#include "import.h"
-#include "ops.h"
-#include "rng.h"
+#include "formats/import.h"
+#include "kernels/cpu/ops.h"
+#include "libcommon/util/rng.h"
 
 static const float IMAGENET_MEAN[3] = { 0.485f, 0.456f, 0.406f };
 static const float IMAGENET_STD[3] = { 0.229f, 0.224f, 0.225f };

@@ -14,8 +14,8 @@
 #ifndef CNNPIPE_NET_H
 #define CNNPIPE_NET_H
 #include <stdint.h>
-#include "stream.h"
-#include "rng.h"
+#include "libcommon/util/tensor.h"
+#include "libcommon/util/rng.h"
 
 enum NodeOp {
 	OP_CONV = 1, OP_BN, OP_RELU, OP_LEAKY, OP_MAXPOOL, OP_AVGPOOL, OP_ADD,

@@ -3,9 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include "backbone.h"
-#include "err.h"
+#include "libcommon/util/err.h"
 #include "model_file.h"
-#include "stream.h"
+#include "formats/stream.h"
 
 void model_save(const Net *net, const char *path)
 {

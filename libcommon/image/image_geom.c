@@ -11,7 +11,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include "alloc.h"
+#include "libcommon/util/alloc.h"
 #include "image_geom.h"
 
 // The AVX2 horizontal pass is compiled with a target attribute and picked

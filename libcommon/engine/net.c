@@ -3,10 +3,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "alloc.h"
-#include "err.h"
+#include "libcommon/util/alloc.h"
+#include "libcommon/util/err.h"
 #include "net.h"
-#include "ops.h"
+#include "kernels/cpu/ops.h"
 
 #define ALIGNF 16   // floats per 64 bytes: every buffer starts 64-byte aligned
 

@@ -11,18 +11,14 @@
 #define CNNPIPE_OPS_H
 #include <stddef.h>
 #include <stdint.h>
-#include "rng.h"
+#include "kernels/shapes.h"
+#include "libcommon/util/rng.h"
 
 // Threads used by the fast paths (OpenBLAS and our own loops); default 1.
 void ops_set_threads(int n);
 int ops_threads(void);
 
-// ---- convolution --------------------------------------------------------
-// x: (N, C, H, W), w: (K, C, R, S), b: (K) or NULL, y: (N, K, P, Q)
-// P = (H + 2*pad - R) / stride + 1, Q likewise; zero padding; no groups.
-typedef struct { int N, C, H, W, K, R, S, stride, pad, P, Q; } ConvShape;
-ConvShape conv_shape(int N, int C, int H, int W, int K, int R, int S,
-                     int stride, int pad);
+// ---- convolution (shapes: kernels/shapes.h) -------------------------------
 void conv2d_forward(const ConvShape *s, const float *x, const float *w,
                     const float *b, float *y);
 void conv2d_backward(const ConvShape *s, const float *x, const float *w,
@@ -58,7 +54,6 @@ void conv2d_forward_cached(ConvCache *c, const ConvShape *s, const float *x,
 // CONV_ACT_RELU (max(v, 0)) or CONV_ACT_LEAKY (v > 0 ? v : slope*v,
 // 0 <= slope <= 1; darknet's leaky is 0.1).  A ResNet block in eval mode:
 // batch norm folded into w and b, then the residual and the ReLU here.
-enum { CONV_ACT_NONE, CONV_ACT_RELU, CONV_ACT_LEAKY };
 // Eval-mode batch norm after a convolution folded into it:
 //   wf[k] = w[k] * g[k],  bf[k] = (b[k] - mean[k]) * g[k] + beta[k]
 // (b[k] = 0 when b is NULL), g[k] = gamma[k] / sqrt(var[k] + eps),
@@ -113,12 +108,7 @@ void leaky_relu_backward(size_t n, float slope, const float *x,
                          const float *dy, float *dx);
 
 // ---- pooling -------------------------------------------------------------
-// x: (N, C, H, W), y: (N, C, P, Q); window k x k, stride, padding `pad` at
-// top/left; P, Q given by the caller (so both PyTorch's and darknet's output
-// rules fit).  Window cells outside x are ignored by max and counted as
-// zeros by avg (PyTorch's count_include_pad=True).
-typedef struct { int N, C, H, W, k, stride, pad, P, Q; } PoolShape;
-PoolShape pool_shape(int N, int C, int H, int W, int k, int stride, int pad);  // PyTorch floor rule
+// Pool shapes: kernels/shapes.h (PoolShape).
 // argmax: (N, C, P, Q) index into the H*W plane of the max; may be NULL when
 // no backward follows.
 void maxpool2d_forward(const PoolShape *s, const float *x, float *y,
@@ -150,7 +140,6 @@ void add_forward(size_t n, const float *a, const float *b, float *y);
 // sample = max(W/Wa, 1), for j < min(H, Ha), i < min(W, Wa):
 //   y[n, c, j*sample, i*sample] += a[n, c, j*stride, i*stride]
 // x, y: (N, C, H, W); a: (N, Ca, Ha, Wa).  Equal shapes: y = x + a.
-typedef struct { int N, C, H, W, Ca, Ha, Wa; } ShortcutShape;
 void shortcut_forward(const ShortcutShape *s, const float *x, const float *a,
                       float *y);
 // dx = dy (=); da (=): dy gathered back onto the grid, zero elsewhere.

@@ -10,7 +10,7 @@
 #include <jpeglib.h>
 #include <jerror.h>
 #include "stb_image.h"
-#include "alloc.h"
+#include "libcommon/util/alloc.h"
 #include "image_decode.h"
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
