@@ -72,3 +72,30 @@ d = np.abs(a - b).max(); print("max diff", d); assert a.shape == (5, 1024) and d
 	assert_failure 1
 	assert_output --partial "trunc.stream"
 }
+
+@test "precompute: refuses images whose classes (or their order) differ from the model's" {
+	skip_without_torch
+	"$BIN/pretrained" -a resnet18 -w "$T/r18.pth" -c dogs,cats -o "$T/rev.model"
+	run precompute -m "$T/rev.model" "$T/im.stream"
+	assert_failure 1
+	assert_output --partial "im.stream: classes cats,dogs, but the model $T/rev.model was made for dogs,cats"
+	"$BIN/pretrained" -a resnet18 -w "$T/r18.pth" -c 3 -o "$T/three.model"
+	run precompute -m "$T/three.model" "$T/im.stream"
+	assert_failure 1
+	assert_output --partial "made for 0,1,2"
+}
+
+@test "precompute: a model file is read back whole: groups and channels must fit its network" {
+	skip_without_torch
+	for kv in groups=2 channels=1 groups=x; do
+		"$PYTHON" -c 'import sys; sys.path.insert(0, sys.argv[1])
+from cnnpipe_stream import read_stream, write_stream
+meta, recs, tr = read_stream(sys.argv[2]); k, v = sys.argv[4].split("=")
+meta[k] = v; write_stream(sys.argv[3], meta, recs, tr)' \
+			"$BATS_TEST_DIRNAME" "$T/r18.model" "$T/bad.model" "$kv"
+		run precompute -m "$T/bad.model" "$T/im.stream"
+		assert_failure 1
+		assert_output --partial "bad.model: meta ${kv%%=*}="
+	done
+	assert_output --partial "meta groups=x: need a whole number"
+}

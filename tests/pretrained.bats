@@ -219,7 +219,7 @@ print(len(rs[0]), "tensors identical")' "$BATS_TEST_DIRNAME" "$T/a.model" "$T/b.
 	assert_success
 	assert_output --partial "top-5 identical"
 	# and its body takes a fast.ai head
-	pretrained -a darknet -w "$T/res.weights" --cfg "$T/res.cfg" -c a,b -o "$T/resf.model"
+	pretrained -a darknet -w "$T/res.weights" --cfg "$T/res.cfg" --classes-from "$T/im32.stream" -o "$T/resf.model"
 	precompute -m "$T/resf.model" "$T/im32.stream" > "$T/res.act"
 	assert_equal "$(meta "$T/res.act" features)" 64
 }

@@ -1,23 +1,19 @@
 // precompute: images stream -> activations of the frozen body + concat pool
-// (eval mode), batch by batch.  See precompute(1).
+// (eval mode), batch by batch; with --full, the whole network's
+// predictions.  See precompute(1).
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "libcommon/engine/exec.h"
+#include "libcommon/engine/image_batches.h"
+#include "libcommon/engine/model_file.h"
 #include "libcommon/util/alloc.h"
 #include "libcommon/util/err.h"
-#include "libcommon/engine/model_file.h"
-#include "libcommon/engine/net.h"
 #include "libcommon/util/progress.h"
-#include "formats/stream.h"
 #include "libcommon/util/threads.h"
 
-#define USAGE "precompute -m MODEL [-b batch] [-j threads] [IMAGES] > ACTIVATIONS"
-
-typedef struct {
-	char *name;
-	int32_t label;
-} Meta1;
+#define USAGE "precompute -m MODEL [-b batch] [-j threads] [--full] [IMAGES] > ACTIVATIONS"
 
 int main(int argc, char **argv)
 {
@@ -30,8 +26,6 @@ int main(int argc, char **argv)
 		{ "model", required_argument, 0, 'm' },
 		{ "batch", required_argument, 0, 'b' },
 		{ "threads", required_argument, 0, 'j' },
-		// Hidden (see precompute(1), DIAGNOSTICS): the whole network,
-		// writing predictions; how an import is checked on photos.
 		{ "full", no_argument, 0, O_FULL },
 		{ "progress", no_argument, 0, O_PROGRESS },
 		{ 0, 0, 0, 0 },
@@ -52,131 +46,79 @@ int main(int argc, char **argv)
 	if (argc - optind > 1)
 		die_usage("one IMAGES stream at most");
 	const char *inpath = optind < argc ? argv[optind] : "-";
-	net_set_threads((int)threads);
+	const Backend *be = device_pick(NULL);
+	be->set_threads((int)threads);
 
-	Net net;
-	model_load(&net, model);
-	if (!full && net.head != HEAD_FASTAI)
+	Model m;
+	model_load(&m, model);
+	if (!full && m.head != HEAD_FASTAI)
 		die("%s: an ImageNet classifier (pretrained --imagenet) has no fast.ai "
 		    "head: make the model with -c or --classes-from", model);
+	ImageBatches in;
+	image_batches_open(&in, inpath, &m, model, (int)batch);
 
-	Stream *in = xstream_open_read(inpath);
-	const char *kind = stream_meta_get(in, "kind");
-	if (!kind || strcmp(kind, "images"))
-		die("%s: not an images stream (kind=%s)", inpath, kind ? kind : "none");
-	const char *v = stream_meta_get(in, "size");
-	long S = v ? strtol(v, NULL, 10) : -1;
-	if (S != net.in_size)
-		die("%s: images of size %s, the model %s needs %d", inpath, v ? v : "?",
-		    model, net.in_size);
-	v = stream_meta_get(in, "channels");
-	if (!v || strtol(v, NULL, 10) != net.in_c)
-		die("%s: images with %s channels, the model %s needs %d", inpath,
-		    v ? v : "?", model, net.in_c);
-	v = stream_meta_get(in, "layout");
-	if (v && strcmp(v, "HWC"))
-		die("%s: layout %s, need HWC", inpath, v);
-	v = stream_meta_get(in, "labelled");
-	int labelled = !v || strcmp(v, "0");
-
-	int last = full ? net.n - 1 : net.feat;
-	int F = net.nodes[last].C;
+	int last = full ? m.n - 1 : m.feat;
+	int F = m.nodes[last].C;
 	Stream *out = xstream_open_write("-");
 	stream_meta_set(out, "kind", full ? "predictions" : "activations");
-	if (stream_meta_get(in, "classes"))
-		stream_meta_set(out, "classes", stream_meta_get(in, "classes"));
-	else if (full && net.classes)
-		stream_meta_set(out, "classes", net.classes);
-	stream_meta_set(out, "labelled", labelled ? "1" : "0");
+	if (stream_meta_get(in.in, "classes"))
+		stream_meta_set(out, "classes", stream_meta_get(in.in, "classes"));
+	else if (full && m.classes)
+		stream_meta_set(out, "classes", m.classes);
+	stream_meta_set(out, "labelled", in.labelled ? "1" : "0");
 	stream_meta_setf(out, full ? "num_classes" : "features", "%d", F);
-	stream_meta_set(out, "arch", net.arch);
+	stream_meta_set(out, "arch", m.arch);
 	stream_meta_set(out, "model", model);
-	if (full && net.classes)
-		stream_meta_set(out, "model_classes", net.classes);
-	if (stream_meta_get(in, "source"))
-		stream_meta_set(out, "source", stream_meta_get(in, "source"));
+	if (full && m.classes)
+		stream_meta_set(out, "model_classes", m.classes);
+	if (stream_meta_get(in.in, "source"))
+		stream_meta_set(out, "source", stream_meta_get(in.in, "source"));
 
-	size_t plane = (size_t)S * S, per = plane * 3;
-	float *x = xaligned_alloc(64, (size_t)batch * per * sizeof(float));
-	Meta1 *meta = xcalloc((size_t)batch, sizeof *meta);
-	float scale[3], shift[3];
-	for (int k = 0; k < 3; k++) {
-		// (v/255 - mean)/std = v*scale + shift
-		scale[k] = 1.0f / (255.0f * net.std[k]);
-		shift[k] = -net.mean[k] / net.std[k];
-	}
-	Record r, o;
-	record_init(&r);
+	Exec ex;
+	exec_init(&ex, &m, be);
+	size_t per = (size_t)in.S * (size_t)in.S * 3;
+	float *xdev = be->host_memory ? in.x : be->alloc((size_t)batch * per * sizeof(float));
+	float *y = xmalloc_array((size_t)batch * (size_t)F * 2, sizeof(float));
+	Record o;
 	record_init(&o);
 	Progress pr;
 	progress_start(&pr, "precompute", 0);
 	uint64_t done = 0;
-	for (;;) {
-		int n = 0;
-		while (n < batch && xstream_read_record(in, &r)) {
-			Tensor *im = record_find(&r, "image");
-			uint64_t idx = stream_count(in) - 1;
-			if (!im || im->dtype != DT_U8 || im->ndim != 3 || im->dims[0] != S ||
-			    im->dims[1] != S || im->dims[2] != 3)
-				die("%s: record %llu: no u8 image tensor of shape (%ld, %ld, 3)",
-				    inpath, (unsigned long long)idx, S, S);
-			const uint8_t *p = im->data;
-			float *xo = x + (size_t)n * per;
-			// HWC u8 -> CHW f32, normalised
-			for (size_t q = 0; q < plane; q++)
-				for (int k = 0; k < 3; k++)
-					xo[k * plane + q] = p[q * 3 + k] * scale[k] + shift[k];
-			Tensor *nm = record_find(&r, "name");
-			char buf[4096] = "";
-			if (nm && nm->dtype == DT_STR)
-				tensor_str(nm, buf, sizeof buf);
-			free(meta[n].name);
-			meta[n].name = nm ? xstrdup(buf) : NULL;
-			meta[n].label = -1;
-			if (labelled) {
-				Tensor *lb = record_find(&r, "label");
-				if (!lb || lb->dtype != DT_I32 || tensor_numel(lb) != 1)
-					die("%s: record %llu: no i32 label in a labelled stream",
-					    inpath, (unsigned long long)idx);
-				meta[n].label = *(int32_t *)lb->data;
-			}
-			n++;
-		}
-		if (!n)
-			break;
-		const float *y = net_forward(&net, n, x, 0, last, 0, 0);
+	int n;
+	while ((n = image_batches_next(&in)) > 0) {
+		be->to_device(xdev, in.x, (size_t)n * per * sizeof(float));
+		const float *yd = exec_forward(&ex, n, xdev, 0, last, 0, 0);
+		be->to_host(y, yd, (size_t)n * F * sizeof(float));
+		if (full)   // logits: the log-softmax's input
+			be->to_host(y + (size_t)batch * F, ex.run[m.nodes[last].in].y,
+			            (size_t)n * F * sizeof(float));
 		for (int i = 0; i < n; i++) {
 			record_clear(&o);
 			int64_t d[1] = { F };
 			record_add(&o, full ? "logp" : "x", DT_F32, 1, d, y + (size_t)i * F);
-			if (full) {
-				// logits: the log-softmax's input
-				const float *z = net.nodes[net.nodes[last].in].y;
-				record_add(&o, "logits", DT_F32, 1, d, z + (size_t)i * F);
-			}
-			if (labelled)
-				record_add(&o, "label", DT_I32, 0, NULL, &meta[i].label);
-			if (meta[i].name)
-				record_add_str(&o, "name", meta[i].name);
+			if (full)
+				record_add(&o, "logits", DT_F32, 1, d,
+				           y + (size_t)batch * F + (size_t)i * F);
+			if (in.labelled)
+				record_add(&o, "label", DT_I32, 0, NULL, &in.label[i]);
+			if (in.name[i])
+				record_add_str(&o, "name", in.name[i]);
 			xstream_write_record(out, &o);
 		}
 		done += (uint64_t)n;
 		progress_update(&pr, done);
-		if (n < batch)
-			break;
 	}
 	progress_end(&pr);
 	// the input's end chunk (read with its last record) carries `skipped`
-	if (stream_meta_get(in, "skipped"))
-		stream_meta_set_end(out, "skipped", stream_meta_get(in, "skipped"));
+	if (stream_meta_get(in.in, "skipped"))
+		stream_meta_set_end(out, "skipped", stream_meta_get(in.in, "skipped"));
 	xstream_finish(out);
-	stream_close(in);
-	for (long i = 0; i < batch; i++)
-		free(meta[i].name);
-	free(meta);
-	free(x);
-	record_free(&r);
+	image_batches_close(&in);
+	if (!be->host_memory)
+		be->free(xdev);
+	free(y);
 	record_free(&o);
-	net_free(&net);
+	exec_free(&ex);
+	model_free(&m);
 	return 0;
 }

@@ -192,36 +192,38 @@ int main(int argc, char **argv)
 
 	// The whole pretrained network first: every tensor of the weights file
 	// must fit it (the classifier included), then the body moves under the
-	// new head.
+	// new head.  The cfg is parsed once, the weights copied once (the
+	// imported record becomes the full network's parameters).
 	char *cfg = NULL;
 	size_t cfglen = 0;
-	if (darknet)
-		cfg = read_file(cfgpath, CFG_CAP, &cfglen);
 	char err[1024];
-	Net full;
-	if (net_build(&full, arch, HEAD_IMAGENET, 0, 0, cfg, cfglen, 0, err, sizeof err) < 0)
+	DarknetNet dn;
+	if (darknet) {
+		cfg = read_file(cfgpath, CFG_CAP, &cfglen);
+		if (darknet_parse_cfg_mem(cfg, cfglen, cfgpath, &dn, err, sizeof err) < 0)
+			die("%s", err);
+	}
+	ModelSpec spec = { .arch = arch, .head = HEAD_IMAGENET, .cfg_text = cfg,
+	                   .cfg_len = cfglen, .darknet = darknet ? &dn : NULL };
+	Model full;
+	if (model_build(&full, &spec, err, sizeof err) < 0)
 		die("%s: %s", darknet ? cfgpath : arch, err);
 	Record w;
 	record_init(&w);
 	int rc;
-	if (darknet) {
-		DarknetNet dn;
-		if (darknet_parse_cfg_mem(cfg, cfglen, cfgpath, &dn, err, sizeof err) < 0)
-			die("%s", err);
+	if (darknet)
 		rc = darknet_load_weights(weights, &dn, &w, err, sizeof err);
-		darknet_free(&dn);
-	} else if (is_safetensors(weights)) {
+	else if (is_safetensors(weights))
 		rc = import_safetensors(weights, &w, err, sizeof err);
-	} else {
+	else
 		rc = import_pth(weights, &w, err, sizeof err);
-	}
 	if (rc < 0)
 		die("%s", err);
-	if (net_load_tensors(&full, &w, 0, 1, weights, err, sizeof err) < 0)
+	if (model_adopt_params(&full, &w, weights, err, sizeof err) < 0)
 		die("%s (not %s weights?)", err, arch);
 	record_free(&w);
 	if (darknet)
-		net_darknet_fix_bn(&full);
+		model_darknet_fix_bn(&full);
 
 	const char *base = strrchr(weights, '/');
 	base = base ? base + 1 : weights;
@@ -234,23 +236,28 @@ int main(int argc, char **argv)
 		full.provenance = xstrdup(prov);
 		model_save(&full, out);
 	} else {
-		Net net;
-		if (net_build(&net, arch, HEAD_FASTAI, K, 0, cfg, cfglen, seed, err,
-		              sizeof err) < 0)
+		Model net;
+		spec.head = HEAD_FASTAI;
+		spec.num_classes = K;
+		spec.init_head = 1;
+		spec.seed = seed;
+		if (model_build(&net, &spec, err, sizeof err) < 0)
 			die("%s: %s", arch, err);
 		// same architecture: every body tensor is there with its shape
-		if (net_load_tensors(&net, &full.params, 1, 0, weights, err, sizeof err) < 0)
+		if (model_load_tensors(&net, &full.params, 1, 0, weights, err, sizeof err) < 0)
 			die("%s", err);
 		net.classes = cls;
 		cls = NULL;
 		net.provenance = xstrdup(prov);
 		// fast.ai 0.7 conv_learner.py: ConvLearner.__init__ calls
 		// self.freeze(): a new learner trains only its head.
-		net_freeze_to(&net, net.ngroups - 1);
+		model_freeze_to(&net, net.ngroups - 1);
 		model_save(&net, out);
-		net_free(&net);
+		model_free(&net);
 	}
-	net_free(&full);
+	model_free(&full);
+	if (darknet)
+		darknet_free(&dn);
 	free(cls);
 	free(cfg);
 	return 0;

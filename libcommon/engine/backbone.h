@@ -1,32 +1,46 @@
-// Backbones (torchvision ResNets, darknet cfgs) and heads (fast.ai's,
-// or the backbone's own ImageNet classifier), built into a Net.
+// Backbones (torchvision ResNets, darknet cfgs) and heads (fast.ai's, or
+// the backbone's own ImageNet classifier), built into a Model.
 #ifndef CNNPIPE_BACKBONE_H
 #define CNNPIPE_BACKBONE_H
 #include <stddef.h>
 #include <stdint.h>
-#include "net.h"
+#include "formats/import.h"
+#include "model.h"
 
-// Builds the whole graph for `arch` (resnet18|resnet34|resnet50|darknet):
-// body, then the head (HEAD_FASTAI with num_classes outputs, or
-// HEAD_IMAGENET: the pretrained classifier).  darknet needs cfg_text (a
-// darknet .cfg, copied into net->darknet_cfg); in_size <= 0 means the
-// default (224 for ResNets, the cfg's [net] width for darknet).  Parameters
-// are initialised as PyTorch does for a fresh module (BN: 1, 0, 0, 1; the
-// rest 0) except the fast.ai head's Linear weights, which get fast.ai's
-// Kaiming-normal init seeded by `seed`.  Returns 0, or -1 with err.
-int net_build(Net *net, const char *arch, int head, int num_classes,
-              int in_size, const char *cfg_text, size_t cfg_len,
-              uint64_t seed, char *err, size_t errlen);
+// What to build.  Zero-initialise, then set what applies.
+typedef struct {
+	const char *arch;        // resnet18 | resnet34 | resnet50 | darknet
+	int head;                // HEAD_FASTAI (num_classes outputs) | HEAD_IMAGENET
+	int num_classes;         // HEAD_FASTAI: 2 to 100000
+	int in_size;             // <= 0: the default (224 for ResNets, the cfg's
+	                         // [net] width for darknet)
+	// darknet: the cfg text (kept in the model, and so in its file), and,
+	// when the caller has parsed it already, the parsed cfg (else it is
+	// parsed here).
+	const char *cfg_text;
+	size_t cfg_len;
+	const DarknetNet *darknet;
+	// The fast.ai head's Linear weights get fast.ai's Kaiming-normal init
+	// seeded by `seed` when init_head is set; otherwise they stay zero (for
+	// a model whose weights are loaded next).
+	int init_head;
+	uint64_t seed;
+} ModelSpec;
+
+// Builds the whole graph: body, then the head.  Parameters are initialised
+// as PyTorch does for a fresh module (BN: 1, 0, 0, 1; the rest 0) except
+// as init_head says.  Returns 0, or -1 with err.
+int model_build(Model *m, const ModelSpec *spec, char *err, size_t errlen);
 
 // Darknet batch norm divides by sqrt(var) + 1e-6 (darknet's
 // normalize_cpu); ours by sqrt(var' + eps).  Converts the running
 // variances of every darknet BN node in place so both agree (see
 // backbone.c).
-void net_darknet_fix_bn(Net *net);
+void model_darknet_fix_bn(Model *m);
 
 // Kaiming-normal (fan_in, gain sqrt(2)) init of the fast.ai head's Linear
 // weights, biases 0 (fastai/conv_learner.py: apply_init(fc_model,
 // kaiming_normal); fastai/model.py: cond_init skips batch norms).
-void net_init_head(Net *net, uint64_t seed);
+void model_init_head(Model *m, uint64_t seed);
 
 #endif

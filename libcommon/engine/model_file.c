@@ -3,32 +3,33 @@
 #include <stdlib.h>
 #include <string.h>
 #include "backbone.h"
+#include "libcommon/util/alloc.h"
 #include "libcommon/util/err.h"
 #include "model_file.h"
 #include "formats/stream.h"
 
-void model_save(const Net *net, const char *path)
+void model_save(const Model *m, const char *path)
 {
 	Stream *s = xstream_open_write(path);
 	stream_meta_set(s, "kind", "model");
-	stream_meta_set(s, "arch", net->arch);
-	stream_meta_set(s, "head", net->head == HEAD_FASTAI ? "fastai" : "imagenet");
-	stream_meta_setf(s, "num_classes", "%d", net->num_classes);
-	if (net->classes)
-		stream_meta_set(s, "classes", net->classes);
-	stream_meta_setf(s, "input_size", "%d", net->in_size);
-	stream_meta_setf(s, "channels", "%d", net->in_c);
-	stream_meta_setf(s, "mean", "%.9g,%.9g,%.9g", net->mean[0], net->mean[1],
-	                 net->mean[2]);
-	stream_meta_setf(s, "std", "%.9g,%.9g,%.9g", net->std[0], net->std[1],
-	                 net->std[2]);
-	stream_meta_setf(s, "groups", "%d", net->ngroups);
-	stream_meta_setf(s, "frozen", "%d", net->frozen);
-	if (net->provenance)
-		stream_meta_set(s, "provenance", net->provenance);
-	if (net->darknet_cfg)
-		stream_meta_set(s, "darknet_cfg", net->darknet_cfg);
-	xstream_write_record(s, &net->params);
+	stream_meta_set(s, "arch", m->arch);
+	stream_meta_set(s, "head", m->head == HEAD_FASTAI ? "fastai" : "imagenet");
+	stream_meta_setf(s, "num_classes", "%d", m->num_classes);
+	if (m->classes)
+		stream_meta_set(s, "classes", m->classes);
+	stream_meta_setf(s, "input_size", "%d", m->in_size);
+	stream_meta_setf(s, "channels", "%d", m->in_c);
+	stream_meta_setf(s, "mean", "%.9g,%.9g,%.9g", m->mean[0], m->mean[1],
+	                 m->mean[2]);
+	stream_meta_setf(s, "std", "%.9g,%.9g,%.9g", m->std[0], m->std[1],
+	                 m->std[2]);
+	stream_meta_setf(s, "groups", "%d", m->ngroups);
+	stream_meta_setf(s, "frozen", "%d", m->frozen);
+	if (m->provenance)
+		stream_meta_set(s, "provenance", m->provenance);
+	if (m->darknet_cfg)
+		stream_meta_set(s, "darknet_cfg", m->darknet_cfg);
+	xstream_write_record(s, &m->params);
 	xstream_finish(s);
 }
 
@@ -65,7 +66,7 @@ static void meta_floats3(Stream *s, const char *path, const char *key, float *ou
 	}
 }
 
-void model_load(Net *net, const char *path)
+void model_load(Model *m, const char *path)
 {
 	Stream *s = xstream_open_read(path);
 	const char *kind = stream_meta_get(s, "kind");
@@ -81,30 +82,41 @@ void model_load(Net *net, const char *path)
 	int size = (int)meta_long(s, path, "input_size", 1, 4096);
 	const char *cfg = stream_meta_get(s, "darknet_cfg");
 	char err[512];
-	if (net_build(net, arch, head, K, size, cfg, cfg ? strlen(cfg) : 0, 0,
-	              err, sizeof err) < 0)
+	// the head's weights come from the file: no init to overwrite
+	ModelSpec spec = { .arch = arch, .head = head, .num_classes = K,
+	                   .in_size = size, .cfg_text = cfg,
+	                   .cfg_len = cfg ? strlen(cfg) : 0 };
+	if (model_build(m, &spec, err, sizeof err) < 0)
 		die("%s: %s", path, err);
-	if (net->num_classes != K)
+	if (m->num_classes != K)
 		die("%s: num_classes=%d but the classifier has %d", path, K,
-		    net->num_classes);
-	meta_floats3(s, path, "mean", net->mean);
-	meta_floats3(s, path, "std", net->std);
+		    m->num_classes);
+	long ch = meta_long(s, path, "channels", 1, 4096);
+	if (ch != m->in_c)
+		die("%s: meta channels=%ld but the %s network takes %d", path, ch,
+		    m->arch, m->in_c);
+	long groups = meta_long(s, path, "groups", 1, 1000);
+	if (groups != m->ngroups)
+		die("%s: meta groups=%ld but the %s network has %d layer groups",
+		    path, groups, m->arch, m->ngroups);
+	meta_floats3(s, path, "mean", m->mean);
+	meta_floats3(s, path, "std", m->std);
 	for (int i = 0; i < 3; i++)
-		if (!(net->std[i] > 0))
+		if (!(m->std[i] > 0))
 			die("%s: meta std: must be positive", path);
 	const char *v = stream_meta_get(s, "classes");
 	if (v)
-		net->classes = strdup(v);
+		m->classes = xstrdup(v);
 	v = stream_meta_get(s, "provenance");
 	if (v)
-		net->provenance = strdup(v);
+		m->provenance = xstrdup(v);
 	if (stream_meta_get(s, "frozen"))
-		net_freeze_to(net, (int)meta_long(s, path, "frozen", 0, net->ngroups));
+		model_freeze_to(m, (int)meta_long(s, path, "frozen", 0, m->ngroups));
 	Record r;
 	record_init(&r);
 	if (!xstream_read_record(s, &r))
 		die("%s: no tensor record", path);
-	if (net_load_tensors(net, &r, 0, 1, path, err, sizeof err) < 0)
+	if (model_adopt_params(m, &r, path, err, sizeof err) < 0)
 		die("%s", err);
 	Record extra;
 	record_init(&extra);

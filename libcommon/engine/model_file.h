@@ -2,12 +2,12 @@
 // holding every parameter and buffer (names: cnnpipe-model(5)).
 #ifndef CNNPIPE_MODEL_FILE_H
 #define CNNPIPE_MODEL_FILE_H
-#include "net.h"
+#include "model.h"
 
-// Writes net to path ("-" = stdout), whole or not at all; dies on error.
-void model_save(const Net *net, const char *path);
-// Reads a model file into net (built from its meta, then filled from its
+// Writes m to path ("-" = stdout), whole or not at all; dies on error.
+void model_save(const Model *m, const char *path);
+// Reads a model file into m (built from its meta, then filled from its
 // record, every tensor checked).  Dies with "prog: <path>: ..." on error.
-void model_load(Net *net, const char *path);
+void model_load(Model *m, const char *path);
 
 #endif

@@ -1,0 +1,224 @@
+// The forward pass (exec.h): plans the buffers (plan.c), then runs every
+// node through the backend table.
+#include <stdlib.h>
+#include <string.h>
+#include "exec.h"
+#include "libcommon/util/err.h"
+#include "plan.h"
+
+// Grows the per-node buffers a forward of N samples needs (argmax, batch
+// statistics, dropout masks), on the device.
+static void aux_fit(const Backend *be, const Node *d, NodeRun *r, int N,
+                    int train)
+{
+	if (r->aux_n >= (size_t)N && r->aux_n)
+		return;
+	size_t n = plan_numel(d, N);
+	switch (d->op) {
+	case OP_BN:
+		if (!train)
+			return;
+		be->free(r->save_mean);
+		be->free(r->save_invstd);
+		r->save_mean = be->alloc((size_t)d->C * sizeof(float));
+		r->save_invstd = be->alloc((size_t)d->C * sizeof(float));
+		break;
+	case OP_MAXPOOL:
+		be->free(r->argmax);
+		r->argmax = be->alloc(n * sizeof(int32_t));
+		break;
+	case OP_CONCATPOOL:
+		be->free(r->argmax);
+		r->argmax = be->alloc((size_t)N * (size_t)(d->C / 2) * sizeof(int32_t));
+		break;
+	case OP_DROPOUT:
+		if (!train)
+			return;
+		be->free(r->mask);
+		r->mask = be->alloc(n ? n : 1);
+		break;
+	default:
+		return;
+	}
+	r->aux_n = (size_t)N;
+}
+
+// Shape of node i's input: node in's output, or the range's input.
+static void input_shape(const Model *m, int in, int first, int *C, int *H,
+                        int *W)
+{
+	const Node *s = in >= first ? &m->nodes[in]
+	              : first > 0 ? &m->nodes[first - 1] : NULL;
+	*C = s ? s->C : m->in_c;
+	*H = s ? s->H : m->in_size;
+	*W = s ? s->W : m->in_size;
+}
+
+// The folded weights of conv c with batch norm b, made once until the
+// weights change (exec_params_changed).
+static const float *folded(Exec *e, int ci, const Node *c, const Node *b)
+{
+	NodeRun *r = &e->run[ci];
+	size_t wn = (size_t)tensor_numel(&e->m->params.t[c->w]);
+	if (!r->fold)
+		r->fold = e->be->alloc((wn + (size_t)c->C) * sizeof(float));
+	if (!r->fold_ok) {
+		e->be->conv_fold_batchnorm(c->C, wn / (size_t)c->C,
+		        exec_param(e, c->w), exec_param(e, c->b),
+		        exec_param(e, b->w), exec_param(e, b->b),
+		        exec_param(e, b->rm), exec_param(e, b->rv), b->eps,
+		        r->fold, r->fold + wn);
+		e->be->conv_cache_invalidate(r->cache);
+		r->fold_ok = 1;
+	}
+	return r->fold;
+}
+
+static void chain_run(Exec *e, int N, int first, const float *x, int ci,
+                      const Chain *ch)
+{
+	const Model *m = e->m;
+	const Node *c = &m->nodes[ci];
+	const float *w = exec_param(e, c->w), *bias = exec_param(e, c->b);
+	if (ch->bn >= 0) {
+		size_t wn = (size_t)tensor_numel(&m->params.t[c->w]);
+		w = folded(e, ci, c, &m->nodes[ch->bn]);
+		bias = w + wn;
+	}
+	const float *res = ch->add < 0 ? NULL
+	                 : ch->res < first ? x : e->run[ch->res].y;
+	int act = CONV_ACT_NONE;
+	float slope = 0;
+	if (ch->act >= 0) {
+		const Node *a = &m->nodes[ch->act];
+		act = a->op == OP_RELU ? CONV_ACT_RELU : CONV_ACT_LEAKY;
+		slope = a->slope;
+	}
+	const float *xi = c->in >= first ? e->run[c->in].y : x;
+	int iC, iH, iW;
+	input_shape(m, c->in, first, &iC, &iH, &iW);
+	ConvShape cs = conv_shape(N, iC, iH, iW, c->C, c->k, c->k, c->stride, c->pad);
+	e->be->conv2d_forward_fused(e->run[ci].cache, &cs, xi, w, bias, res, act,
+	                            slope, e->run[ch->tail].y);
+}
+
+static void node_forward(Exec *e, int N, int first, const float *x, int i,
+                         int train, int keep)
+{
+	const Model *m = e->m;
+	const Backend *be = e->be;
+	const Node *d = &m->nodes[i];
+	NodeRun *r = &e->run[i];
+	const float *xi = d->in < first ? x : e->run[d->in].y;
+	int iC, iH, iW;
+	input_shape(m, d->in, first, &iC, &iH, &iW);
+	size_t n = plan_numel(d, N);
+	float *y = r->y;
+	switch (d->op) {
+	case OP_CONV: {
+		ConvShape cs = conv_shape(N, iC, iH, iW, d->C, d->k, d->k,
+		                          d->stride, d->pad);
+		be->conv2d_forward(r->cache, &cs, xi, exec_param(e, d->w),
+		                   exec_param(e, d->b), y);
+		break;
+	}
+	case OP_BN:
+		if (r->bn_train)
+			be->batchnorm_forward_train(N, d->C, d->H * d->W, xi,
+			        exec_param(e, d->w), exec_param(e, d->b),
+			        exec_param(e, d->rm), exec_param(e, d->rv),
+			        0.1f, d->eps, r->save_mean, r->save_invstd, y);
+		else
+			be->batchnorm_forward_eval(N, d->C, d->H * d->W, xi,
+			        exec_param(e, d->w), exec_param(e, d->b),
+			        exec_param(e, d->rm), exec_param(e, d->rv),
+			        d->eps, y);
+		break;
+	case OP_RELU:
+		be->relu_forward(n, xi, y);
+		break;
+	case OP_LEAKY:
+		be->leaky_relu_forward(n, d->slope, xi, y);
+		break;
+	case OP_MAXPOOL:
+	case OP_AVGPOOL: {
+		PoolShape ps = { N, iC, iH, iW, d->k, d->stride, d->pad, d->H, d->W };
+		if (d->op == OP_MAXPOOL)
+			be->maxpool2d_forward(&ps, xi, y, keep ? r->argmax : NULL);
+		else
+			be->avgpool2d_forward(&ps, xi, y);
+		break;
+	}
+	case OP_ADD:
+		be->add_forward(n, xi, d->in2 < first ? x : e->run[d->in2].y, y);
+		break;
+	case OP_SHORTCUT: {
+		const Node *a = &m->nodes[d->in2];
+		ShortcutShape ss = { N, d->C, d->H, d->W, a->C, a->H, a->W };
+		be->shortcut_forward(&ss, xi, d->in2 < first ? x : e->run[d->in2].y, y);
+		break;
+	}
+	case OP_CONCATPOOL:
+		be->concat_pool_forward(N, iC, iH * iW, xi, y, keep ? r->argmax : NULL);
+		break;
+	case OP_GAP:
+		be->global_avgpool_forward(N, iC, iH * iW, xi, y);
+		break;
+	case OP_FLATTEN:
+		break;   // an alias of its input
+	case OP_DROPOUT:
+		if (train)
+			be->dropout_forward(n, d->p, &e->rng, xi, y, r->mask);
+		break;   // eval: an alias of its input
+	case OP_LINEAR:
+		be->linear_forward(N, iC * iH * iW, d->C, xi, exec_param(e, d->w),
+		                   exec_param(e, d->b), y);
+		break;
+	case OP_LOGSOFTMAX:
+		be->log_softmax_forward(N, d->C, xi, y);
+		break;
+	default:
+		die("exec_forward: node %s: unknown op %d", d->name, d->op);
+	}
+}
+
+float *exec_forward(Exec *e, int N, const float *x, int first, int last,
+                    int train, int keep)
+{
+	const Model *m = e->m;
+	keep = keep || train;
+	ForwardPlan p;
+	plan_forward(m, N, first, last, train, keep, &p);
+	if (p.total > e->arena_len) {
+		e->be->free(e->arena);
+		e->arena = e->be->alloc(p.total * sizeof(float));
+		e->arena_len = p.total;
+	}
+	for (int i = first; i <= last; i++) {
+		int k = i - first;
+		NodeRun *r = &e->run[i];
+		r->y = p.slot[k] == PLAN_NONE ? NULL
+		     : p.slot[k] == PLAN_EXTERNAL ? (float *)x : e->arena + p.off[k];
+		r->bn_train = m->nodes[i].op == OP_BN && train &&
+		              m->nodes[i].group >= m->frozen;
+	}
+	for (int i = first; i <= last; i++) {
+		int k = i - first;
+		aux_fit(e->be, &m->nodes[i], &e->run[i], N, train || keep);
+		if (p.cof[k] >= 0) {
+			const Chain *c = &p.ch[p.cof[k] - first];
+			if (c->tail == i)
+				chain_run(e, N, first, x, p.cof[k], c);
+			continue;
+		}
+		node_forward(e, N, first, x, i, train, keep);
+	}
+	plan_forward_free(&p);
+	e->run_first = first;
+	e->run_last = last;
+	e->run_N = N;
+	e->run_x = x;
+	e->run_train = train;
+	e->run_keep = keep;
+	return e->run[last].y;
+}

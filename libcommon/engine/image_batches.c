@@ -1,0 +1,99 @@
+// Images streams as network batches (image_batches.h).
+#include <stdlib.h>
+#include <string.h>
+#include "image_batches.h"
+#include "libcommon/util/alloc.h"
+#include "libcommon/util/err.h"
+
+void image_batches_open(ImageBatches *b, const char *path, const Model *m,
+                        const char *model_path, int batch)
+{
+	memset(b, 0, sizeof *b);
+	b->path = path;
+	b->in = xstream_open_read(path);
+	const char *kind = stream_meta_get(b->in, "kind");
+	if (!kind || strcmp(kind, "images"))
+		die("%s: not an images stream (kind=%s)", path, kind ? kind : "none");
+	const char *v = stream_meta_get(b->in, "size");
+	long S = v ? strtol(v, NULL, 10) : -1;
+	if (S != m->in_size)
+		die("%s: images of size %s, the model %s needs %d", path, v ? v : "?",
+		    model_path, m->in_size);
+	v = stream_meta_get(b->in, "channels");
+	if (!v || strtol(v, NULL, 10) != m->in_c)
+		die("%s: images with %s channels, the model %s needs %d", path,
+		    v ? v : "?", model_path, m->in_c);
+	v = stream_meta_get(b->in, "layout");
+	if (v && strcmp(v, "HWC"))
+		die("%s: layout %s, need HWC", path, v);
+	v = stream_meta_get(b->in, "classes");
+	if (m->head == HEAD_FASTAI && v && m->classes && strcmp(v, m->classes))
+		die("%s: classes %s, but the model %s was made for %s", path, v,
+		    model_path, m->classes);
+	v = stream_meta_get(b->in, "labelled");
+	b->labelled = !v || strcmp(v, "0");
+	b->S = (int)S;
+	b->cap = batch;
+	for (int k = 0; k < 3; k++) {
+		b->scale[k] = 1.0f / (255.0f * m->std[k]);
+		b->shift[k] = -m->mean[k] / m->std[k];
+	}
+	size_t per = (size_t)S * (size_t)S * 3;
+	b->x = xaligned_alloc(64, (size_t)batch * per * sizeof(float));
+	b->label = xcalloc((size_t)batch, sizeof *b->label);
+	b->name = xcalloc((size_t)batch, sizeof *b->name);
+	record_init(&b->r);
+}
+
+int image_batches_next(ImageBatches *b)
+{
+	size_t S = (size_t)b->S, plane = S * S, per = plane * 3;
+	int n = 0;
+	b->first = stream_count(b->in);
+	while (n < b->cap && xstream_read_record(b->in, &b->r)) {
+		Tensor *im = record_find(&b->r, "image");
+		uint64_t idx = stream_count(b->in) - 1;
+		if (!im || im->dtype != DT_U8 || im->ndim != 3 ||
+		    im->dims[0] != b->S || im->dims[1] != b->S || im->dims[2] != 3)
+			die("%s: record %llu: no u8 image tensor of shape (%d, %d, 3)",
+			    b->path, (unsigned long long)idx, b->S, b->S);
+		const uint8_t *p = im->data;
+		float *xo = b->x + (size_t)n * per;
+		// HWC u8 -> CHW f32, normalised
+		for (size_t q = 0; q < plane; q++)
+			for (int k = 0; k < 3; k++)
+				xo[k * plane + q] = p[q * 3 + k] * b->scale[k] + b->shift[k];
+		Tensor *nm = record_find(&b->r, "name");
+		free(b->name[n]);
+		b->name[n] = NULL;
+		if (nm) {
+			char buf[4096] = "";
+			if (nm->dtype == DT_STR)
+				tensor_str(nm, buf, sizeof buf);
+			b->name[n] = xstrdup(buf);
+		}
+		b->label[n] = -1;
+		if (b->labelled) {
+			Tensor *lb = record_find(&b->r, "label");
+			if (!lb || lb->dtype != DT_I32 || tensor_numel(lb) != 1)
+				die("%s: record %llu: no i32 label in a labelled stream",
+				    b->path, (unsigned long long)idx);
+			b->label[n] = *(int32_t *)lb->data;
+		}
+		n++;
+	}
+	b->n = n;
+	return n;
+}
+
+void image_batches_close(ImageBatches *b)
+{
+	stream_close(b->in);
+	for (int i = 0; i < b->cap; i++)
+		free(b->name[i]);
+	free(b->name);
+	free(b->label);
+	free(b->x);
+	record_free(&b->r);
+	memset(b, 0, sizeof *b);
+}

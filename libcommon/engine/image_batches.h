@@ -1,0 +1,39 @@
+// An images stream (imgprep(1), augment(1)) read as network batches: the
+// metadata checked against the model, HWC u8 images turned into normalised
+// CHW f32, names and labels kept beside them.  Shared by precompute, train,
+// lrfind and tta.
+#ifndef CNNPIPE_IMAGE_BATCHES_H
+#define CNNPIPE_IMAGE_BATCHES_H
+#include <stdint.h>
+#include "formats/stream.h"
+#include "model.h"
+
+typedef struct {
+	Stream *in;
+	const char *path;
+	int S;                 // image side
+	int labelled;
+	int cap;               // batch size
+	float scale[3], shift[3];   // (v/255 - mean)/std = v*scale + shift
+	float *x;              // (cap, 3, S, S), host
+	int32_t *label;        // (cap); -1 when unlabelled
+	char **name;           // (cap); NULL where a record has none
+	int n;                 // records of the current batch
+	uint64_t first;        // stream index of its first record
+	Record r;
+} ImageBatches;
+
+// Opens path ("-" = stdin) for model m (read from model_path, for
+// messages).  Dies, naming both sides, on a stream that is not images, or
+// whose image size, channels, layout or classes (name and order, for a model
+// with a fast.ai head) differ from the model's.
+void image_batches_open(ImageBatches *b, const char *path, const Model *m,
+                        const char *model_path, int batch);
+// Reads the next batch of up to `batch` images; returns its size, 0 at the
+// end.  Dies on a record without a (S, S, 3) u8 image, or without an i32
+// label in a labelled stream.
+int image_batches_next(ImageBatches *b);
+// Closes the stream and frees everything.
+void image_batches_close(ImageBatches *b);
+
+#endif

@@ -1,0 +1,55 @@
+// Buffer planning and fusion: where every activation and gradient of one
+// forward or backward lives, which nodes write over their input, and which
+// convolutions run fused with the nodes after them.  Pure bookkeeping over
+// the graph: no device, no data (forward.c and backward.c execute plans).
+#ifndef CNNPIPE_PLAN_H
+#define CNNPIPE_PLAN_H
+#include <stddef.h>
+#include "model.h"
+
+// Inference: a convolution and the nodes that alone read its result, in
+// this order and each optional: an eval-mode batch norm (folded into the
+// weights), a residual add, a ReLU or leaky ReLU.  They run as one fused
+// convolution at the chain's last node (tail), which alone gets an output
+// buffer: one pass over the activations instead of up to four.
+typedef struct {
+	int bn, add, res, act, tail;   // node indices; -1 absent (res: -2)
+} Chain;
+
+enum { PLAN_EXTERNAL = -1, PLAN_NONE = -2 };
+
+typedef struct {
+	int first, last, cnt;          // nodes [first, last]; k = i - first below
+	int *slot;                     // PLAN_EXTERNAL: the output is the range's input x;
+	                               // PLAN_NONE: no output (inside a chain); else a slot
+	size_t *off;                   // offset (floats) of node k's output in the arena
+	int *inplace;                  // node k writes over its input's buffer
+	int *cof;                      // the chain's conv for each chain member, else -1
+	Chain *ch;                     // ch[k]: the chain whose conv is node k
+	size_t total;                  // arena floats
+} ForwardPlan;
+
+// keep: every activation stays alive for a backward (train implies it).
+void plan_forward(const Model *m, int N, int first, int last, int train,
+                  int keep, ForwardPlan *p);
+void plan_forward_free(ForwardPlan *p);
+
+typedef struct {
+	int first, last, cnt;
+	int *req;                      // node k's output needs a gradient
+	size_t *off;                   // offset (floats) of node k's gradient
+	size_t total;                  // gradient arena floats
+	size_t maxn;                   // the largest gradient (the scratch's size)
+} BackwardPlan;
+
+// After a forward of [first, last] that kept its activations.
+void plan_backward(const Model *m, int N, int first, int last, int want_dx,
+                   BackwardPlan *p);
+void plan_backward_free(BackwardPlan *p);
+
+// Does node d take part in learning (has parameters, not frozen)?
+int plan_trainable(const Model *m, const Node *d);
+// Values of node d's output for N samples.
+size_t plan_numel(const Node *d, int N);
+
+#endif
