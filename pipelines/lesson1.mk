@@ -26,14 +26,18 @@ $(OUT)/train.images: | $(OUT)
 $(OUT)/valid.images: $(OUT)/train.images
 	$(BIN)/imgprep -s $(SZ) --classes-from $< -o $@ $(DATA)/valid
 
-$(OUT)/model: $(OUT)/train.images
+# The weights and cfg are prerequisites when they exist, so that new ones
+# rebuild the model; a missing one is left to pretrained to report.
+$(OUT)/model: $(OUT)/train.images $(wildcard $(WEIGHTS) $(CFG))
 	@test -n "$(WEIGHTS)" || { echo "lesson1: set WEIGHTS= to a pretrained $(ARCH) file (see README.md)" >&2; exit 1; }
 	$(BIN)/pretrained -a $(ARCH) -w $(WEIGHTS) $(CFGOPT) --classes-from $< --seed $(SEED) -o $@
 
 # fast.ai precomputes the train activations through the validation
 # transform (ARCHITECTURE.md: precompute), which is what imgprep gives.
+# precompute writes to standard output: into $@.tmp, removed if it fails
+# (.DELETE_ON_ERROR removes only $@), renamed into place when complete.
 $(OUT)/%.act: $(OUT)/%.images $(OUT)/model
-	$(BIN)/precompute -m $(OUT)/model $< > $@.tmp && mv $@.tmp $@
+	$(BIN)/precompute -m $(OUT)/model $< > $@.tmp || { rm -f $@.tmp; exit 1; }; mv $@.tmp $@
 
 $(OUT):
 	mkdir -p $@
