@@ -127,7 +127,7 @@ typedef struct Backend {
 
 	// ---- optimiser ----
 	// SGD with momentum and weight decay, PyTorch's (fast.ai 0.7's optimiser):
-	// d = g + wd*p; v = momentum*v + d; p -= lr*v.  NULL until implemented.
+	// d = g + wd*p; v = momentum*v + d; p -= lr*v.
 	void (*sgd_momentum_update)(size_t n, float lr, float momentum, float wd,
 	                            float *p, const float *g, float *v);
 } Backend;

@@ -12,7 +12,10 @@ cycle between files:
 
 A file may include its own unit, a unit below its floor, and (kernels/cpu,
 kernels/cuda) the generic kernels/ headers above it in its own unit; never a
-sibling or a floor above.  tests/ may include anything but no cycle.
+sibling or a floor above.  Above kernels/, only the generic kernels/ headers
+(backend.h, shapes.h): a backend's own files (kernels/cpu/, kernels/cuda/)
+are reached through the table alone.  tests/ may include anything but no
+cycle.
 
 With --objects DIR it also reads the symbols of the library's objects (nm)
 and fails on two source files that call into each other, directly or round
@@ -36,6 +39,9 @@ UNITS = [  # (prefix, floor, parent unit or None)
     ("tools/", 3, None),
     ("tests/", 4, None),
 ]
+# What the floors above kernels/ may reach of a backend: its table (for
+# device_pick), nothing else; the graph goes through kernels/backend.h.
+BACKEND_DOORS = ("kernels/cpu/backend.c", "kernels/cuda/backend.cu")
 SOURCE_DIRS = ("libcommon", "formats", "kernels", "tools", "tests")
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
 
@@ -74,9 +80,12 @@ def allowed(src, dst):
         return "outside every floor: move it into one (tests/check_layers.py)"
     if ud is None:
         return "%s is outside every floor" % dst
-    (ps, fs, pars), (pd, fd, _) = us, ud
-    if ps == pd or pd == pars or fs == 4:
+    (ps, fs, pars), (pd, fd, pard) = us, ud
+    if fs == 4 or ps == pd or pd == pars:
         return None
+    if pard == "kernels/" and fs >= 2 and dst not in BACKEND_DOORS:
+        return ("%s is a backend's own file: above kernels/, only kernels/*.h "
+                "(the backend table) and each backend's table itself" % dst)
     if fd < fs:
         return None
     what = "a sibling on the same floor" if fd == fs else "a floor above it"

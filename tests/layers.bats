@@ -59,3 +59,9 @@ setup() {
 	run ! python3 "$BATS_TEST_DIRNAME/check_layers.py" "$T"
 	[[ "$output" == *"libcommon/stray.h is outside every floor"* ]]
 }
+
+@test "layers: above kernels/, a backend's own files are reached through its table only" {
+	echo '#include "kernels/cpu/ops.h"' >> "$T"/libcommon/engine/net.h
+	run ! python3 "$BATS_TEST_DIRNAME/check_layers.py" "$T"
+	[[ "$output" == *"libcommon/engine/net.h:3: "*"kernels/cpu/ops.h is a backend's own file"* ]]
+}

@@ -1,6 +1,8 @@
-// Elementwise activations and the residual add.  Each is a single plain loop
-// (reference and fast path at once: the compiler vectorises them, and they
-// are memory-bound, so threads only pay off for large n).
+// Elementwise activations and the residual add.  References (_ref): one
+// plain loop each.  Fast paths: the same selections and the same single
+// float operation per value (so the same results, bit for bit), 16 values
+// at a time where GCC does not vectorise, on threads for large n only (they
+// are memory-bound).
 //   x, y, dy, dx, a, b: (n); in-place (y == x, dx == dy) allowed.
 #include "ops.h"
 #include "ops_internal.h"
@@ -16,6 +18,45 @@
 		body \
 	}
 #endif
+
+// ---- reference ------------------------------------------------------------
+
+// y = x > 0 ? x : 0 (NaN and -0 give +0)
+void relu_forward_ref(size_t n, const float *x, float *y)
+{
+	for (size_t i = 0; i < n; i++)
+		y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+// dx = y > 0 ? dy : 0
+void relu_backward_ref(size_t n, const float *y, const float *dy, float *dx)
+{
+	for (size_t i = 0; i < n; i++)
+		dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+}
+
+// y = x > 0 ? x : x*slope (NaN stays NaN)
+void leaky_relu_forward_ref(size_t n, float slope, const float *x, float *y)
+{
+	for (size_t i = 0; i < n; i++)
+		y[i] = x[i] > 0.0f ? x[i] : x[i] * slope;
+}
+
+// dx = x > 0 ? dy : dy*slope
+void leaky_relu_backward_ref(size_t n, float slope, const float *x,
+                             const float *dy, float *dx)
+{
+	for (size_t i = 0; i < n; i++)
+		dx[i] = x[i] > 0.0f ? dy[i] : dy[i] * slope;
+}
+
+void add_forward_ref(size_t n, const float *a, const float *b, float *y)
+{
+	for (size_t i = 0; i < n; i++)
+		y[i] = a[i] + b[i];
+}
+
+// ---- fast path ------------------------------------------------------------
 
 typedef struct {
 	const float *a, *b, *c;

@@ -72,7 +72,7 @@ static const Backend CPU = {
 	.log_softmax_backward = log_softmax_backward,
 	.nll_loss_forward = nll_loss_forward,
 	.nll_loss_backward = nll_loss_backward,
-	.sgd_momentum_update = NULL,
+	.sgd_momentum_update = sgd_momentum_update,
 };
 
 const Backend *backend_cpu(void)

@@ -13,6 +13,129 @@
 #include "ops_internal.h"
 #include "libcommon/util/threads.h"
 
+// ---- reference ------------------------------------------------------------
+// Plain loops over the definitions, channel by channel, with every sum and
+// every intermediate value in double (rounded to float once, when stored):
+// more exact than the fast path, which scales in float.
+
+#define XI(p, n, c, i) (p)[((size_t)(n) * C + (c)) * HW + (i)]
+
+void batchnorm_forward_train_ref(int N, int C, int HW, const float *x,
+                                 const float *gamma, const float *beta,
+                                 float *running_mean, float *running_var,
+                                 float momentum, float eps,
+                                 float *save_mean, float *save_invstd, float *y)
+{
+	const double M = (double)N * HW;   // values per channel
+	if (M == 0)
+		return;                    // no batch: no statistics, nothing moves
+	for (int c = 0; c < C; c++) {
+		double sum = 0.0;
+		for (int n = 0; n < N; n++)
+			for (int i = 0; i < HW; i++)
+				sum += XI(x, n, c, i);
+		double mean = sum / M, ss = 0.0;
+		for (int n = 0; n < N; n++)
+			for (int i = 0; i < HW; i++) {
+				double d = XI(x, n, c, i) - mean;
+				ss += d * d;
+			}
+		double var = ss / M;                          // biased: normalises
+		double uvar = M > 1 ? ss / (M - 1) : var;     // unbiased: running_var
+		double invstd = 1.0 / sqrt(var + eps);
+		double g = gamma ? gamma[c] : 1.0, b = beta ? beta[c] : 0.0;
+		for (int n = 0; n < N; n++)
+			for (int i = 0; i < HW; i++)
+				XI(y, n, c, i) = (float)((XI(x, n, c, i) - mean) * invstd * g + b);
+		if (running_mean)
+			running_mean[c] = (float)((1.0 - momentum) * running_mean[c] + momentum * mean);
+		if (running_var)
+			running_var[c] = (float)((1.0 - momentum) * running_var[c] + momentum * uvar);
+		if (save_mean)
+			save_mean[c] = (float)mean;
+		if (save_invstd)
+			save_invstd[c] = (float)invstd;
+	}
+}
+
+void batchnorm_forward_eval_ref(int N, int C, int HW, const float *x,
+                                const float *gamma, const float *beta,
+                                const float *mean, const float *var, float eps,
+                                float *y)
+{
+	for (int c = 0; c < C; c++) {
+		double sd = sqrt((double)var[c] + eps);
+		double g = gamma ? gamma[c] : 1.0, b = beta ? beta[c] : 0.0;
+		for (int n = 0; n < N; n++)
+			for (int i = 0; i < HW; i++)
+				XI(y, n, c, i) = (float)((XI(x, n, c, i) - (double)mean[c]) / sd * g + b);
+	}
+}
+
+// With xhat = (x - mean) * invstd, M = N*HW: dbeta += sum dy, dgamma +=
+// sum dy*xhat; dx = gamma*invstd * (dy - sum(dy)/M - xhat * sum(dy*xhat)/M)
+// in training (the batch statistics depend on x), gamma*invstd * dy in eval.
+static void bn_backward_ref(int N, int C, int HW, int train, const float *x,
+                            const float *gamma, const float *mean,
+                            const float *invstd_of, const float *var, float eps,
+                            const float *dy, float *dx, float *dgamma,
+                            float *dbeta)
+{
+	const double M = (double)N * HW;
+	for (int c = 0; c < C; c++) {
+		double mu = mean[c];
+		double invstd = train ? (double)invstd_of[c] : 1.0 / sqrt((double)var[c] + eps);
+		double sdy = 0.0, sdyxhat = 0.0;
+		for (int n = 0; n < N; n++)
+			for (int i = 0; i < HW; i++) {
+				double g = XI(dy, n, c, i);
+				sdy += g;
+				sdyxhat += g * ((XI(x, n, c, i) - mu) * invstd);
+			}
+		if (dgamma)
+			dgamma[c] += (float)sdyxhat;
+		if (dbeta)
+			dbeta[c] += (float)sdy;
+		if (!dx)
+			continue;
+		double k = (gamma ? gamma[c] : 1.0) * invstd;
+		for (int n = 0; n < N; n++)
+			for (int i = 0; i < HW; i++) {
+				double g = XI(dy, n, c, i);
+				if (train) {
+					double xhat = (XI(x, n, c, i) - mu) * invstd;
+					XI(dx, n, c, i) = (float)(k * (g - sdy / M - xhat * sdyxhat / M));
+				} else {
+					XI(dx, n, c, i) = (float)(k * g);
+				}
+			}
+	}
+}
+
+void batchnorm_backward_train_ref(int N, int C, int HW, const float *x,
+                                  const float *gamma, const float *save_mean,
+                                  const float *save_invstd, const float *dy,
+                                  float *dx, float *dgamma, float *dbeta)
+{
+	if (N * (size_t)HW == 0)
+		return;   // as the forward: no batch, no gradient
+	bn_backward_ref(N, C, HW, 1, x, gamma, save_mean, save_invstd, NULL, 0.0f,
+	                dy, dx, dgamma, dbeta);
+}
+
+void batchnorm_backward_eval_ref(int N, int C, int HW, const float *x,
+                                 const float *gamma, const float *mean,
+                                 const float *var, float eps, const float *dy,
+                                 float *dx, float *dgamma, float *dbeta)
+{
+	bn_backward_ref(N, C, HW, 0, x, gamma, mean, NULL, var, eps, dy, dx,
+	                dgamma, dbeta);
+}
+
+#undef XI
+
+// ---- fast path ------------------------------------------------------------
+
 typedef struct {
 	int N, C, HW;
 	const float *x, *gamma, *beta, *dy, *mean, *var;

@@ -78,6 +78,23 @@ void conv2d_backward_ref(const ConvShape *s, const float *x, const float *w,
 	}
 }
 
+// Eval batch norm folded into the convolution before it (ops.h), straight
+// from the formula, in double:  g = gamma / sqrt(var + eps),
+// wf = w * g, bf = (b - mean) * g + beta.
+void conv_fold_batchnorm_ref(int K, size_t CRS, const float *w, const float *b,
+                             const float *gamma, const float *beta,
+                             const float *mean, const float *var, float eps,
+                             float *wf, float *bf)
+{
+	for (int k = 0; k < K; k++) {
+		double g = (double)gamma[k] / sqrt((double)var[k] + (double)eps);
+		for (size_t e = 0; e < CRS; e++)
+			wf[(size_t)k * CRS + e] = (float)((double)w[(size_t)k * CRS + e] * g);
+		double bk = b ? (double)b[k] : 0.0;
+		bf[k] = (float)((bk - (double)mean[k]) * g + (double)beta[k]);
+	}
+}
+
 // ---- fast path ------------------------------------------------------------
 
 // Valid output columns [*lo, *hi) for kernel column t: 0 <= q*st-pad+t < W.
@@ -339,27 +356,6 @@ static void fwd_block_core(void *ctx, size_t blk, size_t blk_end, int thread)
 	}
 }
 
-
-void conv_epilogue_range(const ConvEpi *e, const ConvShape *s, float *y,
-                         size_t j0, size_t j1)
-{
-	const size_t PQ = (size_t)s->P * s->Q, K = (size_t)s->K;
-	const float slope = e->slope;
-	for (size_t a = j0; a < j1;) {
-		size_t n = a / PQ, off = a - n * PQ;
-		size_t len = (n + 1) * PQ < j1 ? (n + 1) * PQ - a : j1 - a;
-		for (size_t k = 0; k < K; k++) {
-			float *yk = y + (n * K + k) * PQ + off;
-			const float *rk = e->res ? e->res + (n * K + k) * PQ + off : NULL;
-			for (size_t i = 0; i < len; i++) {
-				float v = yk[i] + (rk ? rk[i] : 0.0f);
-				float sv = v * slope;
-				yk[i] = v > sv ? v : sv;
-			}
-		}
-		a += len;
-	}
-}
 
 // one block, then its epilogue while the block is in cache
 static void fwd_block(void *ctx, size_t blk, size_t blk_end, int thread)

@@ -6,6 +6,42 @@
 #include <string.h>
 #include "ops.h"
 
+// ---- reference ------------------------------------------------------------
+// Value by value: for 0 < p < 1 one rng_uniform per value, in order (the
+// fast path's draws, so the same seed gives the same mask), kept when it
+// is >= p, then y = x * (1/(1-p)) with the factor rounded to float once.
+// p <= 0 keeps everything unscaled and draws nothing; p >= 1 drops
+// everything and draws nothing.
+
+void dropout_forward_ref(size_t n, float p, Rng *rng, const float *x, float *y,
+                         uint8_t *mask)
+{
+	const int draw = !(p <= 0.0f) && !(p >= 1.0f);
+	const float scale = draw ? 1.0f / (1.0f - p) : 1.0f;
+	for (size_t i = 0; i < n; i++) {
+		int keep = p <= 0.0f ? 1 : draw ? rng_uniform(rng) >= p : 0;
+		y[i] = !keep ? 0.0f : draw ? x[i] * scale : x[i];
+		if (mask)
+			mask[i] = (uint8_t)keep;
+	}
+}
+
+// dx = dy * (1/(1-p)) where mask is 1, 0 where it is 0; p <= 0: dx = dy.
+void dropout_backward_ref(size_t n, float p, const uint8_t *mask,
+                          const float *dy, float *dx)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (p <= 0.0f)
+			dx[i] = dy[i];
+		else if (p >= 1.0f)
+			dx[i] = mask[i] ? dy[i] * 0.0f : 0.0f;
+		else
+			dx[i] = mask[i] ? dy[i] * (1.0f / (1.0f - p)) : 0.0f;
+	}
+}
+
+// ---- fast path ------------------------------------------------------------
+
 void dropout_forward(size_t n, float p, Rng *rng, const float *x, float *y,
                      uint8_t *mask)
 {

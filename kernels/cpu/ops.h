@@ -64,9 +64,16 @@ void conv_fold_batchnorm(int K, size_t CRS, const float *w, const float *b,
                          const float *gamma, const float *beta,
                          const float *mean, const float *var, float eps,
                          float *wf, float *bf);
+// w, wf: (K, CRS) (may be the same array); b: (K) or NULL; the rest: (K)
+void conv_fold_batchnorm_ref(int K, size_t CRS, const float *w, const float *b,
+                             const float *gamma, const float *beta,
+                             const float *mean, const float *var, float eps,
+                             float *wf, float *bf);
 void conv2d_forward_fused(ConvCache *c, const ConvShape *s, const float *x,
                           const float *w, const float *b, const float *res,
                           int act, float slope, float *y);
+// (The cached and fused forwards' reference: conv2d_forward_ref, then the
+// epilogue's formula above.)
 void conv2d_forward_ref(const ConvShape *s, const float *x, const float *w,
                         const float *b, float *y);
 void conv2d_backward_ref(const ConvShape *s, const float *x, const float *w,
@@ -74,64 +81,126 @@ void conv2d_backward_ref(const ConvShape *s, const float *x, const float *w,
 
 // ---- batch norm (2d: HW = H*W; 1d on (N, C): HW = 1) ---------------------
 // x, y: (N, C, HW); gamma, beta, running_mean, running_var: (C)
+// gamma, beta may be NULL (1 and 0: affine=False); y may be x.
 // Training: normalise with the batch mean and biased variance; update
 //   running = (1 - momentum)*running + momentum*batch, with the UNBIASED
-//   batch variance for running_var (PyTorch; momentum 0.1 there).
+//   batch variance for running_var (PyTorch; momentum 0.1 there; with
+//   N*HW = 1, which PyTorch refuses, the biased one, 0).  N*HW = 0 does
+//   nothing.  running_*, save_* may be NULL.
 //   save_mean, save_invstd: (C) kept for backward; invstd = 1/sqrt(var+eps).
 void batchnorm_forward_train(int N, int C, int HW, const float *x,
                              const float *gamma, const float *beta,
                              float *running_mean, float *running_var,
                              float momentum, float eps,
                              float *save_mean, float *save_invstd, float *y);
+// x, y: (N, C, HW); gamma, beta, running_*, save_*: (C)
+void batchnorm_forward_train_ref(int N, int C, int HW, const float *x,
+                                 const float *gamma, const float *beta,
+                                 float *running_mean, float *running_var,
+                                 float momentum, float eps,
+                                 float *save_mean, float *save_invstd, float *y);
 // Eval: y = (x - mean) / sqrt(var + eps) * gamma + beta.
 void batchnorm_forward_eval(int N, int C, int HW, const float *x,
                             const float *gamma, const float *beta,
                             const float *mean, const float *var, float eps,
                             float *y);
-// Backward of training mode (batch statistics depend on x).
+// x, y: (N, C, HW); gamma, beta, mean, var: (C)
+void batchnorm_forward_eval_ref(int N, int C, int HW, const float *x,
+                                const float *gamma, const float *beta,
+                                const float *mean, const float *var, float eps,
+                                float *y);
+// Backward of training mode (batch statistics depend on x), with the
+// forward's save_mean and save_invstd; xhat = (x - mean)*invstd, M = N*HW:
+//   dx = gamma*invstd * (dy - sum(dy)/M - xhat*sum(dy*xhat)/M),
+//   dgamma += sum dy*xhat, dbeta += sum dy (sums over N and HW).
 void batchnorm_backward_train(int N, int C, int HW, const float *x,
                               const float *gamma, const float *save_mean,
                               const float *save_invstd, const float *dy,
                               float *dx, float *dgamma, float *dbeta);
-// Backward of eval mode (fixed statistics).
+// x, dy, dx: (N, C, HW); gamma, save_*, dgamma, dbeta: (C)
+void batchnorm_backward_train_ref(int N, int C, int HW, const float *x,
+                                  const float *gamma, const float *save_mean,
+                                  const float *save_invstd, const float *dy,
+                                  float *dx, float *dgamma, float *dbeta);
+// Backward of eval mode (fixed statistics): dx = gamma*invstd * dy, the
+// parameter gradients as in training.
 void batchnorm_backward_eval(int N, int C, int HW, const float *x,
                              const float *gamma, const float *mean,
                              const float *var, float eps, const float *dy,
                              float *dx, float *dgamma, float *dbeta);
+// x, dy, dx: (N, C, HW); gamma, mean, var, dgamma, dbeta: (C)
+void batchnorm_backward_eval_ref(int N, int C, int HW, const float *x,
+                                 const float *gamma, const float *mean,
+                                 const float *var, float eps, const float *dy,
+                                 float *dx, float *dgamma, float *dbeta);
 
 // ---- activations (elementwise over n values; in-place allowed) ----------
+// The fast paths equal the references bit for bit.
+// x, y: (n); y = x > 0 ? x : 0 (NaN gives 0, unlike torch.relu)
 void relu_forward(size_t n, const float *x, float *y);
-// y: the forward output (y > 0 <=> x > 0)
+void relu_forward_ref(size_t n, const float *x, float *y);
+// y: the forward output (y > 0 <=> x > 0); y, dy, dx: (n);
+// dx = y > 0 ? dy : 0
 void relu_backward(size_t n, const float *y, const float *dy, float *dx);
+void relu_backward_ref(size_t n, const float *y, const float *dy, float *dx);
+// x, y: (n); y = x > 0 ? x : x*slope
 void leaky_relu_forward(size_t n, float slope, const float *x, float *y);
+void leaky_relu_forward_ref(size_t n, float slope, const float *x, float *y);
+// x, dy, dx: (n); dx = x > 0 ? dy : dy*slope
 void leaky_relu_backward(size_t n, float slope, const float *x,
                          const float *dy, float *dx);
+void leaky_relu_backward_ref(size_t n, float slope, const float *x,
+                             const float *dy, float *dx);
 
 // ---- pooling -------------------------------------------------------------
 // Pool shapes: kernels/shapes.h (PoolShape).
 // argmax: (N, C, P, Q) index into the H*W plane of the max; may be NULL when
-// no backward follows.
+// no backward follows.  The first maximum in the window (row by row) wins;
+// a NaN beats every number, the first NaN wins (PyTorch).  A window wholly
+// outside x gives 0 and argmax -1, which backward skips.  The fast path
+// equals the reference bit for bit, with argmax or without.
+// x: (N, C, H, W), y: (N, C, P, Q)
 void maxpool2d_forward(const PoolShape *s, const float *x, float *y,
                        int32_t *argmax);
+void maxpool2d_forward_ref(const PoolShape *s, const float *x, float *y,
+                           int32_t *argmax);
+// dy: (N, C, P, Q), dx: (N, C, H, W): dx (=) gets each dy at its argmax
 void maxpool2d_backward(const PoolShape *s, const int32_t *argmax,
                         const float *dy, float *dx);
+void maxpool2d_backward_ref(const PoolShape *s, const int32_t *argmax,
+                            const float *dy, float *dx);
+// x: (N, C, H, W), y: (N, C, P, Q); y = sum of the window's cells in x over
+// PyTorch's divisor (count_include_pad=True: the window's cells inside the
+// padded input, clipped at H + pad, W + pad); 0 where that is 0.
 void avgpool2d_forward(const PoolShape *s, const float *x, float *y);
+void avgpool2d_forward_ref(const PoolShape *s, const float *x, float *y);
+// dy: (N, C, P, Q), dx: (N, C, H, W) (=)
 void avgpool2d_backward(const PoolShape *s, const float *dy, float *dx);
+void avgpool2d_backward_ref(const PoolShape *s, const float *dy, float *dx);
 
 // fast.ai AdaptiveConcatPool2d with output 1x1: x: (N, C, HW) -> y: (N, 2C)
-// with y[n, 0:C] = max over HW, y[n, C:2C] = mean over HW.
-// argmax: (N, C) or NULL.
+// with y[n, 0:C] = max over HW (maxpool's rule for ties and NaN),
+// y[n, C:2C] = mean over HW.  argmax: (N, C) or NULL.  HW >= 1.
 void concat_pool_forward(int N, int C, int HW, const float *x, float *y,
                          int32_t *argmax);
+void concat_pool_forward_ref(int N, int C, int HW, const float *x, float *y,
+                             int32_t *argmax);
+// dy: (N, 2C), argmax: (N, C) -> dx: (N, C, HW) (=)
 void concat_pool_backward(int N, int C, int HW, const int32_t *argmax,
                           const float *dy, float *dx);
+void concat_pool_backward_ref(int N, int C, int HW, const int32_t *argmax,
+                              const float *dy, float *dx);
 // Global average pool: x: (N, C, HW) -> y: (N, C)
 void global_avgpool_forward(int N, int C, int HW, const float *x, float *y);
+void global_avgpool_forward_ref(int N, int C, int HW, const float *x, float *y);
+// dy: (N, C) -> dx: (N, C, HW) = dy/HW (=)
 void global_avgpool_backward(int N, int C, int HW, const float *dy, float *dx);
+void global_avgpool_backward_ref(int N, int C, int HW, const float *dy, float *dx);
 
 // ---- residual add --------------------------------------------------------
-// y = a + b, n values (y may alias a or b)
+// y = a + b, n values (y may alias a or b); a, b, y: (n)
 void add_forward(size_t n, const float *a, const float *b, float *y);
+void add_forward_ref(size_t n, const float *a, const float *b, float *y);
 
 // ---- darknet shortcut of maps of different sizes -------------------------
 // darknet's shortcut layer (src/blas.c shortcut_cpu, weights 1 and 1): the
@@ -140,11 +209,18 @@ void add_forward(size_t n, const float *a, const float *b, float *y);
 // sample = max(W/Wa, 1), for j < min(H, Ha), i < min(W, Wa):
 //   y[n, c, j*sample, i*sample] += a[n, c, j*stride, i*stride]
 // x, y: (N, C, H, W); a: (N, Ca, Ha, Wa).  Equal shapes: y = x + a.
+// y may be x.  (H/Ha must match W/Wa: the rows are not bounds-checked.)
 void shortcut_forward(const ShortcutShape *s, const float *x, const float *a,
                       float *y);
-// dx = dy (=); da (=): dy gathered back onto the grid, zero elsewhere.
+void shortcut_forward_ref(const ShortcutShape *s, const float *x, const float *a,
+                          float *y);
+// dy, dx: (N, C, H, W); da: (N, Ca, Ha, Wa); dx or da may be NULL.
+// dx = dy (=, dx may be dy); da (=): dy gathered back onto the grid, zero
+// elsewhere.
 void shortcut_backward(const ShortcutShape *s, const float *dy, float *dx,
                        float *da);
+void shortcut_backward_ref(const ShortcutShape *s, const float *dy, float *dx,
+                           float *da);
 
 // ---- linear --------------------------------------------------------------
 // x: (N, I), w: (O, I), b: (O) or NULL, y: (N, O)
@@ -158,23 +234,57 @@ void linear_backward_ref(int N, int I, int O, const float *x, const float *w,
                          const float *dy, float *dx, float *dw, float *db);
 
 // ---- dropout (inverted) --------------------------------------------------
-// Keeps each value with probability 1-p and scales kept values by 1/(1-p);
-// mask: (n) bytes, 1 = kept.  p = 0 copies.
+// Keeps each value with probability 1-p and scales kept values by 1/(1-p)
+// (y = x * s, s = 1/(1-p) rounded to float once); mask: (n) bytes,
+// 1 = kept, or NULL.  For 0 < p < 1 one rng_uniform per value, in order,
+// kept when it is >= p; p <= 0 copies (all kept), p >= 1 zeroes (none
+// kept), neither drawing.  The fast path equals the reference bit for bit
+// and leaves rng in the same state.  x, y: (n); y may be x.
 void dropout_forward(size_t n, float p, Rng *rng, const float *x, float *y,
                      uint8_t *mask);
+void dropout_forward_ref(size_t n, float p, Rng *rng, const float *x, float *y,
+                         uint8_t *mask);
+// dy, dx, mask: (n); dx = mask ? dy * s : 0 (p <= 0: dx = dy); dx may be dy.
 void dropout_backward(size_t n, float p, const uint8_t *mask,
                       const float *dy, float *dx);
+void dropout_backward_ref(size_t n, float p, const uint8_t *mask,
+                          const float *dy, float *dx);
 
 // ---- log-softmax and NLL loss -------------------------------------------
 // x, y: (N, K), y = log_softmax(x) along K
 void log_softmax_forward(int N, int K, const float *x, float *y);
+void log_softmax_forward_ref(int N, int K, const float *x, float *y);
 // y: forward output; dx = dy - exp(y) * sum_k dy
+// y, dy, dx: (N, K)
 void log_softmax_backward(int N, int K, const float *y, const float *dy,
                           float *dx);
+void log_softmax_backward_ref(int N, int K, const float *y, const float *dy,
+                              float *dx);
 // logp: (N, K), target: (N) -> mean over N of -logp[n, target[n]]
+// (NaN for N = 0; a target outside [0, K) is fatal)
 float nll_loss_forward(int N, int K, const float *logp, const int32_t *target);
+float nll_loss_forward_ref(int N, int K, const float *logp, const int32_t *target);
 // dlogp = -1/N at each target, 0 elsewhere (times dloss)
+// target: (N), dlogp: (N, K) (=)
 void nll_loss_backward(int N, int K, const int32_t *target, float dloss,
                        float *dlogp);
+void nll_loss_backward_ref(int N, int K, const int32_t *target, float dloss,
+                           float *dlogp);
+
+// ---- optimiser -----------------------------------------------------------
+// One SGD step with momentum and weight decay, torch.optim.SGD's (dampening
+// 0, no Nesterov), as fast.ai 0.7 trains with it:
+//   d = g + wd*p   (skipped when wd == 0, as PyTorch)
+//   v = momentum*v + d
+//   p = p - lr*v
+// p, g, v: (n), three distinct arrays.  v, the momentum buffer, starts at
+// zero (the first step then sets v = d, as PyTorch's first step does).  The
+// fast path (16 at a time, threads for large n) does the reference's float
+// operations in its order, each rounded, no fused multiply-add: the two
+// agree bit for bit.
+void sgd_momentum_update(size_t n, float lr, float momentum, float wd,
+                         float *p, const float *g, float *v);
+void sgd_momentum_update_ref(size_t n, float lr, float momentum, float wd,
+                             float *p, const float *g, float *v);
 
 #endif

@@ -48,7 +48,8 @@ void ops_gemm_8x32(int C, const float *u, const float *v, size_t ldv, float *m,
 // (slope 0 = ReLU, 1 = none: max(v, slope*v)).
 typedef struct { const float *res; float slope; int on; } ConvEpi;
 // Applies it to output pixels [j0, j1) (global index (n*P + p)*Q + q) of
-// all K channels of y.
+// all K channels of y (conv_epilogue.c, shared by conv2d.c and
+// conv_direct.c so that neither calls the other's file back).
 void conv_epilogue_range(const ConvEpi *e, const ConvShape *s, float *y,
                          size_t j0, size_t j1);
 

@@ -1,6 +1,7 @@
 // Pooling: max and average over k x k windows, fast.ai's concat pool and the
-// global average.  Plain loops (planes are shared among threads): pooling is
-// a small part of the time next to the convolutions.
+// global average.  References (_ref) first, then the fast paths: plain
+// loops too (planes are shared among threads; max without argmax is
+// vectorised): pooling is a small part of the time next to the convolutions.
 //   x: (N, C, H, W), y: (N, C, P, Q); argmax: (N, C, P, Q) indices into H*W.
 #include <float.h>
 #include <math.h>
@@ -12,6 +13,200 @@
 #ifdef __AVX512F__
 #include <immintrin.h>
 #endif
+
+// ---- reference ------------------------------------------------------------
+// Plain loops over the definitions, window cell by cell; sums in double.
+
+#define PLANE(p, n, c, h, w) ((p) + (((size_t)(n) * s->C + (c)) * (h)) * (w))
+
+// Window cell (p, q; r, t) at input row *ih, column *iw: is it inside x?
+static int pool_cell(const PoolShape *s, int p, int q, int r, int t, int *ih, int *iw)
+{
+	*ih = p * s->stride - s->pad + r;
+	*iw = q * s->stride - s->pad + t;
+	return *ih >= 0 && *ih < s->H && *iw >= 0 && *iw < s->W;
+}
+
+// Max over the window's cells inside x, in order r, t; the first maximum
+// wins, a NaN beats every number and the first NaN wins (PyTorch).  A
+// window wholly outside x gives 0 and argmax -1.
+void maxpool2d_forward_ref(const PoolShape *s, const float *x, float *y,
+                           int32_t *argmax)
+{
+	for (int n = 0; n < s->N; n++)
+	for (int c = 0; c < s->C; c++) {
+		const float *xp = PLANE(x, n, c, s->H, s->W);
+		for (int p = 0; p < s->P; p++)
+		for (int q = 0; q < s->Q; q++) {
+			float m = 0.0f;
+			int32_t at = -1;
+			for (int r = 0; r < s->k; r++)
+				for (int t = 0; t < s->k; t++) {
+					int ih, iw;
+					if (!pool_cell(s, p, q, r, t, &ih, &iw))
+						continue;
+					float v = xp[ih * s->W + iw];
+					int better = isnan(v) ? !isnan(m) : v > m;
+					if (at < 0 || better) {
+						m = v;
+						at = ih * s->W + iw;
+					}
+				}
+			size_t o = (((size_t)n * s->C + c) * s->P + p) * s->Q + q;
+			y[o] = m;
+			if (argmax)
+				argmax[o] = at;
+		}
+	}
+}
+
+// dx (=): each dy added at its argmax (outputs in order); argmax outside
+// the plane (-1) passes nothing back.
+void maxpool2d_backward_ref(const PoolShape *s, const int32_t *argmax,
+                            const float *dy, float *dx)
+{
+	memset(dx, 0, sizeof(float) * (size_t)s->N * s->C * s->H * s->W);
+	for (int n = 0; n < s->N; n++)
+	for (int c = 0; c < s->C; c++) {
+		float *dxp = PLANE(dx, n, c, s->H, s->W);
+		for (int p = 0; p < s->P; p++)
+		for (int q = 0; q < s->Q; q++) {
+			size_t o = (((size_t)n * s->C + c) * s->P + p) * s->Q + q;
+			if (argmax[o] >= 0 && argmax[o] < s->H * s->W)
+				dxp[argmax[o]] += dy[o];
+		}
+	}
+}
+
+// PyTorch's divisor with count_include_pad=True: the window's cells inside
+// the padded input, rows and columns [-pad, H + pad) x [-pad, W + pad).
+static int avg_divisor_ref(const PoolShape *s, int p, int q)
+{
+	int rows = 0, cols = 0;
+	for (int r = 0; r < s->k; r++) {
+		int ih = p * s->stride - s->pad + r;
+		rows += ih >= -s->pad && ih < s->H + s->pad;
+	}
+	for (int t = 0; t < s->k; t++) {
+		int iw = q * s->stride - s->pad + t;
+		cols += iw >= -s->pad && iw < s->W + s->pad;
+	}
+	return rows * cols;
+}
+
+// y = (sum of the window's cells inside x) / divisor; 0 for a window past
+// the padding.
+void avgpool2d_forward_ref(const PoolShape *s, const float *x, float *y)
+{
+	for (int n = 0; n < s->N; n++)
+	for (int c = 0; c < s->C; c++) {
+		const float *xp = PLANE(x, n, c, s->H, s->W);
+		for (int p = 0; p < s->P; p++)
+		for (int q = 0; q < s->Q; q++) {
+			double sum = 0.0;
+			for (int r = 0; r < s->k; r++)
+				for (int t = 0; t < s->k; t++) {
+					int ih, iw;
+					if (pool_cell(s, p, q, r, t, &ih, &iw))
+						sum += xp[ih * s->W + iw];
+				}
+			int div = avg_divisor_ref(s, p, q);
+			y[(((size_t)n * s->C + c) * s->P + p) * s->Q + q] =
+				div > 0 ? (float)(sum / div) : 0.0f;
+		}
+	}
+}
+
+// dx[ih, iw] (=) = sum over the windows holding (ih, iw) of dy / divisor
+// (gathered input by input: the transpose of the forward's sum).
+void avgpool2d_backward_ref(const PoolShape *s, const float *dy, float *dx)
+{
+	for (int n = 0; n < s->N; n++)
+	for (int c = 0; c < s->C; c++) {
+		const float *dyp = PLANE(dy, n, c, s->P, s->Q);
+		float *dxp = PLANE(dx, n, c, s->H, s->W);
+		for (int ih = 0; ih < s->H; ih++)
+		for (int iw = 0; iw < s->W; iw++) {
+			double sum = 0.0;
+			for (int p = 0; p < s->P; p++)
+			for (int q = 0; q < s->Q; q++) {
+				int r = ih - (p * s->stride - s->pad);
+				int t = iw - (q * s->stride - s->pad);
+				int div = avg_divisor_ref(s, p, q);
+				if (r >= 0 && r < s->k && t >= 0 && t < s->k && div > 0)
+					sum += (double)dyp[p * s->Q + q] / div;
+			}
+			dxp[ih * s->W + iw] = (float)sum;
+		}
+	}
+}
+
+#undef PLANE
+
+// y[n, c] = max over HW (maxpool's rule: the first maximum, NaN wins),
+// y[n, C + c] = mean over HW.
+void concat_pool_forward_ref(int N, int C, int HW, const float *x, float *y,
+                             int32_t *argmax)
+{
+	for (int n = 0; n < N; n++)
+		for (int c = 0; c < C; c++) {
+			const float *xp = x + ((size_t)n * C + c) * HW;
+			float m = 0.0f;
+			int32_t at = -1;
+			double sum = 0.0;
+			for (int i = 0; i < HW; i++) {
+				float v = xp[i];
+				int better = isnan(v) ? !isnan(m) : v > m;
+				if (at < 0 || better) {
+					m = v;
+					at = i;
+				}
+				sum += v;
+			}
+			y[(size_t)n * 2 * C + c] = m;
+			y[(size_t)n * 2 * C + C + c] = (float)(sum / HW);
+			if (argmax)
+				argmax[(size_t)n * C + c] = at;
+		}
+}
+
+// dx (=) = dy[n, C + c] / HW everywhere, plus dy[n, c] at the argmax.
+void concat_pool_backward_ref(int N, int C, int HW, const int32_t *argmax,
+                              const float *dy, float *dx)
+{
+	for (int n = 0; n < N; n++)
+		for (int c = 0; c < C; c++) {
+			float mean_part = dy[(size_t)n * 2 * C + C + c] / (float)HW;
+			for (int i = 0; i < HW; i++) {
+				float g = mean_part;
+				if (i == argmax[(size_t)n * C + c])
+					g += dy[(size_t)n * 2 * C + c];
+				dx[((size_t)n * C + c) * HW + i] = g;
+			}
+		}
+}
+
+void global_avgpool_forward_ref(int N, int C, int HW, const float *x, float *y)
+{
+	for (int n = 0; n < N; n++)
+		for (int c = 0; c < C; c++) {
+			double sum = 0.0;
+			for (int i = 0; i < HW; i++)
+				sum += x[((size_t)n * C + c) * HW + i];
+			y[(size_t)n * C + c] = (float)(sum / HW);
+		}
+}
+
+// dx (=) = dy / HW at every position of the plane
+void global_avgpool_backward_ref(int N, int C, int HW, const float *dy, float *dx)
+{
+	for (int n = 0; n < N; n++)
+		for (int c = 0; c < C; c++)
+			for (int i = 0; i < HW; i++)
+				dx[((size_t)n * C + c) * HW + i] = dy[(size_t)n * C + c] / (float)HW;
+}
+
+// ---- fast path ------------------------------------------------------------
 
 // PyTorch's floor rule (ceil_mode=False), torch.nn.MaxPool2d docs.
 typedef struct {

@@ -1,4 +1,4 @@
-// Tests of kernels/ops.h: (a) every fast path against its plain-loop
+// Tests of kernels/cpu/ops.h: (a) every fast path against its plain-loop
 // reference on random shapes, (b) every op forward and backward against
 // PyTorch golden values (tests/fixtures/ops_golden.stream, made by
 // tests/gen_golden_ops.py), (c) properties (dropout semantics, accumulation).
