@@ -40,6 +40,14 @@ $(BIN)/%: tools/%.c $(LIB)
 	@mkdir -p $(BIN) $(BUILD)/tools
 	$(CC) $(CFLAGS) -MMD -MP -MF $(BUILD)/tools/$*.d -o $@ $< $(LIB) $(LDFLAGS) $(LDLIBS)
 
+# tensor(1) is several files: main in tools/tensor.c, a file per subcommand
+# in tools/tensor/; the objects carry their own -MMD header dependencies.
+TENSOR_OBJ := $(patsubst %.c,$(BUILD)/%.o,tools/tensor.c $(wildcard tools/tensor/*.c))
+$(BIN)/tensor: $(TENSOR_OBJ) $(LIB)
+	@mkdir -p $(BIN)
+	$(CC) $(CFLAGS) -o $@ $(TENSOR_OBJ) $(LIB) $(LDFLAGS) $(LDLIBS)
+-include $(wildcard $(BUILD)/tools/tensor/*.d)
+
 $(BUILD)/tests/%: tests/unit/%.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit -MMD -MP -o $@ $< $(LIB) $(LDFLAGS) $(LDLIBS)

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "libcommon/util/alloc.h"
+#include "libcommon/util/io.h"
+#include "libcommon/util/le.h"
 #include "import.h"
 #include "import_internal.h"
 
@@ -366,11 +368,11 @@ int darknet_parse_cfg(const char *path, DarknetNet *net, char *err,
 {
 	MappedFile m;
 	memset(net, 0, sizeof *net);
-	if (imp_map(path, &m, err, errlen))
+	if (map_file(path, &m, err, errlen))
 		return -1;
 	int rc = darknet_parse_cfg_mem((const char *)m.p, m.len, path, net, err,
 	                               errlen);
-	imp_unmap(&m);
+	unmap_file(&m);
 	return rc;
 }
 
@@ -389,7 +391,7 @@ int darknet_load_weights_mem(const void *buf, size_t len, const char *name,
 	if (len < 16)
 		return seterr(err, errlen, "%s: too short for a darknet weights header "
 		              "(%zu bytes)", name, len);
-	int64_t major = (int32_t)rd32(b), minor = (int32_t)rd32(b + 4);
+	int64_t major = (int32_t)le_get32(b), minor = (int32_t)le_get32(b + 4);
 	// darknet parser.c load_weights_upto: "seen" is 64-bit from version 0.2.
 	size_t pos = (major * 10 + minor >= 2 && major < 1000 && minor < 1000) ? 20 : 16;
 	if (len < pos)
@@ -446,9 +448,9 @@ int darknet_load_weights(const char *path, const DarknetNet *net, Record *out,
                          char *err, size_t errlen)
 {
 	MappedFile m;
-	if (imp_map(path, &m, err, errlen))
+	if (map_file(path, &m, err, errlen))
 		return -1;
 	int rc = darknet_load_weights_mem(m.p, m.len, path, net, out, err, errlen);
-	imp_unmap(&m);
+	unmap_file(&m);
 	return rc;
 }

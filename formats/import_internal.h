@@ -12,16 +12,6 @@
 int seterr(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-// A whole input file, mapped read-only.  Returns 0, or -1 with
-// "<path>: <reason>" in err.
-typedef struct {
-	const unsigned char *p;
-	size_t len;
-	void *map;       // munmap'ed by imp_unmap (NULL for an empty file)
-} MappedFile;
-int imp_map(const char *path, MappedFile *m, char *err, size_t errlen);
-void imp_unmap(MappedFile *m);
-
 // Element types found in weight files.  Floating ones become f32 in a
 // Record, integer ones (and bool) i64.
 enum SrcType { ST_NONE = 0, ST_F32, ST_F64, ST_F16, ST_BF16, ST_I64, ST_I32,
@@ -49,20 +39,6 @@ void imp_printable(char *out, size_t outlen, const char *s, size_t n);
 int imp_shape_ok(const Record *out, int n0, const char *file, const char *tname,
                  int dtype, int ndim, const int64_t *dims, char *err,
                  size_t errlen);
-
-static inline uint16_t rd16(const unsigned char *p)
-{
-	return (uint16_t)(p[0] | (p[1] << 8));
-}
-static inline uint32_t rd32(const unsigned char *p)
-{
-	return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
-	       ((uint32_t)p[3] << 24);
-}
-static inline uint64_t rd64(const unsigned char *p)
-{
-	return (uint64_t)rd32(p) | ((uint64_t)rd32(p + 4) << 32);
-}
 
 // ---- zip (formats/zip.c): stored entries only ----
 typedef struct {

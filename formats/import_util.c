@@ -1,13 +1,9 @@
-// Shared helpers of the importers: file mapping, element conversion.
-#include <errno.h>
-#include <fcntl.h>
+// Shared helpers of the importers: messages, element conversion, checks.
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
+#include "libcommon/util/le.h"
 #include "import_internal.h"
 
 int seterr(char *err, size_t errlen, const char *fmt, ...)
@@ -19,46 +15,6 @@ int seterr(char *err, size_t errlen, const char *fmt, ...)
 		va_end(ap);
 	}
 	return -1;
-}
-
-int imp_map(const char *path, MappedFile *m, char *err, size_t errlen)
-{
-	memset(m, 0, sizeof *m);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return seterr(err, errlen, "%s: %s", path, strerror(errno));
-	struct stat st;
-	if (fstat(fd, &st) != 0) {
-		int e = errno;
-		close(fd);
-		return seterr(err, errlen, "%s: %s", path, strerror(e));
-	}
-	if (!S_ISREG(st.st_mode)) {
-		close(fd);
-		return seterr(err, errlen, "%s: not a regular file", path);
-	}
-	if (st.st_size == 0) {
-		close(fd);
-		static const unsigned char empty[1];
-		m->p = empty;
-		return 0;
-	}
-	void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-	int e = errno;
-	close(fd);
-	if (p == MAP_FAILED)
-		return seterr(err, errlen, "%s: %s", path, strerror(e));
-	m->map = p;
-	m->p = p;
-	m->len = (size_t)st.st_size;
-	return 0;
-}
-
-void imp_unmap(MappedFile *m)
-{
-	if (m->map)
-		munmap(m->map, m->len);
-	memset(m, 0, sizeof *m);
 }
 
 size_t st_size(int st)
@@ -104,12 +60,12 @@ void st_convert(const unsigned char *src, int st, size_t n, size_t stride,
 	for (size_t i = 0; i < n; i++, src += step) {
 		switch (st) {
 		case ST_F32: {
-			uint32_t b = rd32(src);
+			uint32_t b = le_get32(src);
 			memcpy(&fo[i], &b, 4);
 			break;
 		}
 		case ST_F64: {
-			uint64_t b = rd64(src);
+			uint64_t b = le_get64(src);
 			double d;
 			memcpy(&d, &b, 8);
 			// Out of float range is undefined behaviour in C: saturate as
@@ -117,11 +73,11 @@ void st_convert(const unsigned char *src, int st, size_t n, size_t stride,
 			fo[i] = d > FLT_MAX ? INFINITY : d < -FLT_MAX ? -INFINITY : (float)d;
 			break;
 		}
-		case ST_F16: fo[i] = f16_to_f32(rd16(src)); break;
-		case ST_BF16: fo[i] = bf16_to_f32(rd16(src)); break;
-		case ST_I64: io[i] = (int64_t)rd64(src); break;
-		case ST_I32: io[i] = (int32_t)rd32(src); break;
-		case ST_I16: io[i] = (int16_t)rd16(src); break;
+		case ST_F16: fo[i] = f16_to_f32(le_get16(src)); break;
+		case ST_BF16: fo[i] = bf16_to_f32(le_get16(src)); break;
+		case ST_I64: io[i] = (int64_t)le_get64(src); break;
+		case ST_I32: io[i] = (int32_t)le_get32(src); break;
+		case ST_I16: io[i] = (int16_t)le_get16(src); break;
 		case ST_I8: io[i] = (int8_t)src[0]; break;
 		case ST_U8: io[i] = src[0]; break;
 		case ST_BOOL: io[i] = src[0] != 0; break;

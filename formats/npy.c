@@ -3,9 +3,16 @@
 // header length (u16 LE in 1.0, u32 LE in 2.0/3.0), then a Python dict
 // literal {'descr': ..., 'fortran_order': ..., 'shape': (...)} padded with
 // spaces and ending with '\n'; the data follow.
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include "libcommon/util/alloc.h"
+#include "libcommon/util/err.h"
+#include "libcommon/util/io.h"
+#include "libcommon/util/le.h"
+#include "half.h"
 #include "npy.h"
 #include "stream.h"
 
@@ -94,15 +101,14 @@ int npy_parse(const unsigned char *buf, size_t len, NpyHeader *h, size_t *need,
 	int major = buf[6];
 	size_t hlen, pre;
 	if (major == 1) {
-		hlen = (size_t)buf[8] | (size_t)buf[9] << 8;
+		hlen = le_get16(buf + 8);
 		pre = 10;
 	} else if (major == 2 || major == 3) {
 		if (len < 12) {
 			*need = 12;
 			return 1;
 		}
-		hlen = (size_t)buf[8] | (size_t)buf[9] << 8 | (size_t)buf[10] << 16 |
-		       (size_t)buf[11] << 24;
+		hlen = le_get32(buf + 8);
 		pre = 12;
 	} else {
 		return ERR("unsupported .npy version %d.%d", major, buf[7]);
@@ -248,14 +254,114 @@ size_t npy_format_header(unsigned char *out, size_t cap, int dtype, int ndim,
 	out[6] = pre == 10 ? 1 : 2;
 	out[7] = 0;
 	size_t hl = total - pre;
-	out[8] = (unsigned char)hl;
-	out[9] = (unsigned char)(hl >> 8);
-	if (pre == 12) {
-		out[10] = (unsigned char)(hl >> 16);
-		out[11] = (unsigned char)(hl >> 24);
-	}
+	if (pre == 10)
+		le_put16(out + 8, (uint16_t)hl);
+	else
+		le_put32(out + 8, (uint32_t)hl);
 	memcpy(out + pre, dict, (size_t)n);
 	memset(out + pre + n, ' ', total - pre - (size_t)n - 1);
 	out[total - 1] = '\n';
 	return total;
+}
+
+// ---- the streaming writer ----------------------------------------------------
+
+struct NpyWriter {
+	AtomicOut out;
+	const char *label;           // the output in messages
+	FILE *data;                  // out.f, or a temporary file
+	int seekable;
+	off_t start;                 // of the header in out.f
+	int dtype, file_dtype, ndim; // ndim of the file, the count's included
+	int64_t dims[NPY_MAX_DIMS];  // dims[0]: the count
+	size_t hlen, nbytes;         // of the first header; of one record's data
+	uint64_t count;
+	float *conv;                 // bf16 -> f32
+};
+
+NpyWriter *npy_writer_open(const char *path, int dtype, int ndim, const int64_t *dims)
+{
+	if (ndim < 0 || ndim + 1 > NPY_MAX_DIMS)
+		return NULL;
+	int file_dtype = dtype == DT_BF16 ? DT_F32 : dtype;
+	int64_t d[NPY_MAX_DIMS];
+	d[0] = INT64_MAX;   // placeholder: as wide as any count
+	memcpy(d + 1, dims, sizeof(int64_t) * (size_t)ndim);
+	unsigned char hdr[1024];
+	size_t hlen = npy_format_header(hdr, sizeof hdr, file_dtype, ndim + 1, d, 0);
+	if (!hlen)
+		return NULL;
+	NpyWriter *w = xcalloc(1, sizeof *w);
+	w->dtype = dtype;
+	w->file_dtype = file_dtype;
+	w->ndim = ndim + 1;
+	memcpy(w->dims, d, sizeof d);
+	w->hlen = hlen;
+	w->nbytes = dtype_size(dtype);
+	for (int k = 0; k < ndim; k++)
+		w->nbytes *= (size_t)dims[k];
+	if (dtype == DT_BF16)
+		w->conv = xmalloc_array(w->nbytes / 2, sizeof(float));
+	atomic_open(&w->out, path);
+	w->label = strcmp(path, "-") ? w->out.path : "standard output";
+	struct stat st;
+	w->start = ftello(w->out.f);
+	w->seekable = w->start >= 0 && fstat(fileno(w->out.f), &st) == 0 && S_ISREG(st.st_mode);
+	w->data = w->seekable ? w->out.f : tmpfile();
+	if (!w->data)
+		die_errno("temporary file");
+	if (w->seekable)
+		write_full(w->data, hdr, hlen, w->label);
+	return w;
+}
+
+void npy_writer_add(NpyWriter *w, const void *data)
+{
+	const char *label = w->seekable ? w->label : "temporary file";
+	if (w->dtype == DT_BF16) {
+		size_t n = w->nbytes / 2;
+		for (size_t q = 0; q < n; q++) {
+			uint16_t v;
+			memcpy(&v, (const unsigned char *)data + 2 * q, 2);
+			w->conv[q] = bf16_to_f32(v);
+		}
+		write_full(w->data, w->conv, n * sizeof(float), label);
+	} else {
+		write_full(w->data, data, w->nbytes, label);
+	}
+	w->count++;
+}
+
+static void copy_out(FILE *from, FILE *to, const char *label)
+{
+	static char buf[1 << 16];
+	size_t k;
+	rewind(from);
+	while ((k = fread(buf, 1, sizeof buf, from)) > 0)
+		write_full(to, buf, k, label);
+	if (ferror(from))
+		die_errno("temporary file: read error");
+}
+
+void npy_writer_finish(NpyWriter *w)
+{
+	w->dims[0] = (int64_t)w->count;
+	unsigned char fin[1024];
+	size_t flen = npy_format_header(fin, sizeof fin, w->file_dtype, w->ndim, w->dims,
+	                                w->seekable ? w->hlen : 0);
+	FILE *f = w->out.f;
+	if (w->seekable) {
+		if (flen != w->hlen || fflush(f) || fseeko(f, w->start, SEEK_SET))
+			die_errno("%s: cannot rewrite the .npy header", w->label);
+		write_full(f, fin, flen, w->label);
+		if (fseeko(f, 0, SEEK_END))
+			die_errno("%s: seek", w->label);
+	} else {
+		write_full(f, fin, flen, w->label);
+		copy_out(w->data, f, w->label);
+		fclose(w->data);
+	}
+	atomic_commit(&w->out);
+	free(w->conv);
+	free(w);
 }

@@ -34,4 +34,19 @@ size_t npy_format_header(unsigned char *out, size_t cap, int dtype, int ndim,
 // The .npy descr of a stream dtype ("<f4", "|u1"...), NULL if none.
 const char *npy_descr(int dtype);
 
+// A .npy file written record by record: an array of shape (count, dims...)
+// whose count is known only at the end.  On a seekable output the header
+// goes first, with room for any count, and is rewritten at the end;
+// otherwise the data wait in an unnamed temporary file.
+typedef struct NpyWriter NpyWriter;
+// Opens path ("-" = standard output; a file appears whole or not at all,
+// see libcommon/util/io.h) for records of (dtype, ndim, dims) each; bf16 is
+// written as f32 (numpy has no bfloat16).  Returns NULL, opening nothing,
+// when the dtype or shape has no .npy form; dies on an I/O error.
+NpyWriter *npy_writer_open(const char *path, int dtype, int ndim, const int64_t *dims);
+// Appends one record's data: numel(dims) elements of the dtype.
+void npy_writer_add(NpyWriter *w, const void *data);
+// Writes the header with the record count, commits the file and frees w.
+void npy_writer_finish(NpyWriter *w);
+
 #endif

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "libcommon/util/alloc.h"
+#include "libcommon/util/le.h"
 #include "import_internal.h"
 
 struct Pickle {
@@ -303,7 +304,7 @@ PObj *pk_load(Pickle *p, const unsigned char *buf, size_t len, size_t base,
 		case 'J': // BININT
 			NEED(4);
 			NEWOBJ(o, PK_INT);
-			o->i = (int32_t)rd32(buf + pos);
+			o->i = (int32_t)le_get32(buf + pos);
 			pos += 4;
 			push(p, o);
 			break;
@@ -316,7 +317,7 @@ PObj *pk_load(Pickle *p, const unsigned char *buf, size_t len, size_t base,
 		case 'M': // BININT2
 			NEED(2);
 			NEWOBJ(o, PK_INT);
-			o->i = rd16(buf + pos);
+			o->i = le_get16(buf + pos);
 			pos += 2;
 			push(p, o);
 			break;
@@ -342,9 +343,7 @@ PObj *pk_load(Pickle *p, const unsigned char *buf, size_t len, size_t base,
 			break;
 		case 'G': { // BINFLOAT: big-endian double
 			NEED(8);
-			uint64_t v = 0;
-			for (int i = 0; i < 8; i++)
-				v = v << 8 | buf[pos + i];
+			uint64_t v = be_get64(buf + pos);
 			NEWOBJ(o, PK_FLOAT);
 			memcpy(&o->f, &v, 8);
 			pos += 8;
@@ -353,13 +352,13 @@ PObj *pk_load(Pickle *p, const unsigned char *buf, size_t len, size_t base,
 		}
 		case 'X': case 0x8c: case 0x8d: case 'U': case 'T': { // strings
 			uint64_t l;
-			if (op == 'X') { NEED(4); l = rd32(buf + pos); pos += 4; }
-			else if (op == 0x8d) { NEED(8); l = rd64(buf + pos); pos += 8; }
+			if (op == 'X') { NEED(4); l = le_get32(buf + pos); pos += 4; }
+			else if (op == 0x8d) { NEED(8); l = le_get64(buf + pos); pos += 8; }
 			else if (op == 'T') {
 				NEED(4);
-				if ((int32_t)rd32(buf + pos) < 0)
+				if ((int32_t)le_get32(buf + pos) < 0)
 					FAIL("negative string length");
-				l = rd32(buf + pos);
+				l = le_get32(buf + pos);
 				pos += 4;
 			} else { NEED(1); l = buf[pos++]; }
 			if (l > len - pos)
@@ -374,7 +373,7 @@ PObj *pk_load(Pickle *p, const unsigned char *buf, size_t len, size_t base,
 		case 'q': case 'r': case 0x94: { // BINPUT, LONG_BINPUT, MEMOIZE
 			size_t idx;
 			if (op == 'q') { NEED(1); idx = buf[pos++]; }
-			else if (op == 'r') { NEED(4); idx = rd32(buf + pos); pos += 4; }
+			else if (op == 'r') { NEED(4); idx = le_get32(buf + pos); pos += 4; }
 			else idx = p->nmemo;
 			NEEDTOP();
 			if (idx >= PK_MAX_MEMO)
@@ -395,7 +394,7 @@ PObj *pk_load(Pickle *p, const unsigned char *buf, size_t len, size_t base,
 		case 'h': case 'j': { // BINGET, LONG_BINGET
 			size_t idx;
 			if (op == 'h') { NEED(1); idx = buf[pos++]; }
-			else { NEED(4); idx = rd32(buf + pos); pos += 4; }
+			else { NEED(4); idx = le_get32(buf + pos); pos += 4; }
 			if (idx >= p->capmemo || !p->memo[idx])
 				FAIL("memo index %zu not set", idx);
 			push(p, p->memo[idx]);

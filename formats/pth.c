@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "libcommon/util/alloc.h"
+#include "libcommon/util/io.h"
+#include "libcommon/util/le.h"
 #include "import.h"
 #include "import_internal.h"
 
@@ -385,7 +387,7 @@ static int load_legacy(const unsigned char *buf, size_t len, const char *name,
 			       name, pos, key);
 			goto done;
 		}
-		uint64_t cnt = rd64(buf + pos);
+		uint64_t cnt = le_get64(buf + pos);
 		pos += 8;
 		if (cnt != st->numel) {
 			seterr(err, errlen, "%s: storage '%s' has %llu elements, its "
@@ -445,9 +447,9 @@ int import_pth_mem(const void *buf, size_t len, const char *name, Record *out,
 int import_pth(const char *path, Record *out, char *err, size_t errlen)
 {
 	MappedFile m;
-	if (imp_map(path, &m, err, errlen))
+	if (map_file(path, &m, err, errlen))
 		return -1;
 	int rc = import_pth_mem(m.p, m.len, path, out, err, errlen);
-	imp_unmap(&m);
+	unmap_file(&m);
 	return rc;
 }

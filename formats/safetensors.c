@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "libcommon/util/alloc.h"
+#include "libcommon/util/io.h"
+#include "libcommon/util/le.h"
 #include "import.h"
 #include "import_internal.h"
 
@@ -326,7 +328,7 @@ int import_safetensors_mem(const void *buf, size_t len, const char *name,
 		       name, len);
 		goto done;
 	}
-	uint64_t hlen = rd64(b);
+	uint64_t hlen = le_get64(b);
 	if (hlen > ST_MAX_HEADER || hlen > len - 8) {
 		seterr(err, errlen, "%s: header length %llu exceeds the file (%zu "
 		       "bytes) or %u", name, (unsigned long long)hlen, len, ST_MAX_HEADER);
@@ -457,9 +459,9 @@ done:
 int import_safetensors(const char *path, Record *out, char *err, size_t errlen)
 {
 	MappedFile m;
-	if (imp_map(path, &m, err, errlen))
+	if (map_file(path, &m, err, errlen))
 		return -1;
 	int rc = import_safetensors_mem(m.p, m.len, path, out, err, errlen);
-	imp_unmap(&m);
+	unmap_file(&m);
 	return rc;
 }

@@ -18,6 +18,7 @@
 #include "crc32.h"
 #include "libcommon/util/err.h"
 #include "libcommon/util/io.h"
+#include "libcommon/util/le.h"
 #include "stream.h"
 
 #define VERSION 1
@@ -27,18 +28,6 @@
 static const unsigned char MAGIC[8] = { 0x89, 'C', 'N', 'P', 0x0D, 0x0A, 0x1A, 0x0A };
 
 static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
-
-// ---- little-endian fields -------------------------------------------------
-
-static uint16_t get16(const unsigned char *p) { return (uint16_t)(p[0] | p[1] << 8); }
-static uint32_t get32(const unsigned char *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-static uint64_t get64(const unsigned char *p) { return get32(p) | (uint64_t)get32(p + 4) << 32; }
-static void put16(unsigned char *p, uint16_t v) { p[0] = v; p[1] = v >> 8; }
-static void put32(unsigned char *p, uint32_t v) { put16(p, v); put16(p + 2, v >> 16); }
-static void put64(unsigned char *p, uint64_t v) { put32(p, (uint32_t)v); put32(p + 4, v >> 32); }
 
 // ---- metadata -------------------------------------------------------------
 
@@ -200,8 +189,8 @@ static uint64_t read_chunk(Stream *s, unsigned char **buf, size_t *cap,
 		return fail(s, start, "expected a %s chunk", want_tag), 0;
 	if (memcmp(hdr, "CNPH", 4) && memcmp(hdr, "CNPR", 4) && memcmp(hdr, "CNPE", 4))
 		return fail(s, start, "unknown chunk tag (corrupt stream)"), 0;
-	uint64_t len = get64(hdr + 8);
-	uint32_t desc = get32(hdr + 16);
+	uint64_t len = le_get64(hdr + 8);
+	uint32_t desc = le_get32(hdr + 16);
 	int is_rec = memcmp(hdr, "CNPR", 4) == 0;
 	uint64_t maxlen = is_rec ? STREAM_MAX_RECORD_BYTES
 	                         : align64(CHUNK_HDR + STREAM_MAX_META_BYTES);
@@ -242,9 +231,9 @@ static uint64_t read_chunk(Stream *s, unsigned char **buf, size_t *cap,
 		}
 	}
 	uint32_t crc = crc32_update(0, *buf + 8, len - 8);
-	if (crc != get32(*buf + 4))
+	if (crc != le_get32(*buf + 4))
 		return fail(s, start, "checksum mismatch (stored %08x, computed %08x)",
-		            get32(*buf + 4), crc), 0;
+		            le_get32(*buf + 4), crc), 0;
 	return len;
 }
 
@@ -285,14 +274,14 @@ static int parse_meta(Stream *s, const unsigned char *c, uint64_t start, MetaLis
 {
 	MetaList chunk = { 0 };
 	int rc = -1;
-	uint32_t desc = get32(c + 16), count = get32(c + 20);
-	uint64_t len = get64(c + 8);
+	uint32_t desc = le_get32(c + 16), count = le_get32(c + 20);
+	uint64_t len = le_get64(c + 8);
 	if (len != align64(CHUNK_HDR + (size_t)desc))
 		return fail(s, start, "chunk length does not match its descriptor");
 	const unsigned char *p = c + CHUNK_HDR, *end = p + desc;
 	for (uint32_t i = 0; i < count; i++) {
 		uint32_t kl, vl;
-		if (end - p < 4 || (kl = get32(p), (uint64_t)(end - p - 4) < kl)) {
+		if (end - p < 4 || (kl = le_get32(p), (uint64_t)(end - p - 4) < kl)) {
 			fail(s, start, "metadata entry %u: key runs past the descriptor", i);
 			goto out;
 		}
@@ -302,7 +291,7 @@ static int parse_meta(Stream *s, const unsigned char *c, uint64_t start, MetaLis
 			fail(s, start, "metadata entry %u: invalid key", i);
 			goto out;
 		}
-		if (end - p < 4 || (vl = get32(p), (uint64_t)(end - p - 4) < vl)) {
+		if (end - p < 4 || (vl = le_get32(p), (uint64_t)(end - p - 4) < vl)) {
 			fail(s, start, "metadata entry %u: value runs past the descriptor", i);
 			goto out;
 		}
@@ -366,7 +355,7 @@ static Stream *open_common(Stream *s)
 		fail(s, got, "truncated preamble");
 		goto bad;
 	}
-	uint32_t version = get32(pre + 8);
+	uint32_t version = le_get32(pre + 8);
 	if (version != VERSION) {
 		fail(s, 8, "unsupported format version %u (this reader knows %d)", version, VERSION);
 		goto bad;
@@ -379,7 +368,7 @@ static Stream *open_common(Stream *s)
 	uint64_t start = s->offset;
 	if (!read_chunk(s, &s->chunk, &s->chunkcap, "CNPH"))
 		goto bad;
-	if (get64(s->chunk + 24) != 0) {
+	if (le_get64(s->chunk + 24) != 0) {
 		fail(s, start, "header chunk sequence field is not 0");
 		goto bad;
 	}
@@ -418,8 +407,8 @@ Stream *stream_open_mem(const void *buf, size_t len, const char *name)
 static int parse_record(Stream *s, Record *r, uint64_t start)
 {
 	const unsigned char *c = r->buf;
-	uint64_t len = get64(c + 8);
-	uint32_t desc = get32(c + 16), count = get32(c + 20);
+	uint64_t len = le_get64(c + 8);
+	uint32_t desc = le_get32(c + 16), count = le_get32(c + 20);
 	if (count > STREAM_MAX_TENSORS)
 		return fail(s, start, "record has %u tensors (at most %d)", count, STREAM_MAX_TENSORS);
 	const unsigned char *p = c + CHUNK_HDR, *end = p + desc;
@@ -428,7 +417,7 @@ static int parse_record(Stream *s, Record *r, uint64_t start)
 	for (uint32_t i = 0; i < count; i++) {
 		if (end - p < 4)
 			return fail(s, start, "tensor %u: descriptor truncated", i);
-		uint16_t nl = get16(p);
+		uint16_t nl = le_get16(p);
 		if ((size_t)(end - p) < 2u + nl + 2u)
 			return fail(s, start, "tensor %u: descriptor truncated", i);
 		const unsigned char *name = p + 2;
@@ -455,7 +444,7 @@ static int parse_record(Stream *s, Record *r, uint64_t start)
 		t->ndim = ndim;
 		uint64_t nbytes = dtype_size(dtype);
 		for (int d = 0; d < ndim; d++) {
-			uint64_t v = get64(p + 8 * d);
+			uint64_t v = le_get64(p + 8 * d);
 			if (v >= MAX_DIM)
 				return fail(s, start, "tensor %s: dimension %d is %lld (negative or absurd)",
 				            nm, d, (long long)v);
@@ -467,7 +456,7 @@ static int parse_record(Stream *s, Record *r, uint64_t start)
 			nbytes *= v;
 		}
 		p += 8 * ndim;
-		uint64_t off = get64(p), nb = get64(p + 8);
+		uint64_t off = le_get64(p), nb = le_get64(p + 8);
 		p += 16;
 		if (nb != nbytes)
 			return fail(s, start, "tensor %s: %llu data bytes, its shape needs %llu", nm,
@@ -517,9 +506,9 @@ int stream_read_record(Stream *s, Record *r)
 		return -1;
 	const unsigned char *c = r->buf;
 	if (memcmp(c, "CNPE", 4) == 0) {
-		if (get64(c + 24) != s->count)
+		if (le_get64(c + 24) != s->count)
 			return fail(s, start, "end chunk counts %llu records, the stream had %llu",
-			            (unsigned long long)get64(c + 24), (unsigned long long)s->count);
+			            (unsigned long long)le_get64(c + 24), (unsigned long long)s->count);
 		if (parse_meta(s, c, start, &s->trailer) < 0)
 			return -1;
 		for (int i = 0; i < s->trailer.n; i++)
@@ -532,9 +521,9 @@ int stream_read_record(Stream *s, Record *r)
 	}
 	if (memcmp(c, "CNPR", 4) != 0)
 		return fail(s, start, "unexpected header chunk inside the stream");
-	if (get64(c + 24) != s->count)
+	if (le_get64(c + 24) != s->count)
 		return fail(s, start, "record sequence number %llu, expected %llu (records lost "
-		            "or reordered)", (unsigned long long)get64(c + 24),
+		            "or reordered)", (unsigned long long)le_get64(c + 24),
 		            (unsigned long long)s->count);
 	if (parse_record(s, r, start) < 0) {
 		r->n = 0;
@@ -542,6 +531,30 @@ int stream_read_record(Stream *s, Record *r)
 	}
 	r->index = s->count++;
 	return 1;
+}
+
+uint64_t stream_tell(const Stream *s) { return s->offset; }
+
+int stream_seek_record(Stream *s, uint64_t offset, uint64_t index)
+{
+	if (s->writing)
+		return fail(s, offset, "cannot seek a stream being written");
+	if (offset % 64)
+		return fail(s, offset, "cannot seek: not a chunk offset (a multiple of 64)");
+	if (s->mem) {
+		if (offset > s->memlen)
+			return fail(s, offset, "cannot seek past the end (%zu bytes)", s->memlen);
+		s->mempos = (size_t)offset;
+	} else if (offset > (uint64_t)INT64_MAX) {
+		return fail(s, offset, "cannot seek: offset out of range");
+	} else if (fseeko(s->f, (off_t)offset, SEEK_SET) != 0) {
+		return fail(s, offset, "cannot seek: %s", strerror(errno));
+	}
+	s->offset = offset;
+	s->count = index;
+	s->ended = 0;
+	s->failed = 0;
+	return 0;
 }
 
 const char *stream_meta_get(const Stream *s, const char *key)
@@ -637,21 +650,21 @@ static int write_meta_chunk(Stream *s, const char *tag, const MetaList *l, uint6
 	unsigned char *c = s->chunk;
 	memset(c, 0, len);
 	memcpy(c, tag, 4);
-	put64(c + 8, len);
-	put32(c + 16, (uint32_t)desc);
-	put32(c + 20, (uint32_t)l->n);
-	put64(c + 24, seq);
+	le_put64(c + 8, len);
+	le_put32(c + 16, (uint32_t)desc);
+	le_put32(c + 20, (uint32_t)l->n);
+	le_put64(c + 24, seq);
 	unsigned char *p = c + CHUNK_HDR;
 	for (int i = 0; i < l->n; i++) {
 		size_t kl = strlen(l->m[i].key), vl = strlen(l->m[i].val);
-		put32(p, (uint32_t)kl);
+		le_put32(p, (uint32_t)kl);
 		memcpy(p + 4, l->m[i].key, kl);
 		p += 4 + kl;
-		put32(p, (uint32_t)vl);
+		le_put32(p, (uint32_t)vl);
 		memcpy(p + 4, l->m[i].val, vl);
 		p += 4 + vl;
 	}
-	put32(c + 4, crc32_update(0, c + 8, len - 8));
+	le_put32(c + 4, crc32_update(0, c + 8, len - 8));
 	uint32_t dummy = 0;
 	return out_write(s, c, len, &dummy, 1);
 }
@@ -662,7 +675,7 @@ static int write_header(Stream *s)
 		return 0;
 	unsigned char pre[PREAMBLE] = { 0 };
 	memcpy(pre, MAGIC, 8);
-	put32(pre + 8, VERSION);
+	le_put32(pre + 8, VERSION);
 	uint32_t dummy = 0;
 	if (out_write(s, pre, PREAMBLE, &dummy, 1) < 0 ||
 	    write_meta_chunk(s, "CNPH", &s->meta, 0) < 0)
@@ -694,15 +707,15 @@ int stream_write_record(Stream *s, const Record *r)
 	for (int i = 0; i < r->n; i++) {
 		const Tensor *t = &r->t[i];
 		size_t nl = strlen(t->name);
-		put16(p, (uint16_t)nl);
+		le_put16(p, (uint16_t)nl);
 		memcpy(p + 2, t->name, nl);
 		p[2 + nl] = (unsigned char)t->dtype;
 		p[3 + nl] = (unsigned char)t->ndim;
 		p += 4 + nl;
 		for (int d = 0; d < t->ndim; d++, p += 8)
-			put64(p, (uint64_t)t->dims[d]);
-		put64(p, pos);
-		put64(p + 8, t->nbytes);
+			le_put64(p, (uint64_t)t->dims[d]);
+		le_put64(p, pos);
+		le_put64(p + 8, t->nbytes);
 		p += 16;
 		pos = align64(pos + t->nbytes);
 	}
@@ -710,10 +723,10 @@ int stream_write_record(Stream *s, const Record *r)
 	if (len > STREAM_MAX_RECORD_BYTES)
 		die("%s: record of %zu bytes exceeds the cap", s->label, len);
 	memcpy(c, "CNPR", 4);
-	put64(c + 8, len);
-	put32(c + 16, (uint32_t)desc);
-	put32(c + 20, (uint32_t)r->n);
-	put64(c + 24, s->count);
+	le_put64(c + 8, len);
+	le_put32(c + 16, (uint32_t)desc);
+	le_put32(c + 20, (uint32_t)r->n);
+	le_put64(c + 24, s->count);
 	// The CRC covers everything after its own field: compute it over the
 	// pieces first, then write them.
 	uint32_t crc = crc32_update(0, c + 8, hlen - 8);
@@ -725,7 +738,7 @@ int stream_write_record(Stream *s, const Record *r)
 		crc = crc32_update(crc, ZEROS, align64(at) - at);
 		at = align64(at);
 	}
-	put32(c + 4, crc);
+	le_put32(c + 4, crc);
 	uint32_t dummy = 0;
 	if (out_write(s, c, hlen, &dummy, 1) < 0)
 		return -1;

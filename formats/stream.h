@@ -30,6 +30,17 @@ const char *stream_path(const Stream *s);
 // 1: a record was read into r; 0: clean end of stream; -1: error.
 int stream_read_record(Stream *s, Record *r);
 uint64_t stream_count(const Stream *s);  // records read / written so far
+// Reading a file by index: stream_tell is the byte offset of the next chunk
+// (after stream_open_read, the first record's; before each
+// stream_read_record, that record's).  stream_seek_record positions a read
+// stream at the record chunk at `offset` that is record `index` (both as
+// stream_tell and stream_count gave them), so that stream_read_record reads
+// it next, with every check; a failed or ended stream can be repositioned.
+// -1 (with stream_error) on a stream that cannot seek (a pipe, a stream
+// being written) or an offset not a multiple of 64 or past a memory
+// stream's end.
+uint64_t stream_tell(const Stream *s);
+int stream_seek_record(Stream *s, uint64_t offset, uint64_t index);
 
 // Metadata: the header's, plus the end chunk's once it has been read
 // (a trailing key overrides a header key of the same name).

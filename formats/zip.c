@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "libcommon/util/alloc.h"
+#include "libcommon/util/le.h"
 #include "crc32.h"
 #include "import_internal.h"
 
@@ -19,15 +20,15 @@ static int eocd64(const unsigned char *buf, size_t len, size_t loc,
                   uint64_t *count, uint64_t *cd_size, uint64_t *cd_off,
                   char *err, size_t errlen)
 {
-	if (loc < 20 || rd32(buf + loc - 20) != SIG_LOC64)
+	if (loc < 20 || le_get32(buf + loc - 20) != SIG_LOC64)
 		return seterr(err, errlen, "zip: zip64 end record locator missing");
-	uint64_t off = rd64(buf + loc - 20 + 8);
-	if (off > len || len - off < 56 || rd32(buf + off) != SIG_EOCD64)
+	uint64_t off = le_get64(buf + loc - 20 + 8);
+	if (off > len || len - off < 56 || le_get32(buf + off) != SIG_EOCD64)
 		return seterr(err, errlen, "zip: bad zip64 end record offset %llu",
 		              (unsigned long long)off);
-	*count = rd64(buf + off + 32);
-	*cd_size = rd64(buf + off + 40);
-	*cd_off = rd64(buf + off + 48);
+	*count = le_get64(buf + off + 32);
+	*cd_size = le_get64(buf + off + 40);
+	*cd_off = le_get64(buf + off + 48);
 	return 0;
 }
 
@@ -41,8 +42,8 @@ int zip_open_mem(const unsigned char *buf, size_t len, Zip *z, char *err,
 	size_t pos = len - 22, lo = len > 22 + 65535 ? len - 22 - 65535 : 0;
 	int found = 0;
 	for (;; pos--) {
-		if (rd32(buf + pos) == SIG_EOCD &&
-		    pos + 22 + (size_t)rd16(buf + pos + 20) <= len) {
+		if (le_get32(buf + pos) == SIG_EOCD &&
+		    pos + 22 + (size_t)le_get16(buf + pos + 20) <= len) {
 			found = 1;
 			break;
 		}
@@ -52,9 +53,9 @@ int zip_open_mem(const unsigned char *buf, size_t len, Zip *z, char *err,
 	if (!found)
 		return seterr(err, errlen, "zip: no end of central directory "
 		              "(truncated?)");
-	uint64_t count = rd16(buf + pos + 10), cd_size = rd32(buf + pos + 12),
-	         cd_off = rd32(buf + pos + 16);
-	if (rd16(buf + pos + 4) != 0 || rd16(buf + pos + 6) != 0)
+	uint64_t count = le_get16(buf + pos + 10), cd_size = le_get32(buf + pos + 12),
+	         cd_off = le_get32(buf + pos + 16);
+	if (le_get16(buf + pos + 4) != 0 || le_get16(buf + pos + 6) != 0)
 		return seterr(err, errlen, "zip: multi-disk archives are not supported");
 	if (count == 0xffff || cd_size == 0xffffffffu || cd_off == 0xffffffffu) {
 		if (eocd64(buf, len, pos, &count, &cd_size, &cd_off, err, errlen))
@@ -72,16 +73,16 @@ int zip_open_mem(const unsigned char *buf, size_t len, Zip *z, char *err,
 	z->e = xcalloc(count ? count : 1, sizeof *z->e);
 	const unsigned char *p = buf + cd_off, *end = p + cd_size;
 	for (uint64_t i = 0; i < count; i++) {
-		if (end - p < 46 || rd32(p) != SIG_CENTRAL) {
+		if (end - p < 46 || le_get32(p) != SIG_CENTRAL) {
 			seterr(err, errlen, "zip: bad central directory entry %llu",
 			       (unsigned long long)i);
 			goto fail;
 		}
-		unsigned flags = rd16(p + 8), method = rd16(p + 10);
-		uint32_t crc = rd32(p + 16);
-		uint64_t csize = rd32(p + 20), usize = rd32(p + 24);
-		size_t nl = rd16(p + 28), xl = rd16(p + 30), cl = rd16(p + 32);
-		uint64_t lofs = rd32(p + 42);
+		unsigned flags = le_get16(p + 8), method = le_get16(p + 10);
+		uint32_t crc = le_get32(p + 16);
+		uint64_t csize = le_get32(p + 20), usize = le_get32(p + 24);
+		size_t nl = le_get16(p + 28), xl = le_get16(p + 30), cl = le_get16(p + 32);
+		uint64_t lofs = le_get32(p + 42);
 		if ((size_t)(end - p) - 46 < nl + xl + cl) {
 			seterr(err, errlen, "zip: central directory entry %llu overruns "
 			       "the directory", (unsigned long long)i);
@@ -92,7 +93,7 @@ int zip_open_mem(const unsigned char *buf, size_t len, Zip *z, char *err,
 		// Zip64 sizes/offset, present in that order for each field saturated.
 		const unsigned char *x = p + 46 + nl, *xe = x + xl;
 		while (xe - x >= 4) {
-			unsigned id = rd16(x), sz = rd16(x + 2);
+			unsigned id = le_get16(x), sz = le_get16(x + 2);
 			if ((size_t)(xe - x) - 4 < sz)
 				break;
 			if (id == 0x0001) {
@@ -106,7 +107,7 @@ int zip_open_mem(const unsigned char *buf, size_t len, Zip *z, char *err,
 						       "field", nshow, name);
 						goto fail;
 					}
-					*f[k] = rd64(q);
+					*f[k] = le_get64(q);
 					q += 8;
 				}
 			}
@@ -127,12 +128,12 @@ int zip_open_mem(const unsigned char *buf, size_t len, Zip *z, char *err,
 			       (unsigned long long)csize, (unsigned long long)usize);
 			goto fail;
 		}
-		if (lofs > len || len - lofs < 30 || rd32(buf + lofs) != SIG_LOCAL) {
+		if (lofs > len || len - lofs < 30 || le_get32(buf + lofs) != SIG_LOCAL) {
 			seterr(err, errlen, "zip: entry '%.*s': bad local header offset "
 			       "%llu", nshow, name, (unsigned long long)lofs);
 			goto fail;
 		}
-		uint64_t data = lofs + 30 + rd16(buf + lofs + 26) + rd16(buf + lofs + 28);
+		uint64_t data = lofs + 30 + le_get16(buf + lofs + 26) + le_get16(buf + lofs + 28);
 		if (data > len || usize > len - data) {
 			seterr(err, errlen, "zip: entry '%.*s' (%llu bytes at offset %llu) "
 			       "extends past the end of the file (%zu bytes)", nshow, name,

@@ -7,6 +7,8 @@
 #include <string.h>
 #include "libcommon/util/alloc.h"
 #include "libcommon/engine/backbone.h"
+#include "formats/stream_classes.h"
+#include "libcommon/util/classes.h"
 #include "libcommon/util/err.h"
 #include "formats/import.h"
 #include "libcommon/util/io.h"
@@ -18,24 +20,6 @@
 
 #define CFG_CAP (4u << 20)
 #define LABELS_CAP (16u << 20)
-
-// Checks a comma-separated class list; returns the number of classes.
-static int count_classes(const char *s, const char *what)
-{
-	int n = 1;
-	if (!*s)
-		die("%s: empty class list", what);
-	for (const char *p = s; *p; p++) {
-		if (*p == '\n')
-			die("%s: a class name may not contain a newline", what);
-		if (*p == ',') {
-			if (p == s || p[1] == ',' || !p[1])
-				die("%s: empty class name in '%s'", what, s);
-			n++;
-		}
-	}
-	return n;
-}
 
 // -c 3 means classes "0,1,2"; otherwise the names themselves.
 static char *classes_arg(const char *arg)
@@ -51,17 +35,6 @@ static char *classes_arg(const char *arg)
 	for (long i = 0; i < n; i++)
 		o += (size_t)sprintf(s + o, "%s%ld", i ? "," : "", i);
 	return s;
-}
-
-static char *classes_from(const char *path)
-{
-	Stream *s = xstream_open_read(path);
-	const char *c = stream_meta_get(s, "classes");
-	if (!c)
-		die("%s: no 'classes' in its metadata", path);
-	char *r = xstrdup(c);
-	stream_close(s);
-	return r;
 }
 
 // One label per line (ImageNet order) -> comma-separated.
@@ -187,8 +160,8 @@ int main(int argc, char **argv)
 	if (classes)
 		cls = classes_arg(classes);
 	else if (from)
-		cls = classes_from(from);
-	int K = cls ? count_classes(cls, classes ? "-c" : from) : 0;
+		cls = stream_read_classes(from);
+	int K = cls ? classes_count(cls, classes ? "-c" : from) : 0;
 
 	// The whole pretrained network first: every tensor of the weights file
 	// must fit it (the classifier included), then the body moves under the

@@ -7,17 +7,6 @@
 
 // ---- loading weights ----------------------------------------------------------
 
-static void shape_str(const Tensor *t, char *out, size_t len)
-{
-	size_t o = 0;
-	o += (size_t)snprintf(out + o, len - o, "(");
-	for (int i = 0; i < t->ndim && o < len; i++)
-		o += (size_t)snprintf(out + o, len - o, "%s%lld", i ? ", " : "",
-		                      (long long)t->dims[i]);
-	if (o < len)
-		snprintf(out + o, len - o, ")");
-}
-
 static int ends_with(const char *s, const char *suf)
 {
 	size_t a = strlen(s), b = strlen(suf);
@@ -71,9 +60,9 @@ int model_load_tensors(Model *m, const Record *src, int skip_head, int strict,
 		for (int d = 0; same && d < p->ndim; d++)
 			same = s->dims[d] == p->dims[d];
 		if (!same) {
-			char a[128], b[128];
-			shape_str(s, a, sizeof a);
-			shape_str(p, b, sizeof b);
+			char a[TENSOR_SHAPE_STR_CAP], b[TENSOR_SHAPE_STR_CAP];
+			tensor_shape_str(s, ", ", a, sizeof a);
+			tensor_shape_str(p, ", ", b, sizeof b);
 			snprintf(err, errlen, "%s: tensor %s has shape %s, expected %s",
 			         srcname, p->name, a, b);
 			goto out;
@@ -150,9 +139,9 @@ int model_adopt_params(Model *m, Record *src, const char *srcname, char *err,
 		for (int d = 0; same && d < t->ndim; d++)
 			same = s->dims[d] == t->dims[d];
 		if (!same) {
-			char a[128], b[128];
-			shape_str(s, a, sizeof a);
-			shape_str(t, b, sizeof b);
+			char a[TENSOR_SHAPE_STR_CAP], b[TENSOR_SHAPE_STR_CAP];
+			tensor_shape_str(s, ", ", a, sizeof a);
+			tensor_shape_str(t, ", ", b, sizeof b);
 			snprintf(err, errlen, "%s: tensor %s has shape %s, expected %s",
 			         srcname, t->name, a, b);
 			goto out;

@@ -11,6 +11,7 @@
 #include <jerror.h>
 #include "stb_image.h"
 #include "libcommon/util/alloc.h"
+#include "libcommon/util/le.h"
 #include "image_decode.h"
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
@@ -32,14 +33,14 @@ static int dims_absurd(long long w, long long h)
 
 // --- EXIF orientation ---------------------------------------------------
 
-static unsigned rd16(const unsigned char *p, int le)
+// TIFF fields in the byte order its header names ("II" or "MM").
+static unsigned tiff16(const unsigned char *p, int le)
 {
-	return le ? p[0] | p[1] << 8 : p[0] << 8 | p[1];
+	return le ? le_get16(p) : be_get16(p);
 }
-static uint32_t rd32(const unsigned char *p, int le)
+static uint32_t tiff32(const unsigned char *p, int le)
 {
-	return le ? (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24
-	          : (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
+	return le ? le_get32(p) : be_get32(p);
 }
 
 int exif_orientation(const unsigned char *p, size_t n)
@@ -55,20 +56,20 @@ int exif_orientation(const unsigned char *p, size_t n)
 		le = 0;
 	else
 		return 1;
-	if (rd16(p + 2, le) != 42)
+	if (tiff16(p + 2, le) != 42)
 		return 1;
-	uint32_t ifd = rd32(p + 4, le);
+	uint32_t ifd = tiff32(p + 4, le);
 	if (ifd > n || n - ifd < 2)
 		return 1;
-	unsigned count = rd16(p + ifd, le);
+	unsigned count = tiff16(p + ifd, le);
 	for (unsigned i = 0; i < count; i++) {
 		size_t e = (size_t)ifd + 2 + (size_t)i * 12;
 		if (e + 12 > n)
 			return 1;
-		if (rd16(p + e, le) == 0x0112) {       // Orientation, SHORT
-			if (rd16(p + e + 2, le) != 3)
+		if (tiff16(p + e, le) == 0x0112) {       // Orientation, SHORT
+			if (tiff16(p + e + 2, le) != 3)
 				return 1;
-			unsigned v = rd16(p + e + 8, le);
+			unsigned v = tiff16(p + e + 8, le);
 			return v >= 1 && v <= 8 ? (int)v : 1;
 		}
 	}
@@ -398,7 +399,7 @@ static int decode_stb(const unsigned char *buf, size_t len, Image *img, char *er
 	// stb_image refuses a huge PNG itself but then reports "unknown image
 	// type"; read the IHDR size first so the message says what is wrong.
 	if (len >= 24 && memcmp(buf, "\x89PNG\r\n\x1a\n", 8) == 0 && memcmp(buf + 12, "IHDR", 4) == 0) {
-		uint32_t pw = rd32(buf + 16, 0), ph = rd32(buf + 20, 0);
+		uint32_t pw = be_get32(buf + 16), ph = be_get32(buf + 20);
 		if (dims_absurd(pw, ph))
 			return fail(err, errlen, "image too large: %ux%u (limits: %d per side, %llu pixels)",
 			            pw, ph, IMAGE_MAX_SIDE, IMAGE_MAX_PIXELS);

@@ -1,7 +1,11 @@
 #include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "alloc.h"
 #include "err.h"
@@ -63,6 +67,59 @@ void *read_file(const char *path, size_t cap, size_t *len)
 	buf[n] = 0;
 	*len = n;
 	return buf;
+}
+
+static int map_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int map_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	if (err && errlen) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
+int map_file(const char *path, MappedFile *m, char *err, size_t errlen)
+{
+	memset(m, 0, sizeof *m);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return map_err(err, errlen, "%s: %s", path, strerror(errno));
+	struct stat st;
+	if (fstat(fd, &st) != 0) {
+		int e = errno;
+		close(fd);
+		return map_err(err, errlen, "%s: %s", path, strerror(e));
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return map_err(err, errlen, "%s: not a regular file", path);
+	}
+	if (st.st_size == 0) {
+		close(fd);
+		static const unsigned char empty[1];
+		m->p = empty;
+		return 0;
+	}
+	void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	int e = errno;
+	close(fd);
+	if (p == MAP_FAILED)
+		return map_err(err, errlen, "%s: %s", path, strerror(e));
+	m->map = p;
+	m->p = p;
+	m->len = (size_t)st.st_size;
+	return 0;
+}
+
+void unmap_file(MappedFile *m)
+{
+	if (m->map)
+		munmap(m->map, m->len);
+	memset(m, 0, sizeof *m);
 }
 
 // Every uncommitted temporary output is removed at exit, so a failed run

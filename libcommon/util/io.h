@@ -16,6 +16,17 @@ void write_full(FILE *f, const void *buf, size_t n, const char *path);
 // bytes.  Returns a malloc'd buffer (NUL-terminated beyond *len); dies on error.
 void *read_file(const char *path, size_t cap, size_t *len);
 
+// A whole file, mapped read-only (for parsers that want the bytes at hand).
+typedef struct {
+	const unsigned char *p;   // the bytes (a valid pointer even when len is 0)
+	size_t len;
+	void *map;                // what unmap_file releases; NULL for an empty file
+} MappedFile;
+// Maps a regular file.  Returns 0, or -1 with "<path>: <reason>" in err
+// (errlen may be 0); never dies.
+int map_file(const char *path, MappedFile *m, char *err, size_t errlen);
+void unmap_file(MappedFile *m);
+
 // An output that appears whole or not at all.  For "-" it is stdout.
 typedef struct {
 	FILE *f;

@@ -170,3 +170,15 @@ void tensor_str(const Tensor *t, char *out, size_t outlen)
 	out[n] = 0;
 }
 
+
+char *tensor_shape_str(const Tensor *t, const char *sep, char *buf, size_t cap)
+{
+	if (!cap)
+		return buf;
+	size_t n = (size_t)snprintf(buf, cap, "(");
+	for (int d = 0; d < t->ndim && n < cap; d++)
+		n += (size_t)snprintf(buf + n, cap - n, "%s%lld", d ? sep : "", (long long)t->dims[d]);
+	if (n < cap)
+		snprintf(buf + n, cap - n, ")");
+	return buf;
+}

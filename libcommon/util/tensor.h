@@ -57,6 +57,12 @@ Tensor *record_find(const Record *r, const char *name);  // NULL if absent
 Tensor *record_slot(Record *r);
 // Number of elements of a tensor.
 int64_t tensor_numel(const Tensor *t);
+// The shape as text: "(3, 224, 224)" with sep ", ", "(3,224,224)" with ","
+// (tensor(1)'s form); "()" for a scalar.  Always NUL-terminated in cap bytes
+// (truncated if need be; TENSOR_SHAPE_STR_CAP holds any shape with a
+// separator of up to 2 bytes).  Returns buf.
+#define TENSOR_SHAPE_STR_CAP 200
+char *tensor_shape_str(const Tensor *t, const char *sep, char *buf, size_t cap);
 // Tensor names and metadata keys: 1..255 printable ASCII bytes, no space.
 int tensor_name_valid(const char *s, size_t n);
 // Copies a string tensor into out (NUL-terminated, truncated to outlen-1).

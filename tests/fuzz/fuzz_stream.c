@@ -8,14 +8,7 @@
 #include <string.h>
 #include "formats/crc32.h"
 #include "formats/stream.h"
-
-static uint64_t le64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
+#include "libcommon/util/le.h"
 
 static void read_all(const uint8_t *data, size_t size)
 {
@@ -61,12 +54,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t *c = malloc(size);
 	memcpy(c, data, size);
 	for (size_t off = 64; off + 32 <= size;) {
-		uint64_t len = le64(c + off + 8);
+		uint64_t len = le_get64(c + off + 8);
 		if (len < 32 || len > size - off)
 			break;
 		uint32_t crc = crc32_update(0, c + off + 8, (size_t)len - 8);
-		for (int i = 0; i < 4; i++)
-			c[off + 4 + i] = (uint8_t)(crc >> (8 * i));
+		le_put32(c + off + 4, crc);
 		off += (size_t)len;
 	}
 	read_all(c, size);

@@ -106,6 +106,5 @@ int main(int argc, char **argv)
 	test_parallel_for();
 	CHECK(parse_long("-n", "42", 0, 100) == 42);
 	CHECK(parse_double("-x", "0.5", 0, 1) == 0.5);
-	printf("test_common: %d passed, %d failed\n", passed, failed);
-	return failed != 0;
+	return check_done("test_common");
 }

@@ -3,7 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <jpeglib.h>
+#include "libcommon/image/dataset.h"
 #include "libcommon/image/image_decode.h"
 #include "libcommon/image/image_geom.h"
 #include "check.h"
@@ -337,6 +339,111 @@ static void test_horiz_simd(void)
 	CHECK(bad == 0 && n > 300 && simd_plans == n);
 }
 
+// ---- dataset_scan: folders and classes --------------------------------------
+
+static char *ds_root;
+
+static char *under(const char *rel)
+{
+	size_t n = strlen(ds_root) + strlen(rel) + 2;
+	char *p = malloc(n);
+	snprintf(p, n, "%s/%s", ds_root, rel);
+	return p;
+}
+
+// Makes the folder (a trailing '/') or empty file rel under ds_root.
+static void make(const char *rel)
+{
+	char *p = under(rel);
+	size_t n = strlen(p);
+	if (p[n - 1] == '/') {
+		p[n - 1] = 0;
+		CHECK(mkdir(p, 0755) == 0);
+	} else {
+		check_write_file(p, "", 0);
+	}
+	free(p);
+}
+
+typedef struct { const char *dir, *classes; } ScanArgs;
+
+static void scan_die(void *arg)
+{
+	const ScanArgs *a = arg;
+	ClassList cl = { 0 };
+	if (a->classes)
+		classes_split(&cl, a->classes, "--classes");
+	Dataset ds;
+	char *d = under(a->dir);
+	dataset_scan(&ds, d, &cl);
+}
+
+static int scan_dies(const char *dir, const char *classes, const char *msg)
+{
+	ScanArgs a = { dir, classes };
+	return check_dies(scan_die, &a, 1, msg);
+}
+
+static void test_dataset(void)
+{
+	ds_root = check_tmp("test_image.dataset");
+	CHECK(mkdir(ds_root, 0755) == 0);
+	static const char *TREE[] = {
+		"lab/", "lab/dogs/", "lab/dogs/b.jpg", "lab/dogs/a.jpg", "lab/cats/", "lab/cats/z.png",
+		"lab/cats/.hidden", "lab/.git/", "lab/.git/x", "lab/.DS_Store",
+		"flat/", "flat/2.jpg", "flat/10.jpg", "flat/1.jpg", "flat/.x",
+		"mixed/", "mixed/f.jpg", "mixed/d/", "empty/", "emptycls/", "emptycls/cats/",
+		"comma/", "comma/a,b/", "comma/a,b/x.jpg",
+	};
+	for (size_t i = 0; i < sizeof TREE / sizeof TREE[0]; i++)
+		make(TREE[i]);
+
+	ClassList cl = { 0 };
+	Dataset ds;
+	char *lab = under("lab/");   // a trailing slash is not doubled
+	dataset_scan(&ds, lab, &cl);
+	char *j = classes_join(&cl);
+	CHECK(strcmp(j, "cats,dogs") == 0);
+	free(j);
+	CHECK(ds.labelled && ds.n == 3);
+	CHECK(ds.n == 3 && strcmp(ds.rel[0], "cats/z.png") == 0 && ds.label[0] == 0 &&
+	      strcmp(ds.rel[1], "dogs/a.jpg") == 0 && ds.label[1] == 1 &&
+	      strcmp(ds.rel[2], "dogs/b.jpg") == 0 && ds.label[2] == 1);
+	char *p = dataset_path(&ds, 2), *want = under("lab/dogs/b.jpg");
+	CHECK(strcmp(p, want) == 0);
+	free(p);
+	free(want);
+	dataset_free(&ds);
+	classes_free(&cl);
+	// given classes fix the label order; a class without a folder is no error
+	classes_split(&cl, "dogs,birds,cats", "--classes");
+	dataset_scan(&ds, lab, &cl);
+	CHECK(cl.n == 3 && ds.n == 3 && strcmp(ds.rel[0], "dogs/a.jpg") == 0 && ds.label[0] == 0 &&
+	      strcmp(ds.rel[2], "cats/z.png") == 0 && ds.label[2] == 2);
+	dataset_free(&ds);
+	classes_free(&cl);
+	free(lab);
+	// flat: unlabelled, bytewise order
+	char *flat = under("flat");
+	dataset_scan(&ds, flat, &cl);
+	CHECK(!ds.labelled && cl.n == 0 && ds.n == 3 && strcmp(ds.rel[0], "1.jpg") == 0 &&
+	      strcmp(ds.rel[1], "10.jpg") == 0 && strcmp(ds.rel[2], "2.jpg") == 0 &&
+	      ds.label[0] == -1 && ds.label[2] == -1);
+	dataset_free(&ds);
+	free(flat);
+	CHECK(scan_dies("lab", "cats", "lab/dogs: class folder not in the class list"));
+	CHECK(scan_dies("mixed", NULL, "mixed: holds both files (f.jpg) and class folders (d)"));
+	CHECK(scan_dies("empty", NULL, "empty: no images"));
+	CHECK(scan_dies("emptycls", NULL, "emptycls/cats: no images"));
+	CHECK(scan_dies("comma", NULL, "comma: class name 'a,b' is empty or holds ','"));
+	CHECK(scan_dies("nonexistent", NULL, "nonexistent: No such file"));
+
+	char cmd[300];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", ds_root);
+	CHECK(system(cmd) == 0);
+	free(ds_root);
+}
+
 int main(void)
 {
 	test_dims();
@@ -346,6 +453,6 @@ int main(void)
 	test_exif();
 	test_jpeg();
 	test_crop_decode();
-	printf("test_image: %d passed, %d failed\n", passed, failed);
-	return failed != 0;
+	test_dataset();
+	return check_done("test_image");
 }

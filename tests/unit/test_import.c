@@ -11,14 +11,9 @@
 #include "formats/stream.h"
 #include "check.h"
 #include "libcommon/util/io.h"
+#include "libcommon/util/le.h"
 
 #define FIX "tests/fixtures/import/"
-
-// The whole file, or the test dies naming it (run from the repo root).
-static unsigned char *slurp(const char *path, size_t *len)
-{
-	return read_file(path, (size_t)1 << 30, len);
-}
 
 // The records of tests/fixtures/import/expected.stream.
 static Record expect[2];
@@ -89,7 +84,7 @@ typedef int (*ImportFn)(const void *, size_t, const char *, Record *, char *,
 static void every_truncation(const char *path, ImportFn fn)
 {
 	size_t len;
-	unsigned char *b = slurp(path, &len);
+	unsigned char *b = read_file(path, CHECK_FILE_CAP, &len);
 	int bad = 0;
 	Record r;
 	record_init(&r);
@@ -115,7 +110,7 @@ static void every_truncation(const char *path, ImportFn fn)
 static void every_flip(const char *path, ImportFn fn, int must_fail_in_zip)
 {
 	size_t len;
-	unsigned char *b = slurp(path, &len);
+	unsigned char *b = read_file(path, CHECK_FILE_CAP, &len);
 	int bad = 0, refused = 0;
 	Record r;
 	record_init(&r);
@@ -246,8 +241,7 @@ static int st(const char *json, size_t n, char *err, size_t errlen)
 {
 	size_t hl = strlen(json);
 	unsigned char *b = calloc(1, 8 + hl + n);
-	for (int i = 0; i < 8; i++)
-		b[i] = (unsigned char)((uint64_t)hl >> (8 * i));
+	le_put64(b, hl);
 	memcpy(b + 8, json, hl);
 	Record r;
 	record_init(&r);
@@ -478,7 +472,7 @@ static void test_tiny_darknet(void)
 	CHECK(r.n == 15 * 5 + 2 && params == 1046488);
 	CHECK(4 * params + 16 == 4185968);
 	size_t len;
-	unsigned char *b = slurp(wts, &len);
+	unsigned char *b = read_file(wts, CHECK_FILE_CAP, &len);
 	CHECK(len == 4185968);
 	record_clear(&r);
 	CHECK(darknet_load_weights_mem(b, len - 1, "t", &net, &r, err, sizeof err) == -1 &&
@@ -501,6 +495,5 @@ int main(int argc, char **argv)
 	test_tiny_darknet();
 	record_free(&expect[0]);
 	record_free(&expect[1]);
-	printf("test_import: %d passed, %d failed\n", passed, failed);
-	return failed != 0;
+	return check_done("test_import");
 }

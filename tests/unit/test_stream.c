@@ -5,28 +5,17 @@
 #include <unistd.h>
 #include "formats/crc32.h"
 #include "libcommon/util/err.h"
-#include "formats/crc32.h"
 #include "formats/stream.h"
+#include "formats/stream_classes.h"
 #include "check.h"
 #include "libcommon/util/io.h"
+#include "libcommon/util/le.h"
 
-
-static const char *tmpfile_path(void)
-{
-	static char path[64];
-	snprintf(path, sizeof path, "/tmp/test_stream.%d", (int)getpid());
-	return path;
-}
-
-// The whole file, or the test dies naming it (run from the repo root).
-static unsigned char *slurp(const char *path, size_t *len)
-{
-	return read_file(path, (size_t)1 << 30, len);
-}
+static char *tmp_path;   // this test's scratch stream (check_tmp)
 
 static void test_round_trip(void)
 {
-	const char *path = tmpfile_path();
+	const char *path = tmp_path;
 	Stream *w = xstream_open_write(path);
 	stream_meta_set(w, "kind", "test");
 	stream_meta_set(w, "classes", "cats,dogs");
@@ -79,7 +68,7 @@ static void test_round_trip(void)
 static void test_every_byte_flip(void)
 {
 	size_t len;
-	unsigned char *b = slurp(tmpfile_path(), &len);
+	unsigned char *b = read_file(tmp_path, CHECK_FILE_CAP, &len);
 	int accepted = 0;
 	Record r;
 	record_init(&r);
@@ -115,22 +104,13 @@ static void test_every_byte_flip(void)
 	free(b);
 }
 
-static uint64_t le64(const unsigned char *p)
-{
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
 // Recomputes the CRC of the chunk at `off`, so that a test reaches the
 // semantic checks behind it.
 static void fix_crc(unsigned char *b, size_t off)
 {
-	uint64_t len = le64(b + off + 8);
+	uint64_t len = le_get64(b + off + 8);
 	uint32_t c = crc32_update(0, b + off + 8, len - 8);
-	for (int i = 0; i < 4; i++)
-		b[off + 4 + i] = (unsigned char)(c >> (8 * i));
+	le_put32(b + off + 4, c);
 }
 
 // Reads a whole stream; returns 0 when accepted, else copies the error.
@@ -163,7 +143,7 @@ static unsigned char *memfind(unsigned char *b, size_t len, const char *needle, 
 // Semantic rules behind the CRC: each crafted stream carries a valid CRC.
 static void test_semantic_rules(void)
 {
-	const char *path = tmpfile_path();
+	const char *path = tmp_path;
 	Stream *w = xstream_open_write(path);
 	stream_meta_set(w, "aa", "xy");
 	stream_meta_set(w, "ab", "2");
@@ -175,10 +155,10 @@ static void test_semantic_rules(void)
 	xstream_finish(w);
 	record_free(&r);
 	size_t len;
-	unsigned char *b = slurp(path, &len);
+	unsigned char *b = read_file(path, CHECK_FILE_CAP, &len);
 	char err[600];
 	CHECK(read_all(b, len, err, sizeof err) == 0);
-	size_t rec = 64 + (size_t)le64(b + 64 + 8);   // the record chunk
+	size_t rec = 64 + (size_t)le_get64(b + 64 + 8);   // the record chunk
 
 	unsigned char *c = malloc(len);
 	// The same key twice in one chunk.
@@ -197,7 +177,7 @@ static void test_semantic_rules(void)
 	CHECK(read_all(c, len, err, sizeof err) == 0);
 	// Nonzero padding between the record descriptor and the data.
 	memcpy(c, b, len);
-	uint32_t desc = c[rec + 16] | c[rec + 17] << 8;
+	uint32_t desc = le_get16(c + rec + 16);
 	c[rec + 32 + desc] = 1;
 	fix_crc(c, rec);
 	CHECK(read_all(c, len, err, sizeof err) < 0 && strstr(err, "nonzero padding"));
@@ -217,7 +197,7 @@ static void test_messages(void)
 	s = stream_open_mem("GIF89a\0\0\0\0\0\0", 12, "x.gif");
 	CHECK(s == NULL && strstr(stream_last_error(), "bad magic"));
 	size_t len;
-	unsigned char *b = slurp(tmpfile_path(), &len);
+	unsigned char *b = read_file(tmp_path, CHECK_FILE_CAP, &len);
 	b[8] = 9;
 	s = stream_open_mem(b, len, "v9");
 	CHECK(s == NULL && strstr(stream_last_error(), "unsupported format version 9"));
@@ -264,15 +244,51 @@ static void test_crc32(void)
 	CHECK(bad == 0);
 }
 
+// --classes-from: a stream's 'classes' metadata, present and not empty.
+static void classes_of(const char *path, const char *classes)
+{
+	Stream *w = xstream_open_write(path);
+	stream_meta_set(w, "kind", "images");
+	if (classes)
+		stream_meta_set(w, "classes", classes);
+	xstream_finish(w);
+}
+
+static void read_classes_die(void *path) { free(stream_read_classes(path)); }
+
+static void test_read_classes(void)
+{
+	char *path = check_tmp("test_stream.classes");
+	classes_of(path, "cats,dogs");
+	char *c = stream_read_classes(path);
+	CHECK(strcmp(c, "cats,dogs") == 0);
+	free(c);
+	classes_of(path, "a,,b");   // read as it is: the caller checks it
+	c = stream_read_classes(path);
+	CHECK(strcmp(c, "a,,b") == 0);
+	free(c);
+	char want[300];
+	snprintf(want, sizeof want, "%s: no 'classes' in its metadata", path);
+	classes_of(path, NULL);
+	CHECK(check_dies(read_classes_die, path, 1, want));
+	classes_of(path, "");
+	CHECK(check_dies(read_classes_die, path, 1, want));
+	unlink(path);
+	CHECK(check_dies(read_classes_die, path, 1, path));
+	free(path);
+}
+
 int main(int argc, char **argv)
 {
 	prog_init(argc, argv, "test_stream");
+	tmp_path = check_tmp("test_stream");
 	test_crc32();
 	test_round_trip();
 	test_every_byte_flip();
 	test_messages();
 	test_semantic_rules();
-	unlink(tmpfile_path());
-	printf("test_stream: %d passed, %d failed\n", passed, failed);
-	return failed != 0;
+	test_read_classes();
+	unlink(tmp_path);
+	free(tmp_path);
+	return check_done("test_stream");
 }

@@ -1,0 +1,155 @@
+// tensor cat: joins streams of one schema and header metadata; end-chunk
+// counters are summed.
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "libcommon/util/alloc.h"
+#include "libcommon/util/err.h"
+#include "cmd.h"
+
+static const char *opt_out = "-";
+
+static void cat_opts(int c, const char *arg)
+{
+	if (c == 'o')
+		opt_out = arg;
+}
+
+// An unsigned decimal integer that fits 64 bits.
+static int parse_counter(const char *s, uint64_t *v)
+{
+	if (!*s || strlen(s) > 19)
+		return 0;
+	*v = 0;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return 0;
+		*v = *v * 10 + (uint64_t)(*s - '0');
+	}
+	return 1;
+}
+
+// The end-chunk metadata so far: counters summed, other values as given.
+typedef struct {
+	char *key, *val;
+	int counter;
+	uint64_t sum;
+} Trail;
+
+typedef struct {
+	Trail *t;
+	int n;
+} Trails;
+
+// Every input's header metadata must equal the first's.
+static void same_header(const Stream *s, const KV *first, const char *first_path)
+{
+	KV h;
+	kv_take_header(&h, s);
+	for (int j = 0; j < first->n; j++) {
+		const char *v = kv_get(&h, first->k[j]);
+		if (!v)
+			die("%s: header metadata differs from %s: no key %s", stream_path(s),
+			    first_path, first->k[j]);
+		if (strcmp(v, first->v[j]))
+			die("%s: header metadata differs from %s: key %s", stream_path(s),
+			    first_path, first->k[j]);
+	}
+	for (int j = 0; j < h.n; j++)
+		if (!kv_get(first, h.k[j]))
+			die("%s: header metadata differs from %s: extra key %s",
+			    stream_path(s), first_path, h.k[j]);
+	kv_free(&h);
+}
+
+// Folds s's end-chunk metadata into tr: counters are summed, other values
+// must agree.
+static void add_trailer(Trails *tr, const Stream *s)
+{
+	for (int j = 0; j < stream_trailer_len(s); j++) {
+		const char *key = stream_trailer_key(s, j), *val = stream_trailer_val(s, j);
+		uint64_t v;
+		int is_counter = parse_counter(val, &v);
+		Trail *t = NULL;
+		for (int q = 0; q < tr->n; q++)
+			if (strcmp(tr->t[q].key, key) == 0)
+				t = &tr->t[q];
+		if (!t) {
+			tr->t = xrealloc(tr->t, sizeof(Trail) * (size_t)(tr->n + 1));
+			t = &tr->t[tr->n++];
+			t->key = xstrdup(key);
+			t->val = xstrdup(val);
+			t->counter = is_counter;
+			t->sum = is_counter ? v : 0;
+		} else if (t->counter && is_counter) {
+			if (t->sum + v < t->sum)
+				die("%s: end metadata %s: counter overflows", stream_path(s), key);
+			t->sum += v;
+		} else if (t->counter || is_counter || strcmp(t->val, val)) {
+			die("%s: end metadata %s: '%s' differs from earlier inputs' and is not a "
+			    "counter", stream_path(s), key, val);
+		}
+	}
+}
+
+int cmd_cat(int argc, char **argv)
+{
+	int i = cmd_getopt(argc, argv, "+o:", NULL, cat_opts);
+	if (i == argc)
+		die_usage("cat: no input");
+	int stdin_uses = 0;
+	for (int k = i; k < argc; k++)
+		stdin_uses += strcmp(argv[k], "-") == 0;
+	if (stdin_uses > 1)
+		die_usage("cat: standard input named more than once");
+	check_stream_out(opt_out);
+	Stream *w = NULL;
+	KV first = { 0, NULL, NULL };
+	const char *first_path = NULL;
+	Schema sch = { 0, NULL };
+	int have = 0;
+	Trails tr = { NULL, 0 };
+	Record r;
+	record_init(&r);
+	for (int k = i; k < argc; k++) {
+		Stream *s = xstream_open_read(argv[k]);
+		if (!w) {
+			kv_take_header(&first, s);
+			first_path = argv[k];
+			w = xstream_open_write(opt_out);
+			stream_meta_copy(w, s);
+			xstream_write_header(w);
+		} else {
+			same_header(s, &first, first_path);
+		}
+		while (xstream_read_record(s, &r)) {
+			if (!have) {
+				schema_take(&sch, &r);
+				have = 1;
+			} else {
+				char buf[600];
+				const char *d = schema_diff(&sch, &r, buf, sizeof buf);
+				if (d)
+					die("%s: record %llu: schema differs: %s", stream_path(s),
+					    (unsigned long long)r.index, d);
+			}
+			xstream_write_record(w, &r);
+		}
+		add_trailer(&tr, s);
+		stream_close(s);
+	}
+	for (int q = 0; q < tr.n; q++) {
+		char num[32];
+		snprintf(num, sizeof num, "%llu", (unsigned long long)tr.t[q].sum);
+		stream_meta_set_end(w, tr.t[q].key, tr.t[q].counter ? num : tr.t[q].val);
+		free(tr.t[q].key);
+		free(tr.t[q].val);
+	}
+	free(tr.t);
+	xstream_finish(w);
+	kv_free(&first);
+	free(sch.t);
+	record_free(&r);
+	return 0;
+}
