@@ -10,8 +10,8 @@
 // Darknet cfgs: convolutional (+ batch norm, leaky 0.1 / linear / relu),
 // maxpool, avgpool (global), shortcut.  The ImageNet classifier tail (a 1x1
 // convolutional, with an avgpool before or after it, then softmax/cost) is
-// recognised and cut; the body is split into two groups at the middle
-// convolution.
+// recognised and cut; the body is split into two groups where its maps
+// pass stride 8 (as the ResNets' groups are).
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -235,12 +235,12 @@ static int build_darknet(Model *m, int head, const DarknetNet *dnp,
 	m->in_c = 3;
 	m->in_size = dn.width;
 	int *out = xcalloc((size_t)dn.n, sizeof(int));
-	int nconv = 0, seen = 0;
-	for (int i = 0; i < cut; i++)
-		nconv += dn.layers[i].type == DN_CONV;
+	// fast.ai's rule for ResNets (G0 = conv1 .. layer2, which ends at
+	// stride 8: 28x28 of 224) applied to darknet: G0 ends with the last
+	// layer whose output is at stride 8 or less, G1 is the rest of the body.
 	m->ngroups = 1;
 	for (int i = 0; i < cut; i++) {
-		if (dn.layers[i].type == DN_CONV && seen++ == nconv / 2)
+		if (m->ngroups == 1 && (int64_t)dn.layers[i].out_h * 8 < dn.height)
 			m->ngroups = 2;
 		if (darknet_layer(m, &dn, i, out, err, errlen) < 0) {
 			free(out);

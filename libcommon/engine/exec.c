@@ -115,8 +115,13 @@ void exec_params_changed(Exec *e)
 		e->run[i].fold_ok = 0;
 		e->be->conv_cache_invalidate(e->run[i].cache);
 	}
+}
+
+void exec_params_to_device(Exec *e)
+{
 	if (e->pdev)
 		e->be->to_device(e->pdev, e->m->params.buf, e->m->params.used);
+	exec_params_changed(e);
 }
 
 void exec_params_to_host(Exec *e)

@@ -80,10 +80,12 @@ float *exec_forward(Exec *e, int N, const float *x, int first, int last,
 float *exec_backward(Exec *e, const float *dy, int want_dx);
 void exec_zero_grad(Exec *e);
 
-// The weights changed (an optimiser step, loaded weights, the model's
-// Record replaced): drops folded weights and conv caches, and on a device
-// backend uploads the model's parameters again.
+// The weights on the device changed (an optimiser step): drops folded
+// weights and conv caches.
 void exec_params_changed(Exec *e);
+// The model's Record changed on the host (weights loaded or edited): on a
+// device backend uploads it again; drops folded weights and conv caches.
+void exec_params_to_device(Exec *e);
 // Device backend: copies the parameters (and batch-norm statistics that
 // training moved) back into the model's Record, e.g. before model_save.
 void exec_params_to_host(Exec *e);

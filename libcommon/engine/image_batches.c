@@ -47,10 +47,17 @@ void image_batches_open(ImageBatches *b, const char *path, const Model *m,
 
 int image_batches_next(ImageBatches *b)
 {
+	return image_batches_read(b, b->cap);
+}
+
+int image_batches_read(ImageBatches *b, int max)
+{
 	size_t S = (size_t)b->S, plane = S * S, per = plane * 3;
 	int n = 0;
 	b->first = stream_count(b->in);
-	while (n < b->cap && xstream_read_record(b->in, &b->r)) {
+	if (max > b->cap)
+		max = b->cap;
+	while (n < max && xstream_read_record(b->in, &b->r)) {
 		Tensor *im = record_find(&b->r, "image");
 		uint64_t idx = stream_count(b->in) - 1;
 		if (!im || im->dtype != DT_U8 || im->ndim != 3 ||

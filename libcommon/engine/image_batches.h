@@ -30,9 +30,10 @@ typedef struct {
 void image_batches_open(ImageBatches *b, const char *path, const Model *m,
                         const char *model_path, int batch);
 // Reads the next batch of up to `batch` images; returns its size, 0 at the
-// end.  Dies on a record without a (S, S, 3) u8 image, or without an i32
+// end.  image_batches_read reads at most max (an epoch's last batch).  Dies on a record without a (S, S, 3) u8 image, or without an i32
 // label in a labelled stream.
 int image_batches_next(ImageBatches *b);
+int image_batches_read(ImageBatches *b, int max);
 // Closes the stream and frees everything.
 void image_batches_close(ImageBatches *b);
 

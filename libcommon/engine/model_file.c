@@ -8,10 +8,10 @@
 #include "model_file.h"
 #include "formats/stream.h"
 
-void model_save(const Model *m, const char *path)
+Stream *model_save_begin(const Model *m, const char *path, const char *kind)
 {
 	Stream *s = xstream_open_write(path);
-	stream_meta_set(s, "kind", "model");
+	stream_meta_set(s, "kind", kind);
 	stream_meta_set(s, "arch", m->arch);
 	stream_meta_set(s, "head", m->head == HEAD_FASTAI ? "fastai" : "imagenet");
 	stream_meta_setf(s, "num_classes", "%d", m->num_classes);
@@ -29,6 +29,12 @@ void model_save(const Model *m, const char *path)
 		stream_meta_set(s, "provenance", m->provenance);
 	if (m->darknet_cfg)
 		stream_meta_set(s, "darknet_cfg", m->darknet_cfg);
+	return s;
+}
+
+void model_save(const Model *m, const char *path)
+{
+	Stream *s = model_save_begin(m, path, "model");
 	xstream_write_record(s, &m->params);
 	xstream_finish(s);
 }
@@ -66,12 +72,12 @@ static void meta_floats3(Stream *s, const char *path, const char *key, float *ou
 	}
 }
 
-void model_load(Model *m, const char *path)
+Stream *model_load_begin(Model *m, const char *path, const char *want)
 {
 	Stream *s = xstream_open_read(path);
 	const char *kind = stream_meta_get(s, "kind");
-	if (!kind || strcmp(kind, "model"))
-		die("%s: not a cnnpipe model (kind=%s)", path, kind ? kind : "none");
+	if (!kind || strcmp(kind, want))
+		die("%s: not a cnnpipe %s (kind=%s)", path, want, kind ? kind : "none");
 	const char *arch = need(s, path, "arch");
 	const char *h = need(s, path, "head");
 	int head = !strcmp(h, "fastai") ? HEAD_FASTAI
@@ -118,11 +124,17 @@ void model_load(Model *m, const char *path)
 		die("%s: no tensor record", path);
 	if (model_adopt_params(m, &r, path, err, sizeof err) < 0)
 		die("%s", err);
+	record_free(&r);
+	return s;
+}
+
+void model_load(Model *m, const char *path)
+{
+	Stream *s = model_load_begin(m, path, "model");
 	Record extra;
 	record_init(&extra);
 	if (xstream_read_record(s, &extra))
 		die("%s: more than one record", path);
 	record_free(&extra);
-	record_free(&r);
 	stream_close(s);
 }

@@ -155,7 +155,7 @@ static void test_gradients(int train)
 #define RESTORE() do { \
 		for (int i_ = 0; i_ < net.params.n; i_++) \
 			memcpy(net.params.t[i_].data, saved.t[i_].data, saved.t[i_].nbytes); \
-		exec_params_changed(&ex); \
+		exec_params_to_device(&ex); \
 	} while (0)
 	exec_zero_grad(&ex);
 	small_loss(&ex, N, x, g, train);
@@ -201,12 +201,12 @@ static void test_gradients(int train)
 			float keep = ((float *)saved.t[si].data)[i];
 			p[i] = keep + (float)h;
 			((float *)saved.t[si].data)[i] = p[i];
-			exec_params_changed(&ex);
+			exec_params_to_device(&ex);
 			double lp = small_loss(&ex, N, x, g, train);
 			RESTORE();
 			p[i] = keep - (float)h;
 			((float *)saved.t[si].data)[i] = p[i];
-			exec_params_changed(&ex);
+			exec_params_to_device(&ex);
 			double lm = small_loss(&ex, N, x, g, train);
 			((float *)saved.t[si].data)[i] = keep;
 			RESTORE();
@@ -410,7 +410,7 @@ static void test_cached_work(void)
 		w[i] *= -1.5f;
 	for (int i = 0; i < 64 * 64 * 9; i++)
 		w2[i] = -w2[i];
-	exec_params_changed(&ex);
+	exec_params_to_device(&ex);
 	ok(!ex.run[conv1].fold_ok, "exec_params_changed drops the folded weights");
 	memcpy(b, exec_forward(&ex, N, x, 0, net.feat, 0, 0), (size_t)N * F * sizeof(float));
 	exec_init(&fresh, &net, backend_cpu());

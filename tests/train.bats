@@ -1,0 +1,211 @@
+#!/usr/bin/env bats
+# train and lrfind: fast.ai's fit and lr_find as pipeline stages.
+load helpers
+bats_require_minimum_version 1.5.0
+
+setup_file() {
+	export T="$BATS_FILE_TMPDIR"
+	"$PYTHON" "$BATS_TEST_DIRNAME/make_tiny_darknet.py" "$T/tiny.cfg" "$T/tiny.weights" 3
+	# the tiny network's head takes 2*16 features
+	"$BIN/pretrained" -a darknet -w "$T/tiny.weights" --cfg "$T/tiny.cfg" -c cats,dogs \
+		--seed 4 -o "$T/tiny.model"
+	"$PYTHON" "$BATS_TEST_DIRNAME/make_activations.py" "$T/train.act" 640 32 cats,dogs 1
+	"$PYTHON" "$BATS_TEST_DIRNAME/make_activations.py" "$T/valid.act" 200 32 cats,dogs 2
+	# long enough to be interrupted: 6400 rows, 100 batches an epoch
+	"$PYTHON" "$BATS_TEST_DIRNAME/make_activations.py" "$T/big.act" 6400 32 cats,dogs 5
+}
+
+meta() { "$BIN/tensor" meta -k "$2" "$1"; }
+
+@test "train: the head on activations learns; fast.ai's epoch lines; the log; a valid model" {
+	run train -m "$T/tiny.model" -o "$T/a.model" --valid "$T/valid.act" --lr 1e-2 \
+		--cycles 3 --cycle-len 1 --cycle-mult 2 --log "$T/a.tsv" -j 1 "$T/train.act"
+	assert_success
+	echo "$output" >&3
+	assert_line --index 0 --regexp '^epoch +trn_loss +val_loss +accuracy'
+	[ "${#lines[@]}" -eq 8 ]   # header + 1 + 2 + 4 epochs
+	assert_line --index 7 --regexp '^    6 '
+	acc=$(echo "${lines[7]}" | awk '{print $4}')
+	awk -v a="$acc" 'BEGIN { exit !(a >= 0.9) }' || fail "accuracy $acc"
+	tensor validate "$T/a.model"
+	[ "$(meta "$T/a.model" kind)" = model ]
+	! cmp -s "$T/a.model" "$T/tiny.model"
+	[ ! -e "$T/a.model.ckpt" ]
+	# 10 batches an epoch, 7 epochs; the header; the SGDR warm-up at lr/100
+	[ "$(wc -l < "$T/a.tsv")" -eq 71 ]
+	head -1 "$T/a.tsv" | grep -q '^epoch	iteration	lr0	lr1	lr2	loss	smoothed$'
+	sed -n 2p "$T/a.tsv" | awk '{ exit !($3 == 0.0001 && $5 == 0.0001) }'
+	# the trained model trains on
+	train -m "$T/a.model" -o "$T/b.model" "$T/train.act" > /dev/null
+	tensor validate "$T/b.model"
+}
+
+@test "train: the same seed, the same model; another seed, another" {
+	train -m "$T/tiny.model" -o "$T/s1.model" --seed 3 -j 2 "$T/train.act" > /dev/null
+	train -m "$T/tiny.model" -o "$T/s2.model" --seed 3 -j 2 "$T/train.act" > /dev/null
+	train -m "$T/tiny.model" -o "$T/s3.model" --seed 4 -j 2 "$T/train.act" > /dev/null
+	cmp "$T/s1.model" "$T/s2.model"
+	! cmp -s "$T/s1.model" "$T/s3.model"
+}
+
+@test "train: ten head steps and ten unfrozen ResNet18 steps (3 rate groups) = PyTorch" {
+	skip_without_torch
+	"$PYTHON" "$BATS_TEST_DIRNAME/gen_golden_train.py" head "$T/gh.stream"
+	run "$REPO/build/tests/test_fit" --golden "$T/gh.stream"
+	echo "$output" >&3
+	assert_success
+	"$PYTHON" "$BATS_TEST_DIRNAME/gen_golden_train.py" resnet "$T/gr.stream"
+	run "$REPO/build/tests/test_fit" --golden "$T/gr.stream" --direct
+	echo "$output" >&3
+	assert_success
+	run "$REPO/build/tests/test_fit" --golden "$T/gr.stream"
+	echo "$output" >&3
+	assert_success
+}
+
+# Interrupts a long run with signal $1, resumes it, and compares with an
+# uninterrupted run.
+interrupt_and_resume() {
+	local sig=$1 args="--lr 1e-3 --cycles 60 -j 1 --seed 9 --log"
+	train -m "$T/tiny.model" -o "$T/full$sig.model" $args "$T/full$sig.tsv" "$T/big.act" > /dev/null
+	train -m "$T/tiny.model" -o "$T/$sig.model" $args "$T/$sig.tsv" "$T/big.act" \
+		> /dev/null 2> "$T/$sig.err" &
+	local pid=$!
+	sleep 0.4
+	kill -"$sig" "$pid"
+	local rc=0
+	wait "$pid" || rc=$?
+	[ "$rc" -eq 1 ] || fail "exit $rc: $(cat "$T/$sig.err")"
+	grep -q "stopped by signal .* resume with --resume $T/$sig.model.ckpt" "$T/$sig.err"
+	[ ! -e "$T/$sig.model" ]
+	tensor validate "$T/$sig.model.ckpt"
+	run train -o "$T/$sig.model" --resume "$T/$sig.model.ckpt" $args "$T/$sig.tsv" "$T/big.act"
+	assert_success
+	cmp "$T/full$sig.model" "$T/$sig.model"
+	[ ! -e "$T/$sig.model.ckpt" ]
+	# the log goes on where it stopped: every batch once
+	cmp "$T/full$sig.tsv" "$T/$sig.tsv"
+}
+
+@test "train: SIGINT mid-run writes a checkpoint; --resume gives the same bytes" {
+	interrupt_and_resume INT
+}
+
+@test "train: SIGTERM too" {
+	interrupt_and_resume TERM
+}
+
+@test "train: SIGKILL leaves the last complete checkpoint valid and no half model" {
+	train -m "$T/tiny.model" -o "$T/k.model" --lr 1e-3 --cycles 60 -j 1 "$T/big.act" \
+		> /dev/null 2>&1 &
+	local pid=$!
+	sleep 0.6
+	kill -KILL "$pid"
+	wait "$pid" || true
+	[ -e "$T/k.model.ckpt" ] || skip "the machine was too slow to finish an epoch in 0.6 s"
+	tensor validate "$T/k.model.ckpt"
+	[ ! -e "$T/k.model" ]
+	ls "$T" | grep -v -q '\.tmp' || true
+	run train -o "$T/k.model" --resume "$T/k.model.ckpt" --lr 1e-3 --cycles 60 -j 1 "$T/big.act"
+	assert_success
+	tensor validate "$T/k.model"
+}
+
+@test "train: a NaN loss stops the run naming epoch and batch; no model is written" {
+	run train -m "$T/tiny.model" -o "$T/nan.model" --lr 1e6 --cycles 3 "$T/train.act"
+	assert_failure 1
+	assert_output --regexp "train: epoch [0-9]+, batch [0-9]+: the loss is (NaN|infinite)"
+	[ ! -e "$T/nan.model" ]
+}
+
+@test "train: data that do not fit the model are refused before training, both sides named" {
+	"$PYTHON" "$BATS_TEST_DIRNAME/make_activations.py" "$T/w.act" 20 48 cats,dogs
+	run train -m "$T/tiny.model" -o "$T/x.model" "$T/w.act"
+	assert_failure 1
+	assert_output --partial "w.act: activations of 48 features, the model $T/tiny.model's head takes 32"
+	"$PYTHON" "$BATS_TEST_DIRNAME/make_activations.py" "$T/o.act" 20 32 dogs,cats
+	run train -m "$T/tiny.model" -o "$T/x.model" "$T/o.act"
+	assert_failure 1
+	assert_output --partial "o.act: classes dogs,cats, but the model $T/tiny.model was made for cats,dogs"
+	"$PYTHON" "$BATS_TEST_DIRNAME/make_activations.py" "$T/u.act" 20 32 cats,dogs 1 --unlabelled
+	run train -m "$T/tiny.model" -o "$T/x.model" "$T/u.act"
+	assert_failure 1
+	assert_output --partial "unlabelled"
+	run train -m "$T/tiny.model" -o "$T/x.model" --unfreeze "$T/train.act"
+	assert_failure 1
+	assert_output --partial "unfreezing needs images"
+	run train -m "$T/tiny.model" -o "$T/x.model" --valid "$T/tiny.model" "$T/train.act"
+	assert_failure 1
+	assert_output --partial "kind=model"
+	run train -m "$T/tiny.model" -o "$T/x.model" - < "$T/train.act"
+	assert_failure 1
+	assert_output --partial "must be files"
+	[ ! -e "$T/x.model" ]
+}
+
+@test "train: usage errors" {
+	run train -m "$T/tiny.model" "$T/train.act"
+	assert_failure 2
+	assert_output --partial "usage: train -m MODEL -o OUT"
+	run train -m "$T/tiny.model" -o "$T/x.model" --lr 1e-3,1e-2 "$T/train.act"
+	assert_failure 2
+	assert_output --partial "a list needs one per layer group (3)"
+	run train -m "$T/tiny.model" -o "$T/x.model" --unfreeze --freeze-to 1 "$T/train.act"
+	assert_failure 2
+	run train -m "$T/tiny.model" -o "$T/x.model" --cycle-mult 0.5 "$T/train.act"
+	assert_failure 2
+}
+
+@test "train: --resume with other options is refused" {
+	train -m "$T/tiny.model" -o "$T/r.model" --lr 1e-3 --cycles 60 -j 1 "$T/big.act" \
+		> /dev/null 2>&1 &
+	local pid=$!
+	sleep 0.4
+	kill -INT "$pid"
+	wait "$pid" || true
+	[ -e "$T/r.model.ckpt" ] || skip "no checkpoint"
+	run train -o "$T/r.model" --resume "$T/r.model.ckpt" --lr 1e-2 --cycles 60 -j 1 "$T/big.act"
+	assert_failure 1
+	assert_output --partial "made by another fit"
+}
+
+@test "train: --save-cycles writes a model after each SGDR cycle" {
+	train -m "$T/tiny.model" -o "$T/c.model" --cycles 3 --cycle-len 1 --cycle-mult 2 \
+		--save-cycles "$T/cyc" "$T/train.act" > /dev/null
+	for k in 0 1 2; do tensor validate "$T/cyc_cyc_$k.model"; done
+	[ ! -e "$T/cyc_cyc_3.model" ]
+	cmp "$T/cyc_cyc_2.model" "$T/c.model"
+}
+
+@test "lrfind: the range test's table, a suggestion, the model untouched" {
+	cp "$T/tiny.model" "$T/before.model"
+	run --separate-stderr lrfind -m "$T/tiny.model" --iters 200 -j 1 "$T/train.act"
+	assert_success
+	[ "${lines[0]}" = "$(printf 'iteration\tlr\tloss\tsmoothed')" ]
+	n=${#lines[@]}
+	[ "$n" -gt 20 ] && [ "$n" -lt 201 ]   # stopped when the loss ran away
+	echo "${lines[1]}" | awk '{ exit !($1 == 0 && $2 == 1e-05) }'
+	[[ "$stderr" == *"suggested learning rate"*"an order of magnitude below"* ]]
+	cmp "$T/before.model" "$T/tiny.model"
+	run lrfind -m "$T/tiny.model" --linear --iters 5 "$T/train.act"
+	assert_success
+	echo "${lines[1]}" | awk '{ exit !($2 == 0) }'   # fast.ai's linear: 0 first
+	run lrfind -m "$T/tiny.model" --start 1 --end 0.1 "$T/train.act"
+	assert_failure 2
+}
+
+@test "train: learning for real: Tiny Darknet's head on the dev set reaches 91 %" {
+	skip_without_shared
+	imgprep -s 224 "$DEVDATA/train" > "$T/dev.train.images"
+	imgprep -s 224 --classes-from "$T/dev.train.images" "$DEVDATA/valid" > "$T/dev.valid.images"
+	pretrained -a darknet -w "$TINYDARKNET/tiny.weights" --cfg "$TINYDARKNET/tiny.cfg" \
+		--classes-from "$T/dev.train.images" -o "$T/td.model"
+	precompute -m "$T/td.model" "$T/dev.train.images" > "$T/dev.train.act"
+	precompute -m "$T/td.model" "$T/dev.valid.images" > "$T/dev.valid.act"
+	run train -m "$T/td.model" -o "$T/td.head.model" --valid "$T/dev.valid.act" --lr 1e-2 \
+		"$T/dev.train.act"
+	assert_success
+	echo "$output" >&3
+	acc=$(echo "${lines[1]}" | awk '{print $4}')
+	awk -v a="$acc" 'BEGIN { exit !(a >= 0.91) }' || fail "accuracy $acc < 0.91"
+}
