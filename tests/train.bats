@@ -13,6 +13,9 @@ setup_file() {
 	"$PYTHON" "$BATS_TEST_DIRNAME/make_activations.py" "$T/valid.act" 200 32 cats,dogs 2
 	# long enough to be interrupted: 6400 rows, 100 batches an epoch
 	"$PYTHON" "$BATS_TEST_DIRNAME/make_activations.py" "$T/big.act" 6400 32 cats,dogs 5
+	# images for the tiny network (32x32): 3 shuffled epochs, and plain
+	"$PYTHON" "$BATS_TEST_DIRNAME/make_images.py" "$T/ep3.images" 96 32 cats,dogs --epochs 3
+	"$PYTHON" "$BATS_TEST_DIRNAME/make_images.py" "$T/plain.images" 48 32 cats,dogs --seed 2
 }
 
 meta() { "$BIN/tensor" meta -k "$2" "$1"; }
@@ -38,6 +41,68 @@ meta() { "$BIN/tensor" meta -k "$2" "$1"; }
 	# the trained model trains on
 	train -m "$T/a.model" -o "$T/b.model" "$T/train.act" > /dev/null
 	tensor validate "$T/b.model"
+}
+
+@test "train: on images through the frozen body, the epochs the input carries" {
+	run train -m "$T/tiny.model" -o "$T/fr.model" --valid "$T/plain.images" --lr 1e-2 \
+		--cycles 3 --cycle-len 1 -b 16 --log "$T/fr.tsv" -j 2 "$T/ep3.images"
+	assert_success
+	[ "${#lines[@]}" -eq 4 ]
+	[ "$(wc -l < "$T/fr.tsv")" -eq 19 ]   # 6 batches x 3 epochs + header
+	# frozen: the body's tensors are the model's, the head's moved
+	"$PYTHON" -c 'import sys; sys.path.insert(0, sys.argv[1])
+from cnnpipe_stream import read_stream
+import numpy as np
+a, b = (read_stream(p)[1][0] for p in sys.argv[2:])
+body = [k for k in a if not k.startswith("head.")]
+assert body and all(np.array_equal(a[k], b[k]) for k in body), "body moved"
+assert not np.array_equal(a["head.fc2.weight"], b["head.fc2.weight"]), "head still"
+assert not np.array_equal(a["head.bn1.running_mean"], b["head.bn1.running_mean"])' \
+		"$BATS_TEST_DIRNAME" "$T/tiny.model" "$T/fr.model"
+}
+
+@test "train: unfrozen on images, a rate per layer group; each group moves" {
+	run train -m "$T/tiny.model" -o "$T/un.model" --unfreeze --lr 1e-3,1e-2,5e-2 \
+		--cycles 2 -b 16 --log "$T/un.tsv" -j 2 "$T/ep3.images"
+	assert_success
+	sed -n 2p "$T/un.tsv" | awk '{ exit !($3 == 0.001 && $4 == 0.01 && $5 == 0.05) }'
+	"$PYTHON" -c 'import sys; sys.path.insert(0, sys.argv[1])
+from cnnpipe_stream import read_stream
+import numpy as np
+a, b = (read_stream(p)[1][0] for p in sys.argv[2:])
+for k in ("layers.0.conv.weight", "layers.2.conv.weight", "head.fc1.weight"):
+    assert not np.array_equal(a[k], b[k]), k + " did not move"
+assert read_stream(sys.argv[3])[0]["frozen"] == "0"' \
+		"$BATS_TEST_DIRNAME" "$T/tiny.model" "$T/un.model"
+	# --freeze-to 1: group 0 stays (at 32x32 the tiny body never passes
+	# stride 8: all of it is group 0), the rest learns
+	train -m "$T/tiny.model" -o "$T/f1.model" --freeze-to 1 -b 16 -j 2 "$T/ep3.images" > /dev/null
+	"$PYTHON" -c 'import sys; sys.path.insert(0, sys.argv[1])
+from cnnpipe_stream import read_stream
+import numpy as np
+a, b = (read_stream(p)[1][0] for p in sys.argv[2:])
+assert np.array_equal(a["layers.0.conv.weight"], b["layers.0.conv.weight"])
+assert np.array_equal(a["layers.2.conv.weight"], b["layers.2.conv.weight"])
+assert not np.array_equal(a["head.fc1.weight"], b["head.fc1.weight"])' \
+		"$BATS_TEST_DIRNAME" "$T/tiny.model" "$T/f1.model"
+}
+
+@test "train: images: more epochs than the input holds are refused before training" {
+	run train -m "$T/tiny.model" -o "$T/x.model" --cycles 3 --cycle-len 1 --cycle-mult 2 "$T/ep3.images"
+	assert_failure 1
+	assert_output --partial "ep3.images: 3 epochs of images, the schedule needs 7 (augment --epochs 7)"
+	run train -m "$T/tiny.model" -o "$T/x.model" --cycles 2 "$T/plain.images"
+	assert_failure 1
+	assert_output --partial "1 epochs of images, the schedule needs 2"
+	"$PYTHON" "$BATS_TEST_DIRNAME/make_images.py" "$T/64.images" 8 64 cats,dogs
+	run train -m "$T/tiny.model" -o "$T/x.model" "$T/64.images"
+	assert_failure 1
+	assert_output --partial "images of size 64, the model $T/tiny.model needs 32"
+	[ ! -e "$T/x.model" ]
+	# unshuffled images in label order: trained, with a warning
+	run train -m "$T/tiny.model" -o "$T/x.model" -b 16 "$T/plain.images"
+	assert_success
+	assert_output --partial "warning: $T/plain.images: its records are in label order"
 }
 
 @test "train: the same seed, the same model; another seed, another" {

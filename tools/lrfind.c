@@ -76,7 +76,7 @@ int main(int argc, char **argv)
 	if (unfreeze || freeze_to >= 0)
 		model_freeze_to(&m, unfreeze ? 0 : (int)freeze_to);
 	TrainData train;
-	train_data_open(&train, inpath, &m, model, (int)bs);
+	train_data_open(&train, inpath, &m, model, (int)bs, 1);
 	int mode = train.kind == DATA_ACTIVATIONS ? TRAIN_HEAD
 	         : m.frozen >= m.ngroups - 1 ? TRAIN_FROZEN : TRAIN_ALL;
 	if (mode == TRAIN_HEAD && m.frozen < m.ngroups - 1)

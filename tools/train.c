@@ -123,9 +123,9 @@ int main(int argc, char **argv)
 		model_freeze_to(&m, unfreeze ? 0 : (int)freeze_to);
 
 	TrainData train, valid;
-	train_data_open(&train, inpath, &m, mpath, spec.bs);
+	train_data_open(&train, inpath, &m, mpath, spec.bs, 1);
 	if (validp)
-		train_data_open(&valid, validp, &m, mpath, spec.bs);
+		train_data_open(&valid, validp, &m, mpath, spec.bs, 0);
 	if (validp && valid.kind != train.kind)
 		die("%s: validation data must be what the training data are (%s)", validp,
 		    train.kind == DATA_ACTIVATIONS ? "activations" : "images");

@@ -1,4 +1,6 @@
 // Training and validation data (train_data.h).
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "libcommon/util/alloc.h"
@@ -70,7 +72,7 @@ static void open_activations(TrainData *d, const Model *m, const char *model_pat
 	d->by = xmalloc_array((size_t)d->bs, sizeof(int32_t));
 }
 
-static void open_images(TrainData *d, const Model *m, const char *model_path)
+static void open_images(TrainData *d, const Model *m, const char *model_path, int check_order)
 {
 	image_batches_open(&d->ib, d->path, m, model_path, d->bs);
 	if (!d->ib.labelled)
@@ -88,17 +90,29 @@ static void open_images(TrainData *d, const Model *m, const char *model_path)
 	Stream *s = xstream_open_read(d->path);
 	Record r;
 	record_init(&r);
-	while (xstream_read_record(s, &r))
+	int sorted = 1;
+	int32_t last = INT32_MIN;
+	while (xstream_read_record(s, &r)) {
+		Tensor *lb = record_find(&r, "label");
+		int32_t l = lb && lb->dtype == DT_I32 && tensor_numel(lb) == 1
+		          ? *(int32_t *)lb->data : last;
+		sorted &= l >= last;
+		last = l;
 		d->n++;
+	}
 	record_free(&r);
 	stream_close(s);
 	if (!d->n)
 		die("%s: no records", d->path);
 	d->epochs = 1;
+	if (sorted && d->n > 1 && check_order)
+		warn("warning: %s: its records are in label order (as imgprep writes "
+		     "them) and are trained in that order: train on augment(1)'s "
+		     "shuffled epochs", d->path);
 }
 
 void train_data_open(TrainData *d, const char *path, const Model *m,
-                     const char *model_path, int bs)
+                     const char *model_path, int bs, int check_order)
 {
 	memset(d, 0, sizeof *d);
 	d->path = path;
@@ -120,7 +134,7 @@ void train_data_open(TrainData *d, const char *path, const Model *m,
 	if (d->kind == DATA_ACTIVATIONS)
 		open_activations(d, m, model_path);
 	else
-		open_images(d, m, model_path);
+		open_images(d, m, model_path, check_order);
 }
 
 void train_data_close(TrainData *d)

@@ -35,10 +35,11 @@ typedef struct {
 	int32_t *by;
 } TrainData;
 
-// Opens path ("-": stdin) for model m (model_path for messages); dies when
-// it does not fit the model or is unlabelled.
+// Opens path (a file) for model m (model_path for messages); dies when it
+// does not fit the model or is unlabelled.  check_order: say so on stderr when
+// images without epoch marks come in label order (unshuffled training data).
 void train_data_open(TrainData *d, const char *path, const Model *m,
-                     const char *model_path, int bs);
+                     const char *model_path, int bs, int check_order);
 void train_data_close(TrainData *d);
 int64_t train_data_batches(const TrainData *d);   // per epoch
 // Starts an epoch: activations are shuffled with r (fast.ai's
