@@ -61,6 +61,15 @@ assert not np.array_equal(a["head.bn1.running_mean"], b["head.bn1.running_mean"]
 		"$BATS_TEST_DIRNAME" "$T/tiny.model" "$T/fr.model"
 }
 
+@test "train: from a pipe (augment | train) as from the file" {
+	train -m "$T/tiny.model" -o "$T/p1.model" -b 16 --cycles 3 -j 2 "$T/ep3.images" > /dev/null
+	cat "$T/ep3.images" | train -m "$T/tiny.model" -o "$T/p2.model" -b 16 --cycles 3 -j 2 > /dev/null
+	cmp "$T/p1.model" "$T/p2.model"
+	train -m "$T/tiny.model" -o "$T/p3.model" - < "$T/train.act" > /dev/null
+	train -m "$T/tiny.model" -o "$T/p4.model" "$T/train.act" > /dev/null
+	cmp "$T/p3.model" "$T/p4.model"
+}
+
 @test "train: unfrozen on images, a rate per layer group; each group moves" {
 	run train -m "$T/tiny.model" -o "$T/un.model" --unfreeze --lr 1e-3,1e-2,5e-2 \
 		--cycles 2 -b 16 --log "$T/un.tsv" -j 2 "$T/ep3.images"
@@ -100,7 +109,7 @@ assert not np.array_equal(a["head.fc1.weight"], b["head.fc1.weight"])' \
 	assert_output --partial "images of size 64, the model $T/tiny.model needs 32"
 	[ ! -e "$T/x.model" ]
 	# unshuffled images in label order: trained, with a warning
-	run train -m "$T/tiny.model" -o "$T/x.model" -b 16 "$T/plain.images"
+	run train -m "$T/tiny.model" -o "$T/warn.model" -b 16 "$T/plain.images"
 	assert_success
 	assert_output --partial "warning: $T/plain.images: its records are in label order"
 }
@@ -202,9 +211,11 @@ interrupt_and_resume() {
 	run train -m "$T/tiny.model" -o "$T/x.model" --valid "$T/tiny.model" "$T/train.act"
 	assert_failure 1
 	assert_output --partial "kind=model"
-	run train -m "$T/tiny.model" -o "$T/x.model" - < "$T/train.act"
+	run train -m "$T/tiny.model" -o "$T/x.model" - < "$T/plain.images"
 	assert_failure 1
-	assert_output --partial "must be files"
+	assert_output --partial "-: an images stream without epoch marks (augment(1)) must be a file"
+	run train -m "$T/tiny.model" -o "$T/x.model" --valid - "$T/train.act"
+	assert_failure 2
 	[ ! -e "$T/x.model" ]
 }
 

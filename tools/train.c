@@ -94,6 +94,8 @@ int main(int argc, char **argv)
 		die_usage("--unfreeze and --freeze-to exclude each other");
 	if (argc - optind > 1)
 		die_usage("one STREAM at most");
+	if (validp && !strcmp(validp, "-"))
+		die_usage("--valid: a file (it is read after every epoch)");
 	const char *inpath = optind < argc ? argv[optind] : "-";
 	double lrs[OPTIM_MAX_GROUPS];
 	int nlr = parse_lrs(lrarg, lrs);

@@ -8,9 +8,16 @@
 void image_batches_open(ImageBatches *b, const char *path, const Model *m,
                         const char *model_path, int batch)
 {
+	image_batches_open_stream(b, xstream_open_read(path), path, m, model_path,
+	                          batch);
+}
+
+void image_batches_open_stream(ImageBatches *b, Stream *in, const char *path,
+                               const Model *m, const char *model_path, int batch)
+{
 	memset(b, 0, sizeof *b);
 	b->path = path;
-	b->in = xstream_open_read(path);
+	b->in = in;
 	const char *kind = stream_meta_get(b->in, "kind");
 	if (!kind || strcmp(kind, "images"))
 		die("%s: not an images stream (kind=%s)", path, kind ? kind : "none");

@@ -29,6 +29,9 @@ typedef struct {
 // with a fast.ai head) differ from the model's.
 void image_batches_open(ImageBatches *b, const char *path, const Model *m,
                         const char *model_path, int batch);
+// The same on a stream already open (its header read), which b then owns.
+void image_batches_open_stream(ImageBatches *b, Stream *in, const char *path,
+                               const Model *m, const char *model_path, int batch);
 // Reads the next batch of up to `batch` images; returns its size, 0 at the
 // end.  image_batches_read reads at most max (an epoch's last batch).  Dies on a record without a (S, S, 3) u8 image, or without an i32
 // label in a labelled stream.

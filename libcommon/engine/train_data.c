@@ -19,9 +19,9 @@ static long meta_long(Stream *s, const char *path, const char *key, long dflt)
 	return x;
 }
 
-static void open_activations(TrainData *d, const Model *m, const char *model_path)
+static void open_activations(TrainData *d, Stream *s, const Model *m,
+                             const char *model_path)
 {
-	Stream *s = xstream_open_read(d->path);
 	const char *v = stream_meta_get(s, "features");
 	int F = m->nodes[m->feat].C;
 	if (!v || strtol(v, NULL, 10) != F)
@@ -72,9 +72,10 @@ static void open_activations(TrainData *d, const Model *m, const char *model_pat
 	d->by = xmalloc_array((size_t)d->bs, sizeof(int32_t));
 }
 
-static void open_images(TrainData *d, const Model *m, const char *model_path, int check_order)
+static void open_images(TrainData *d, Stream *in, const Model *m,
+                        const char *model_path, int check_order)
 {
-	image_batches_open(&d->ib, d->path, m, model_path, d->bs);
+	image_batches_open_stream(&d->ib, in, d->path, m, model_path, d->bs);
 	if (!d->ib.labelled)
 		die("%s: unlabelled images: nothing to learn from", d->path);
 	d->epochs = meta_long(d->ib.in, d->path, "epochs", 0);
@@ -120,21 +121,14 @@ void train_data_open(TrainData *d, const char *path, const Model *m,
 	d->classes = m->num_classes;
 	Stream *s = xstream_open_read(path);
 	const char *k = stream_meta_get(s, "kind");
-	char kind[32];
-	snprintf(kind, sizeof kind, "%s", k ? k : "none");
-	// a pipe cannot be opened twice: read it as what its header says
-	int pipe = !strcmp(path, "-");
-	if (!pipe)
-		stream_close(s);
-	if (strcmp(kind, "activations") && strcmp(kind, "images"))
-		die("%s: kind=%s: train on activations (precompute(1)) or images", path, kind);
-	if (pipe)
-		die("%s: train and validation data must be files", path);
-	d->kind = !strcmp(kind, "activations") ? DATA_ACTIVATIONS : DATA_IMAGES;
+	if (!k || (strcmp(k, "activations") && strcmp(k, "images")))
+		die("%s: kind=%s: train on activations (precompute(1)) or images", path,
+		    k ? k : "none");
+	d->kind = !strcmp(k, "activations") ? DATA_ACTIVATIONS : DATA_IMAGES;
 	if (d->kind == DATA_ACTIVATIONS)
-		open_activations(d, m, model_path);
+		open_activations(d, s, m, model_path);
 	else
-		open_images(d, m, model_path, check_order);
+		open_images(d, s, m, model_path, check_order);
 }
 
 void train_data_close(TrainData *d)
