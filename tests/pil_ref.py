@@ -12,9 +12,16 @@ an area average: it weighs source pixels by whether their centres fall in
 the footprint, so near ratio 1 (225 -> 224) it is nearest-neighbour and
 differs from INTER_AREA by a mean of 2-5 levels on sharp content.
 
+imgprep --scale S (no crop: the sources of augmentation) is fast.ai's
+`resize` (fastai/dataset.py resize_img: the same scale_to sizes, PIL
+Image.LINEAR = BILINEAR, enlarging too); scale_ref() is that, less the JPEG
+re-save, with EXIF orientation applied as for the crop.
+
   pil_ref.py ref SIZE IMAGE OUT        write the (SIZE, SIZE, 3) u8 crop, raw
   pil_ref.py diff SIZE IMAGE RAW       print "mean max" abs difference vs RAW
   pil_ref.py dims W H SIZE             print fast.ai's target size and crop start
+  pil_ref.py scale SIZE IMAGE OUT      write the scaled (H, W, 3) u8 image, raw;
+                                       print "W H"
 """
 import math
 import sys
@@ -39,9 +46,18 @@ def ref(path, sz, filt="bilinear"):
     return im.crop((cx, cy, cx + sz, cy + sz)).tobytes()
 
 
-def area_ref(arr, sz):
+def scale_ref(path, sz, filt="bilinear"):
+    """fast.ai's resize_img to shorter side sz, no crop: (W, H, raw bytes)."""
+    im = Image.open(path)
+    im = ImageOps.exif_transpose(im).convert("RGB")
+    tw, th, _, _ = dims(im.width, im.height, sz)
+    return tw, th, im.resize((tw, th), FILTERS[filt]).tobytes()
+
+
+def area_ref(arr, sz, crop=True):
     """Exact area average (cv2.INTER_AREA's definition) + centre crop of an
-    (H, W, 3) array, in numpy: the geometry check, independent of PIL."""
+    (H, W, 3) array, in numpy: the geometry check, independent of PIL.
+    crop=False: the whole scaled image (cx = cy = 0)."""
     import numpy as np
 
     def weights(src, dst):
@@ -56,7 +72,8 @@ def area_ref(arr, sz):
     tw, th, cx, cy = dims(w, h, sz)
     out = np.einsum("yj,jxc->yxc", weights(h, th),
                     np.einsum("xi,yic->yxc", weights(w, tw), arr.astype(float)))
-    return np.floor(out + 0.5).clip(0, 255).astype(np.uint8), cx, cy
+    out = np.floor(out + 0.5).clip(0, 255).astype(np.uint8)
+    return (out, cx, cy) if crop else out
 
 
 def diff(a, b):
@@ -72,6 +89,11 @@ def main(argv):
     elif cmd == "ref":
         with open(argv[4], "wb") as f:
             f.write(ref(argv[3], int(argv[2])))
+    elif cmd == "scale":
+        tw, th, raw = scale_ref(argv[3], int(argv[2]))
+        with open(argv[4], "wb") as f:
+            f.write(raw)
+        print(tw, th)
     elif cmd == "diff":
         filt = argv[5] if len(argv) > 5 else "bilinear"
         with open(argv[4], "rb") as f:

@@ -1,10 +1,12 @@
 // imgprep: a folder of photos → an images stream (fast.ai's validation
-// transform: scale the shorter side to size, centre crop).  See imgprep(1).
+// transform: scale the shorter side to size, centre crop; or, --scale, the
+// sources of augmentation: the shorter side scaled, no crop).  See imgprep(1).
 #include <getopt.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "libcommon/util/alloc.h"
 #include "libcommon/util/classes.h"
 #include "libcommon/util/err.h"
 #include "libcommon/util/ordered.h"
@@ -15,23 +17,27 @@
 #include "formats/stream.h"
 #include "formats/stream_classes.h"
 
-#define USAGE "imgprep [-s size] [-j threads] [--shard i/n] [--classes a,b,... | --classes-from STREAM] [--strict] [-o out] DIR"
+#define USAGE "imgprep [-s size | --scale side] [-j threads] [--shard i/n] [--classes a,b,... | --classes-from STREAM] [--strict] [-o out] DIR"
 
 // One decoded image: the ordered map's result slot.
 typedef struct {
 	int ok;
 	char err[300];
-	unsigned char px[];   // (size, size, 3)
+	ScaledImage sc;       // --scale: (h, w, 3), the slot's buffer, reused
+	unsigned char px[];   // -s: (size, size, 3)
 } Slot;
 
 typedef struct {
 	const Dataset *ds;
-	int size, strict;
+	int size, scale, strict;   // scale: 1 = size is --scale's side
 	size_t lo;
 	Stream *out;
 	Record r;
 	Progress pr;
 	uint64_t written, skipped;
+	// --scale: each slot's last buffer (at most one per slot), freed at the end.
+	struct { const void *slot; unsigned char *px; } *bufs;
+	size_t nbufs;
 } Job;
 
 // On a worker thread; sc: its buffers, reused from image to image.
@@ -40,7 +46,10 @@ static void decode(void *ctx, size_t i, void *slot, void *sc)
 	const Job *j = ctx;
 	Slot *s = slot;
 	char *path = dataset_path(j->ds, i);
-	s->ok = image_load_crop(path, j->size, s->px, sc, s->err, sizeof s->err) == 0;
+	if (j->scale)
+		s->ok = image_load_scale(path, j->size, &s->sc, sc, s->err, sizeof s->err) == 0;
+	else
+		s->ok = image_load_crop(path, j->size, s->px, sc, s->err, sizeof s->err) == 0;
 	free(path);
 }
 
@@ -49,11 +58,27 @@ static void free_scratch(void *sc)
 	image_scratch_free(sc);
 }
 
+// The consumer sees every item's slot after its worker: the buffer a slot
+// holds now is the one it ends with unless a later item grows it.
+static void keep_buffer(Job *j, const Slot *s)
+{
+	size_t k = 0;
+	while (k < j->nbufs && j->bufs[k].slot != s)
+		k++;
+	if (k == j->nbufs) {
+		j->bufs = xrealloc(j->bufs, (k + 1) * sizeof *j->bufs);
+		j->bufs[j->nbufs++].slot = s;
+	}
+	j->bufs[k].px = s->sc.px;
+}
+
 // In input order, on the main thread.
 static void write_record(void *ctx, size_t i, void *slot)
 {
 	Job *j = ctx;
 	const Slot *s = slot;
+	if (j->scale)
+		keep_buffer(j, s);
 	if (!s->ok) {
 		char *path = dataset_path(j->ds, i);
 		if (j->strict)
@@ -64,7 +89,11 @@ static void write_record(void *ctx, size_t i, void *slot)
 	} else {
 		record_clear(&j->r);
 		int64_t dims[3] = { j->size, j->size, 3 };
-		record_add(&j->r, "image", DT_U8, 3, dims, s->px);
+		if (j->scale) {
+			dims[0] = s->sc.h;
+			dims[1] = s->sc.w;
+		}
+		record_add(&j->r, "image", DT_U8, 3, dims, j->scale ? s->sc.px : s->px);
 		if (j->ds->labelled)
 			record_add(&j->r, "label", DT_I32, 0, NULL, &j->ds->label[i]);
 		record_add_str(&j->r, "name", j->ds->rel[i]);
@@ -79,10 +108,11 @@ int main(int argc, char **argv)
 	prog_init(argc, argv, USAGE);
 	long size = 224, threads = num_cores(), shard_i = 1, shard_n = 1;
 	const char *out = "-", *classes_arg = NULL, *classes_from = NULL;
-	int strict = 0;
-	enum { O_SHARD = 256, O_CLASSES, O_CLASSES_FROM, O_STRICT };
+	int strict = 0, size_given = 0, scale = 0;
+	enum { O_SHARD = 256, O_CLASSES, O_CLASSES_FROM, O_STRICT, O_SCALE };
 	static const struct option lo[] = {
 		{ "size", required_argument, 0, 's' },
+		{ "scale", required_argument, 0, O_SCALE },
 		{ "threads", required_argument, 0, 'j' },
 		{ "output", required_argument, 0, 'o' },
 		{ "shard", required_argument, 0, O_SHARD },
@@ -94,7 +124,8 @@ int main(int argc, char **argv)
 	int c;
 	while ((c = getopt_long(argc, argv, "s:j:o:", lo, NULL)) != -1) {
 		switch (c) {
-		case 's': size = parse_long("-s", optarg, 1, 8192); break;
+		case 's': size = parse_long("-s", optarg, 1, 8192); size_given = 1; break;
+		case O_SCALE: size = parse_long("--scale", optarg, 1, 8192); scale = 1; break;
 		case 'j': threads = parse_long("-j", optarg, 1, 256); break;
 		case 'o': out = optarg; break;
 		case O_SHARD: {
@@ -116,6 +147,8 @@ int main(int argc, char **argv)
 		die_usage(argc - optind ? "one DIR, please" : "no DIR given");
 	if (classes_arg && classes_from)
 		die_usage("--classes and --classes-from exclude each other");
+	if (size_given && scale)
+		die_usage("-s and --scale exclude each other");
 	const char *dir = argv[optind];
 
 	ClassList classes = { 0 };   // empty: from the folder names
@@ -141,16 +174,19 @@ int main(int argc, char **argv)
 		free(cl);
 	}
 	stream_meta_set(s, "labelled", ds.labelled ? "1" : "0");
-	stream_meta_setf(s, "size", "%ld", size);
+	// --scale: `scale` instead of `size`, so that a consumer needing
+	// fixed-size images (it checks size) refuses these.
+	stream_meta_setf(s, scale ? "scale" : "size", "%ld", size);
 	stream_meta_set(s, "channels", "3");
 	stream_meta_set(s, "layout", "HWC");
 	stream_meta_set(s, "source", dir);
 
-	Job job = { .ds = &ds, .size = (int)size, .strict = strict, .lo = lo_i, .out = s };
+	Job job = { .ds = &ds, .size = (int)size, .scale = scale, .strict = strict, .lo = lo_i,
+	            .out = s };
 	record_init(&job.r);
 	int nworkers = threads > 1 ? (int)threads : 0;
 	OrderedMap m = { .work = decode, .consume = write_record, .ctx = &job,
-	                 .slot_size = sizeof(Slot) + (size_t)size * (size_t)size * 3,
+	                 .slot_size = sizeof(Slot) + (scale ? 0 : (size_t)size * (size_t)size * 3),
 	                 .state_size = sizeof(ImageScratch), .state_free = free_scratch };
 	progress_start(&job.pr, "imgprep", hi_i - lo_i);
 	ordered_map(&m, lo_i, hi_i, nworkers, 4 * (size_t)nworkers);
@@ -164,6 +200,9 @@ int main(int argc, char **argv)
 	fprintf(stderr, "%s: %s: %llu images, %llu skipped\n", progname, dir,
 	        (unsigned long long)job.written, (unsigned long long)job.skipped);
 	record_free(&job.r);
+	for (size_t k = 0; k < job.nbufs; k++)
+		free(job.bufs[k].px);
+	free(job.bufs);
 	dataset_free(&ds);
 	classes_free(&classes);
 	return 0;

@@ -52,6 +52,25 @@ int image_decode_crop_mem(const void *buf, size_t len, int sz, unsigned char *ou
                           ImageScratch *sc, char *err, size_t errlen);
 int image_load_crop(const char *path, int sz, unsigned char *out, ImageScratch *sc,
                     char *err, size_t errlen);
+
+// Decode + fast.ai's scale without crop (the sources of augmentation): the
+// whole image scaled so that its shorter side is `side`, enlarged when it
+// is smaller, the longer side as fastai_scale_dims rounds it
+// (fastai_scale_window), with the same area resize, DCT downscaling and
+// one-pass JPEG path (over every column and row) as the crop.  px: (h, w,
+// 3) RGB in a malloc'd buffer of cap bytes, reused from call to call when
+// large enough and kept after an error (w = h = 0 then): zero-initialise
+// once, free(px) when done.  A scaled size beyond IMAGE_MAX_SIDE per side
+// or IMAGE_MAX_PIXELS is an error.
+typedef struct {
+	int w, h;
+	unsigned char *px;
+	size_t cap;
+} ScaledImage;
+int image_decode_scale_mem(const void *buf, size_t len, int side, ScaledImage *out,
+                           ImageScratch *sc, char *err, size_t errlen);
+int image_load_scale(const char *path, int side, ScaledImage *out, ImageScratch *sc,
+                     char *err, size_t errlen);
 void image_scratch_free(ImageScratch *sc);
 
 // EXIF orientation (1..8) from a JPEG APP1 "Exif" payload (the bytes after

@@ -1,4 +1,5 @@
-// fast.ai's scale-shorter-side + centre crop.  See image_geom.h.
+// fast.ai's scale-shorter-side, with or without the centre crop.  See
+// image_geom.h.
 //
 // The resize is an exact area average (cv2.INTER_AREA, which fast.ai 0.7
 // uses in scale_min): output pixel X of a tw-wide resize covers the source
@@ -42,7 +43,11 @@ void fastai_scale_dims(int w, int h, int sz, int *tw, int *th)
 {
 	// fastai/transforms.py: ratio = targ/min(r,c); scale_to(x) =
 	// max(math.floor(x*ratio), targ) — the same double arithmetic, so the
-	// rounding agrees with Python's on every size.
+	// rounding agrees with Python's on every size: the ratio is rounded to
+	// a double first, so where side·sz/min is an integer the product can
+	// fall just below it and floor gives one less (85x40 to 224: 475, not
+	// 476).  fastai/dataset.py resize_img (the `resize` to 1.3·sz) uses the
+	// same scale_to.
 	double ratio = (double)sz / (w < h ? w : h);
 	double fw = floor(w * ratio), fh = floor(h * ratio);
 	*tw = fw > sz ? (int)fw : sz;
@@ -53,6 +58,22 @@ int fastai_crop_start(int dim, int sz)
 {
 	// fastai/transforms.py center_crop: math.ceil((r - min_sz)/2)
 	return dim > sz ? (dim - sz + 1) / 2 : 0;
+}
+
+void fastai_crop_window(int full_w, int full_h, int sz, ResizeWindow *win)
+{
+	fastai_scale_dims(full_w, full_h, sz, &win->tw, &win->th);
+	win->cx = fastai_crop_start(win->tw, sz);
+	win->cy = fastai_crop_start(win->th, sz);
+	win->ow = win->oh = sz;
+}
+
+void fastai_scale_window(int full_w, int full_h, int side, ResizeWindow *win)
+{
+	fastai_scale_dims(full_w, full_h, side, &win->tw, &win->th);
+	win->cx = win->cy = 0;
+	win->ow = win->tw;
+	win->oh = win->th;
 }
 
 // Output pixel i of a src_n → dst_n area resize covers the source interval
@@ -100,29 +121,27 @@ static void *grow(void *q, size_t *cap, size_t n, size_t elsz)
 	return xmalloc_array(n, elsz);
 }
 
-int area_plan(AreaPlan *p, int w, int h, int full_w, int full_h, int sz)
+int area_plan_window(AreaPlan *p, int w, int h, const ResizeWindow *win)
 {
-	if (sz > 8192 || sz < 1 || w < 1 || h < 1)
+	int ow = win->ow, oh = win->oh, cx = win->cx, cy = win->cy, tw = win->tw, th = win->th;
+	if (w < 1 || h < 1 || ow < 1 || oh < 1 || ow > AREA_MAX_SIDE || oh > AREA_MAX_SIDE ||
+	    cx < 0 || cy < 0 || tw - cx < ow || th - cy < oh)
 		return -1;
-	int tw, th;
-	fastai_scale_dims(full_w, full_h, sz, &tw, &th);
-	int cx = fastai_crop_start(tw, sz), cy = fastai_crop_start(th, sz);
-	p->sz = sz;
+	p->ow = ow;
+	p->oh = oh;
 	p->w = w;
 	p->h = h;
-	size_t cap_sz = p->cap_sz;
-	p->yfirst = grow(p->yfirst, &cap_sz, (size_t)sz, sizeof *p->yfirst);
-	cap_sz = p->cap_sz;
-	p->ycnt = grow(p->ycnt, &cap_sz, (size_t)sz, sizeof *p->ycnt);
-	cap_sz = p->cap_sz;
-	p->xfirst = grow(p->xfirst, &cap_sz, (size_t)sz, sizeof *p->xfirst);
-	p->cap_sz = cap_sz;
+	p->yfirst = grow(p->yfirst, &p->cap_yf, (size_t)oh, sizeof *p->yfirst);
+	p->ycnt = grow(p->ycnt, &p->cap_yc, (size_t)oh, sizeof *p->ycnt);
+	p->xfirst = grow(p->xfirst, &p->cap_xf, (size_t)ow, sizeof *p->xfirst);
 	// Spans first (counts fix the weight strides), then weights.
 	double a, b;
 	int j0, cnt, kx = 1, ky = 1;
-	for (int i = 0; i < sz; i++) {
+	for (int i = 0; i < oh; i++) {
 		axis_span(h, th, cy + i, &a, &b, &p->yfirst[i], &p->ycnt[i]);
 		ky = p->ycnt[i] > ky ? p->ycnt[i] : ky;
+	}
+	for (int i = 0; i < ow; i++) {
 		axis_span(w, tw, cx + i, &a, &b, &j0, &cnt);
 		p->xfirst[i] = j0;
 		kx = cnt > kx ? cnt : kx;
@@ -130,22 +149,24 @@ int area_plan(AreaPlan *p, int w, int h, int full_w, int full_h, int sz)
 	p->maxcnt_y = ky;
 	p->kx = kx;
 	p->y0 = p->yfirst[0];
-	p->y1 = p->yfirst[sz - 1] + p->ycnt[sz - 1];
+	p->y1 = p->yfirst[oh - 1] + p->ycnt[oh - 1];
 	p->x0 = p->xfirst[0];
-	axis_span(w, tw, cx + sz - 1, &a, &b, &j0, &cnt);
+	axis_span(w, tw, cx + ow - 1, &a, &b, &j0, &cnt);
 	p->x1 = j0 + cnt;
 	int ncol = p->x1 - p->x0;
-	p->yw = grow(p->yw, &p->cap_ky, (size_t)sz * ky, sizeof *p->yw);
-	p->xw = grow(p->xw, &p->cap_kx, (size_t)sz * kx, sizeof *p->xw);
+	p->yw = grow(p->yw, &p->cap_ky, (size_t)oh * ky, sizeof *p->yw);
+	p->xw = grow(p->xw, &p->cap_kx, (size_t)ow * kx, sizeof *p->xw);
 	// +8: the AVX2 pass reads 8 values from a tap pair's start, past x1
 	// when kx is odd (those meet zero weights; zeroed to stay defined).
 	p->vrow = grow(p->vrow, &p->cap_v, (size_t)ncol * 3 + 8, sizeof *p->vrow);
 	memset(p->vrow + (size_t)ncol * 3, 0, 8 * sizeof *p->vrow);
-	memset(p->yw, 0, (size_t)sz * ky * sizeof *p->yw);
-	memset(p->xw, 0, (size_t)sz * kx * sizeof *p->xw);
-	for (int i = 0; i < sz; i++) {
+	memset(p->yw, 0, (size_t)oh * ky * sizeof *p->yw);
+	memset(p->xw, 0, (size_t)ow * kx * sizeof *p->xw);
+	for (int i = 0; i < oh; i++) {
 		axis_span(h, th, cy + i, &a, &b, &j0, &cnt);
 		axis_weights(a, b, j0, cnt, p->yw + (size_t)i * ky);
+	}
+	for (int i = 0; i < ow; i++) {
 		// Every output pixel reads kx taps (zero weights pad): shift a
 		// window that would run past x1 left, and its weights right.
 		axis_span(w, tw, cx + i, &a, &b, &j0, &cnt);
@@ -159,9 +180,9 @@ int area_plan(AreaPlan *p, int w, int h, int full_w, int full_h, int sz)
 		// 16-lane row, a 128-bit half per pixel laid out as the
 		// shuffled data (R R G G B B - -): w0 w1 w0 w1 w0 w1 0 0.
 		int nt = (kx + 1) / 2;
-		size_t n2 = (size_t)(sz / 2) * nt * 16;
+		size_t n2 = (size_t)(ow / 2) * nt * 16;
 		p->xw2 = grow(p->xw2, &p->cap_x2, n2 ? n2 : 1, sizeof *p->xw2);
-		for (int x = 0; x < sz / 2 * 2; x++)
+		for (int x = 0; x < ow / 2 * 2; x++)
 			for (int t = 0; t < nt; t++) {
 				const int16_t *w = p->xw + (size_t)x * kx + 2 * t;
 				int16_t *d = p->xw2 + ((size_t)(x / 2) * nt + t) * 16 + (x & 1) * 8;
@@ -174,6 +195,15 @@ int area_plan(AreaPlan *p, int w, int h, int full_w, int full_h, int sz)
 			}
 	}
 	return 0;
+}
+
+int area_plan(AreaPlan *p, int w, int h, int full_w, int full_h, int sz)
+{
+	if (sz > 8192 || sz < 1 || w < 1 || h < 1)
+		return -1;
+	ResizeWindow win;
+	fastai_crop_window(full_w, full_h, sz, &win);
+	return area_plan_window(p, w, h, &win);
 }
 
 void area_plan_free(AreaPlan *p)
@@ -241,11 +271,11 @@ static inline unsigned char q22(int32_t s)
 
 // The horizontal pass over one vertically resized row, K taps a pixel
 // (K constant in the specialisations so the tap loop unrolls), pixels
-// x0..sz-1.
+// x0..ow-1.
 static inline void horiz_k(const AreaPlan *p, unsigned char *restrict out, const int K, int x0)
 {
 	const uint16_t *v = p->vrow;
-	for (int x = x0; x < p->sz; x++) {
+	for (int x = x0; x < p->ow; x++) {
 		const uint16_t *q = v + 3 * p->xfirst[x];
 		const int16_t *w = p->xw + (size_t)x * K;
 		int32_t s0 = 0, s1 = 0, s2 = 0;
@@ -293,7 +323,7 @@ static void horiz_avx2(const AreaPlan *p, unsigned char *restrict out)
 	const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 0, 0, 0, 0);
 	const __m128i pack = _mm_setr_epi8(0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -128, -128, -128, -128);
 	int x = 0;
-	for (; x + 4 <= p->sz; x += 4) {
+	for (; x + 4 <= p->ow; x += 4) {
 		__m256i acc[2];
 		for (int h = 0; h < 2; h++) {
 			const uint16_t *qa = v + 3 * p->xfirst[x + 2 * h];
@@ -334,21 +364,31 @@ void area_plan_row(AreaPlan *p, int y, const unsigned char *const *rows, unsigne
 	horiz_scalar(p, out, 0);
 }
 
-int image_scale_crop(const unsigned char *src, int w, int h, int full_w, int full_h,
-                     int sz, unsigned char *out)
+int image_resize_window(const unsigned char *src, int w, int h, const ResizeWindow *win,
+                        unsigned char *out)
 {
 	AreaPlan p = { 0 };
-	if (area_plan(&p, w, h, full_w, full_h, sz) != 0)
+	if (area_plan_window(&p, w, h, win) != 0)
 		return -1;
 	const unsigned char **rows = xmalloc_array((size_t)p.maxcnt_y, sizeof *rows);
-	for (int y = 0; y < sz; y++) {
+	for (int y = 0; y < p.oh; y++) {
 		for (int k = 0; k < p.ycnt[y]; k++)
 			rows[k] = src + ((size_t)(p.yfirst[y] + k) * w + p.x0) * 3;
-		area_plan_row(&p, y, rows, out + (size_t)y * sz * 3);
+		area_plan_row(&p, y, rows, out + (size_t)y * p.ow * 3);
 	}
 	free(rows);
 	area_plan_free(&p);
 	return 0;
+}
+
+int image_scale_crop(const unsigned char *src, int w, int h, int full_w, int full_h,
+                     int sz, unsigned char *out)
+{
+	if (sz > 8192 || sz < 1)
+		return -1;
+	ResizeWindow win;
+	fastai_crop_window(full_w, full_h, sz, &win);
+	return image_resize_window(src, w, h, &win, out);
 }
 
 static unsigned char to_u8(float v)
@@ -357,17 +397,18 @@ static unsigned char to_u8(float v)
 	return v <= 0 ? 0 : v >= 255 ? 255 : (unsigned char)v;
 }
 
-int image_scale_crop_ref(const unsigned char *src, int w, int h, int full_w, int full_h,
-                         int sz, unsigned char *out)
+int image_resize_window_ref(const unsigned char *src, int w, int h, const ResizeWindow *win,
+                            unsigned char *out)
 {
 	// Plain 2-D integration: each output pixel is the overlap-weighted mean
 	// of the source over its footprint.
-	int tw, th;
-	fastai_scale_dims(full_w, full_h, sz, &tw, &th);
-	int cx = fastai_crop_start(tw, sz), cy = fastai_crop_start(th, sz);
-	double sx = (double)w / tw, sy = (double)h / th;
-	for (int oy = 0; oy < sz; oy++)
-		for (int ox = 0; ox < sz; ox++) {
+	if (w < 1 || h < 1 || win->ow < 1 || win->oh < 1 || win->cx < 0 || win->cy < 0 ||
+	    win->tw - win->cx < win->ow || win->th - win->cy < win->oh)
+		return -1;
+	int cx = win->cx, cy = win->cy;
+	double sx = (double)w / win->tw, sy = (double)h / win->th;
+	for (int oy = 0; oy < win->oh; oy++)
+		for (int ox = 0; ox < win->ow; ox++) {
 			double ax = (cx + ox) * sx, bx = fmin((cx + ox + 1) * sx, w);
 			double ay = (cy + oy) * sy, by = fmin((cy + oy + 1) * sy, h);
 			double acc[3] = { 0, 0, 0 };
@@ -378,7 +419,16 @@ int image_scale_crop_ref(const unsigned char *src, int w, int h, int full_w, int
 						acc[c] += ov * src[((size_t)y * w + x) * 3 + c];
 				}
 			for (int c = 0; c < 3; c++)
-				out[((size_t)oy * sz + ox) * 3 + c] = to_u8((float)(acc[c] / ((bx - ax) * (by - ay))));
+				out[((size_t)oy * win->ow + ox) * 3 + c] =
+					to_u8((float)(acc[c] / ((bx - ax) * (by - ay))));
 		}
 	return 0;
+}
+
+int image_scale_crop_ref(const unsigned char *src, int w, int h, int full_w, int full_h,
+                         int sz, unsigned char *out)
+{
+	ResizeWindow win;
+	fastai_crop_window(full_w, full_h, sz, &win);
+	return image_resize_window_ref(src, w, h, &win, out);
 }

@@ -27,6 +27,47 @@ static void test_dims(void)
 	fastai_scale_dims(500, 375, 246, &tw, &th);      // floor(328.0): 375*(246/375)*500/375
 	CHECK(tw == 328 && th == 246);
 	CHECK(fastai_crop_start(224, 224) == 0);
+	// Python's rounding, not the exact quotient: 85·(224/40) is
+	// 475.99999999999994 in double, so floor gives 475 (85·224/40 = 476).
+	fastai_scale_dims(85, 40, 224, &tw, &th);
+	CHECK(tw == 475 && th == 224);
+	fastai_scale_dims(55, 55, 224, &tw, &th);        // 223.999..: max(., sz) restores 224
+	CHECK(tw == 224 && th == 224);
+}
+
+// The windows: the crop one is scale_min + center_crop, the scale one the
+// whole scaled image (landscape, portrait, square, enlarged, odd sizes).
+static void test_windows(void)
+{
+	ResizeWindow c, s;
+	fastai_crop_window(225, 300, 224, &c);
+	CHECK(c.tw == 224 && c.th == 298 && c.cx == 0 && c.cy == 37 && c.ow == 224 && c.oh == 224);
+	static const int cases[][5] = {   // w, h, side → tw, th
+		{ 1000, 750, 291, 388, 291 }, { 750, 1000, 291, 291, 388 }, { 500, 500, 291, 291, 291 },
+		{ 200, 200, 291, 291, 291 }, { 225, 300, 224, 224, 298 }, { 333, 250, 224, 298, 224 },
+		{ 85, 40, 224, 475, 224 }, { 40, 85, 224, 224, 475 }, { 1, 1, 5, 5, 5 },
+		{ 2001, 333, 50, 300, 50 },
+	};
+	for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+		const int *q = cases[k];
+		fastai_scale_window(q[0], q[1], q[2], &s);
+		if (s.tw != q[3] || s.th != q[4])
+			fprintf(stderr, "scale window %dx%d -> %d: %dx%d, want %dx%d\n", q[0], q[1], q[2],
+			        s.tw, s.th, q[3], q[4]);
+		CHECK(s.tw == q[3] && s.th == q[4] && s.cx == 0 && s.cy == 0 && s.ow == s.tw &&
+		      s.oh == s.th);
+	}
+	// A window outside the resized image, or empty, is refused.
+	AreaPlan p = { 0 };
+	ResizeWindow bad = { .tw = 100, .th = 80, .cx = 1, .cy = 0, .ow = 100, .oh = 80 };
+	CHECK(area_plan_window(&p, 50, 40, &bad) == -1);
+	bad.cx = 0;
+	bad.oh = 0;
+	CHECK(area_plan_window(&p, 50, 40, &bad) == -1);
+	bad.oh = 80;
+	CHECK(area_plan_window(&p, 50, 40, &bad) == 0 && p.x0 == 0 && p.x1 == 50 && p.y0 == 0 &&
+	      p.y1 == 40);
+	area_plan_free(&p);
 }
 
 static unsigned char *random_image(int w, int h, unsigned seed)
@@ -72,6 +113,36 @@ static void test_region_vs_ref(void)
 		same &= out[i] == 77;
 	CHECK(same);
 	free(c);
+}
+
+// The scale window (no crop) against the plain 2-D integration: shrinking,
+// enlarging, odd sizes, from a full-size and a halved rendering.
+static void test_scale_vs_ref(void)
+{
+	static const int cases[][4] = {   // rendering w, h; full w, h (side below)
+		{ 333, 250, 333, 250 }, { 225, 300, 225, 300 }, { 200, 200, 200, 200 },
+		{ 85, 40, 85, 40 }, { 501, 376, 1001, 751 }, { 64, 300, 64, 300 }, { 7, 3, 7, 3 },
+	};
+	static const int sides[] = { 224, 224, 291, 224, 246, 31, 5 };
+	for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+		int w = cases[k][0], h = cases[k][1];
+		ResizeWindow win;
+		fastai_scale_window(cases[k][2], cases[k][3], sides[k], &win);
+		unsigned char *src = random_image(w, h, (unsigned)k + 11);
+		size_t nb = (size_t)win.ow * win.oh * 3;
+		unsigned char *a = malloc(nb), *b = malloc(nb);
+		CHECK(image_resize_window(src, w, h, &win, a) == 0);
+		CHECK(image_resize_window_ref(src, w, h, &win, b) == 0);
+		int maxd = 0;
+		for (size_t i = 0; i < nb; i++)
+			maxd = abs(a[i] - b[i]) > maxd ? abs(a[i] - b[i]) : maxd;
+		if (maxd > 1)
+			fprintf(stderr, "scale vs ref %dx%d->%dx%d: max diff %d\n", w, h, win.ow, win.oh, maxd);
+		CHECK(maxd <= 1);
+		free(src);
+		free(a);
+		free(b);
+	}
 }
 
 static void test_orient(void)
@@ -285,6 +356,78 @@ static void test_crop_decode(void)
 	image_scratch_free(&sc);
 }
 
+// image_decode_scale_mem (the one-pass JPEG path over the whole image, or
+// a full decode) equals full decode + image_resize_window byte for byte:
+// every DCT scale, enlarging, landscape, portrait, square, odd sizes, every
+// colour kind; PNG and damaged files; EXIF rotation swaps the sides.
+static void test_scale_decode(void)
+{
+	static const int cases[][3] = {
+		{ 1000, 750, 224 }, { 750, 1000, 224 }, { 333, 250, 224 }, { 200, 200, 291 },
+		{ 641, 479, 100 }, { 1203, 901, 64 }, { 901, 1203, 37 }, { 85, 40, 224 },
+		{ 2001, 333, 50 }, { 90, 700, 9 },
+	};
+	char err[256];
+	ImageScratch sc = { 0 };
+	ScaledImage si = { 0 };   // its buffer reused, growing and shrinking
+	int bad = 0, n = 0;
+	for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++)
+		for (int kind = 0; kind < 5; kind++)
+			for (int prog = 0; prog < 2; prog++) {
+				int w = cases[ci][0], h = cases[ci][1], side = cases[ci][2];
+				unsigned long len;
+				unsigned char *j = make_jpeg_kind(w, h, prog, kind, &len);
+				ResizeWindow win;
+				fastai_scale_window(w, h, side, &win);
+				size_t nb = (size_t)win.ow * win.oh * 3;
+				unsigned char *b = malloc(nb);
+				Image im;
+				int ok = image_decode_mem(j, len, side, &im, err, sizeof err) == 0 &&
+				         image_resize_window(im.px, im.w, im.h, &win, b) == 0;
+				if (ok)
+					image_free(&im);
+				ok = ok && image_decode_scale_mem(j, len, side, &si, &sc, err, sizeof err) == 0;
+				n++;
+				if (!ok || si.w != win.ow || si.h != win.oh || memcmp(si.px, b, nb) != 0) {
+					bad++;
+					fprintf(stderr, "scale decode %dx%d->%d kind %d prog %d differs\n",
+					        w, h, side, kind, prog);
+				}
+				free(b);
+				free(j);
+			}
+	CHECK(bad == 0 && n == 100);
+	// Errors: no image (w = h = 0), the buffer kept for the next.
+	unsigned long len;
+	unsigned char *j = make_jpeg_kind(300, 900, 0, 0, &len);
+	CHECK(image_decode_scale_mem(j, len - len / 20, 64, &si, &sc, err, sizeof err) == -1 &&
+	      strstr(err, "Premature end") && si.w == 0 && si.h == 0 && si.px != NULL);
+	CHECK(image_decode_scale_mem("", 0, 64, &si, &sc, err, sizeof err) == -1 &&
+	      strstr(err, "empty") && si.w == 0);
+	CHECK(image_decode_scale_mem("hello, world", 12, 64, &si, &sc, err, sizeof err) == -1 &&
+	      strstr(err, "not an image") && si.w == 0);
+	// 300x900 with an EXIF orientation of 6 (90° clockwise) shows as 900x300:
+	// scaled to 64, 192x64 (the general path: full decode, orient, resize).
+	unsigned char app1[] = "\xff\xe1\x00\x22" "Exif\0\0II*\0\x08\0\0\0\x01\0\x12\x01\x03\0\x01\0\0\0\x06\0\0\0";
+	size_t alen = sizeof app1 - 1, elen = len + alen;
+	unsigned char *e = malloc(elen);
+	memcpy(e, j, 2);                       // SOI, then APP1, then the rest
+	memcpy(e + 2, app1, alen);
+	memcpy(e + 2 + alen, j + 2, len - 2);
+	CHECK(image_decode_scale_mem(e, elen, 64, &si, &sc, err, sizeof err) == 0 && si.w == 192 &&
+	      si.h == 64);
+	free(e);
+	free(j);
+	// A scaled size beyond the limits is an error of that image: 3000x1 to
+	// shorter side 8192 would be 24576000x8192.
+	unsigned char *thin = make_jpeg_kind(3000, 1, 0, 3, &len);
+	CHECK(image_decode_scale_mem(thin, len, 8192, &si, &sc, err, sizeof err) == -1 &&
+	      strstr(err, "scaled image too large") && si.w == 0);
+	free(thin);
+	free(si.px);
+	image_scratch_free(&sc);
+}
+
 // The SIMD horizontal pass equals the scalar one bit for bit: renderings
 // smaller than the full image (as after a DCT downscale) give every scale,
 // up and down, odd crop offsets and widths (so the SIMD loop's scalar tail
@@ -337,6 +480,34 @@ static void test_horiz_simd(void)
 	}
 	area_use_simd(1);
 	CHECK(bad == 0 && n > 300 && simd_plans == n);
+	// Scale windows (no crop): output widths odd and even, enlarging and
+	// shrinking, through the same two passes.
+	bad = 0;
+	for (int c = 0; c < 60; c++) {
+		seed = seed * 1103515245u + 12345u;
+		int w = 3 + (int)(seed >> 8) % 700;
+		seed = seed * 1103515245u + 12345u;
+		int h = 3 + (int)(seed >> 8) % 700;
+		int side = 5 + (int)(seed >> 20) % 300;
+		ResizeWindow win;
+		fastai_scale_window(w, h, side, &win);
+		unsigned char *src = random_image(w, h, seed);
+		size_t nb = (size_t)win.ow * win.oh * 3;
+		unsigned char *a = malloc(nb), *b = malloc(nb);
+		area_use_simd(1);
+		CHECK(image_resize_window(src, w, h, &win, a) == 0);
+		area_use_simd(0);
+		CHECK(image_resize_window(src, w, h, &win, b) == 0);
+		if (memcmp(a, b, nb) != 0) {
+			bad++;
+			fprintf(stderr, "horiz simd scale %dx%d -> %dx%d differs\n", w, h, win.ow, win.oh);
+		}
+		free(a);
+		free(b);
+		free(src);
+	}
+	area_use_simd(1);
+	CHECK(bad == 0);
 }
 
 // ---- dataset_scan: folders and classes --------------------------------------
@@ -447,12 +618,15 @@ static void test_dataset(void)
 int main(void)
 {
 	test_dims();
+	test_windows();
 	test_region_vs_ref();
+	test_scale_vs_ref();
 	test_horiz_simd();
 	test_orient();
 	test_exif();
 	test_jpeg();
 	test_crop_decode();
+	test_scale_decode();
 	test_dataset();
 	return check_done("test_image");
 }
