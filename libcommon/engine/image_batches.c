@@ -22,6 +22,9 @@ void image_batches_open_stream(ImageBatches *b, Stream *in, const char *path,
 	if (!kind || strcmp(kind, "images"))
 		die("%s: not an images stream (kind=%s)", path, kind ? kind : "none");
 	const char *v = stream_meta_get(b->in, "size");
+	if (!v && stream_meta_get(b->in, "scale"))
+		die("%s: scaled photos of varying size (imgprep --scale): crop them "
+		    "with augment(1) or imgprep -s for the model %s", path, model_path);
 	long S = v ? strtol(v, NULL, 10) : -1;
 	if (S != m->in_size)
 		die("%s: images of size %s, the model %s needs %d", path, v ? v : "?",

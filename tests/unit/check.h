@@ -4,6 +4,8 @@
 //   return check_done("test_x");
 #ifndef CNNPIPE_CHECK_H
 #define CNNPIPE_CHECK_H
+#include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +15,40 @@
 static int passed, failed;
 #define CHECK(c) do { if (c) passed++; else { failed++; \
 	fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c); } } while (0)
+
+// CHECK with a message: the figures of a comparison go with its failure.
+static inline void check_msg(int cond, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static inline void check_msg(int cond, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	if (cond) {
+		passed++;
+	} else {
+		failed++;
+		fprintf(stderr, "FAIL: ");
+		vfprintf(stderr, fmt, ap);
+		fprintf(stderr, "\n");
+	}
+	va_end(ap);
+}
+
+// max |a - b| / max(1, max |b|) over n values (NaN counts as infinite);
+// the largest |a - b| in *absd when absd is not NULL.
+static inline double check_rel_diff(const float *a, const float *b, size_t n, double *absd)
+{
+	double m = 0, s = 0;
+	for (size_t i = 0; i < n; i++) {
+		double d = fabs((double)a[i] - b[i]);
+		if (d > m || isnan(d))
+			m = isnan(d) ? INFINITY : d;
+		if (fabs(b[i]) > s)
+			s = fabs(b[i]);
+	}
+	if (absd)
+		*absd = m;
+	return m / (s > 1 ? s : 1);
+}
 
 // Prints "test_x: N passed, M failed" and returns main's exit status.
 static inline int check_done(const char *test)

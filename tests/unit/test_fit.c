@@ -16,43 +16,14 @@
 #include "libcommon/engine/fit.h"
 #include "kernels/cpu/ops.h"
 #include "libcommon/util/alloc.h"
-#include <stdarg.h>
 
-// CHECK with a message: the figures of a comparison go with its failure.
-static void ok(int cond, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void ok(int cond, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	if (cond) {
-		passed++;
-	} else {
-		failed++;
-		fprintf(stderr, "test_fit: FAIL: ");
-		vfprintf(stderr, fmt, ap);
-		fprintf(stderr, "\n");
-	}
-	va_end(ap);
-}
 
-static double rel_diff(const float *a, const float *b, size_t n)
-{
-	double m = 0, s = 0;
-	for (size_t i = 0; i < n; i++) {
-		double d = fabs((double)a[i] - b[i]);
-		if (d > m || isnan(d))
-			m = isnan(d) ? INFINITY : d;
-		if (fabs(b[i]) > s)
-			s = fabs(b[i]);
-	}
-	return m / (s > 1 ? s : 1);
-}
 
 // fixture rows: "fit|lrfind|lrfind_linear <tab> iteration <tab> factor"
 static void test_schedules(const char *path)
 {
 	FILE *f = fopen(path, "r");
-	ok(f != NULL, "open %s", path);
+	check_msg(f != NULL, "open %s", path);
 	if (!f)
 		return;
 	char kind[32], cur[32] = "";
@@ -80,9 +51,9 @@ static void test_schedules(const char *path)
 		rows++;
 	}
 	fclose(f);
-	ok(rows == 7 * 32 + 3 * 32 && bad == 0,
+	check_msg(rows == 7 * 32 + 3 * 32 && bad == 0,
 	      "schedules: %d rows, %d off (worst relative %.3g)", rows, bad, worst);
-	ok(fit_epochs(3, 1, 2) == 7 && fit_epochs(3, 1, 1) == 3 &&
+	check_msg(fit_epochs(3, 1, 2) == 7 && fit_epochs(3, 1, 1) == 3 &&
 	      fit_epochs(1, 0, 1) == 1 && fit_epochs(2, 2, 2) == 6 &&
 	      fit_epochs(3, 2, 1.5) == 10, "fit epochs: (3,1,2) %lld, (2,2,2) %lld, (3,2,1.5) %lld",
 	      (long long)fit_epochs(3, 1, 2), (long long)fit_epochs(2, 2, 2),
@@ -95,12 +66,12 @@ static void test_schedules(const char *path)
 		if (sched_cycle_ended(&s) && ne < 3)
 			ends[ne++] = i;
 	}
-	ok(ne == 3 && ends[0] == 32 && ends[1] == 96 && ends[2] == 224,
+	check_msg(ne == 3 && ends[0] == 32 && ends[1] == 96 && ends[2] == 224,
 	      "cycle ends at %d, %d, %d", ends[0], ends[1], ends[2]);
 	SmoothLoss sl = { 0, 0 };
 	double a = smooth_loss_add(&sl, 2.0), b = smooth_loss_add(&sl, 1.0);
 	double wb = (0.98 * 0.02 * 2 + 0.02 * 1) / (1 - 0.98 * 0.98);
-	ok(fabs(a - 2.0) < 1e-12 && fabs(b - wb) < 1e-12,
+	check_msg(fabs(a - 2.0) < 1e-12 && fabs(b - wb) < 1e-12,
 	      "smoothed loss: debiased %.15g %.15g (want 2, %.15g)", a, b, wb);
 }
 
@@ -214,7 +185,7 @@ static void golden(const char *path, int direct)
 	printf("%s%s: %d steps: losses within %.3g relative of PyTorch's\n",
 	       head ? "head" : "resnet18", head ? "" : direct ? " (direct conv)" : " (Winograd)",
 	       steps, worst_loss);
-	ok(worst_loss < tol_loss, "losses: worst relative %.3g", worst_loss);
+	check_msg(worst_loss < tol_loss, "losses: worst relative %.3g", worst_loss);
 	exec_params_to_host(&t.e);
 	double worst = 0;
 	const char *wn = "";
@@ -222,10 +193,10 @@ static void golden(const char *path, int direct)
 	for (int i = 0; i < after.n; i++) {
 		const Tensor *w = &after.t[i];
 		Tensor *mine = record_find(&m.params, w->name);
-		ok(mine && mine->nbytes == w->nbytes, "golden %s: no matching tensor", w->name);
+		check_msg(mine && mine->nbytes == w->nbytes, "golden %s: no matching tensor", w->name);
 		if (!mine || mine->nbytes != w->nbytes)
 			continue;
-		double e = rel_diff(mine->data, w->data, (size_t)tensor_numel(w));
+		double e = check_rel_diff(mine->data, w->data, (size_t)tensor_numel(w), NULL);
 		n++;
 		if (e > worst) {
 			worst = e;
@@ -234,7 +205,7 @@ static void golden(const char *path, int direct)
 	}
 	printf("%s: %d tensors after the steps: worst scaled diff %.3g (%s)\n",
 	       head ? "head" : "resnet18", n, worst, wn);
-	ok(n == after.n && worst < tol_w, "weights after %d steps: worst %.3g (%s)",
+	check_msg(n == after.n && worst < tol_w, "weights after %d steps: worst %.3g (%s)",
 	      steps, worst, wn);
 	free(xb);
 	free(yb);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "check.h"
 #include "libcommon/util/alloc.h"
 #include "libcommon/engine/backbone.h"
 #include "libcommon/engine/model_file.h"
@@ -22,7 +23,6 @@
 #include "libcommon/util/rng.h"
 #include "formats/stream.h"
 
-static int passed, failed;
 
 // model_build with the fast.ai head's seeded init.
 static int build(Model *m, const char *arch, int head, int classes, int size,
@@ -33,37 +33,8 @@ static int build(Model *m, const char *arch, int head, int classes, int size,
 	return model_build(m, &spec, err, errlen);
 }
 
-static void ok(int cond, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void ok(int cond, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	if (cond) {
-		passed++;
-	} else {
-		failed++;
-		fprintf(stderr, "FAIL: ");
-		vfprintf(stderr, fmt, ap);
-		fprintf(stderr, "\n");
-	}
-	va_end(ap);
-}
 
 // max |a - b| / max(1, max |b|)
-static double rel_diff(const float *a, const float *b, size_t n, double *absd)
-{
-	double m = 0, s = 0;
-	for (size_t i = 0; i < n; i++) {
-		double d = fabs((double)a[i] - b[i]);
-		if (d > m || isnan(d))
-			m = isnan(d) ? INFINITY : d;
-		if (fabs(b[i]) > s)
-			s = fabs(b[i]);
-	}
-	if (absd)
-		*absd = m;
-	return m / (s > 1 ? s : 1);
-}
 
 static void randomize(Model *net, uint64_t seed)
 {
@@ -185,7 +156,7 @@ static void test_gradients(int train)
 	}
 	// ReLU, leaky ReLU and max pool have kinks a finite step may cross:
 	// a few entries may differ, an indexing bug would spoil most.
-	ok(nbad * 10 <= nchk, "%s: dx vs central differences: %d of %d off by > 1e-2 (worst %.3g)",
+	check_msg(nbad * 10 <= nchk, "%s: dx vs central differences: %d of %d off by > 1e-2 (worst %.3g)",
 	   train ? "train" : "eval", nbad, nchk, worst);
 	nchk = nbad = 0;
 	// parameter gradients: every learnable tensor, a few entries each
@@ -220,7 +191,7 @@ static void test_gradients(int train)
 			nbad += e > 1e-2;
 		}
 	}
-	ok(nbad * 10 <= nchk && nchk > 40,
+	check_msg(nbad * 10 <= nchk && nchk > 40,
 	   "%s: parameter gradients vs central differences: %d of %d off by > 1e-2 (worst %.3g, %s)",
 	   train ? "train" : "eval", nbad, nchk, worst, worst_name);
 	free(x);
@@ -238,7 +209,7 @@ static void test_buffer_reuse(void)
 	Exec ex;
 	char err[256];
 	int rc = build(&net, "resnet18", HEAD_FASTAI, 2, 32, 1, err, sizeof err);
-	ok(rc == 0, "build resnet18: %s", rc ? err : "");
+	check_msg(rc == 0, "build resnet18: %s", rc ? err : "");
 	randomize(&net, 5);
 	exec_init(&ex, &net, backend_cpu());
 	int N = 3, nx = N * 3 * 32 * 32;
@@ -251,15 +222,15 @@ static void test_buffer_reuse(void)
 	memcpy(a, exec_forward(&ex, N, x, 0, net.n - 1, 0, 1), sizeof a);
 	memcpy(b, exec_forward(&ex, N, x, 0, net.n - 1, 0, 0), sizeof b);
 	// (inference also folds batch norms into convolutions: rounding only)
-	ok(rel_diff(b, a, 6, NULL) < 1e-5, "inference with reused buffers = with kept activations");
+	check_msg(check_rel_diff(b, a, 6, NULL) < 1e-5, "inference with reused buffers = with kept activations");
 	size_t kept = ex.arena_len;
 	// body + pool then head from the features: the same
 	int C2 = net.nodes[net.feat].C;
 	float *f = xmalloc((size_t)N * C2 * sizeof(float));
 	memcpy(f, exec_forward(&ex, N, x, 0, net.feat, 0, 0), (size_t)N * C2 * sizeof(float));
 	memcpy(b, exec_forward(&ex, N, f, net.feat + 1, net.n - 1, 0, 0), sizeof b);
-	ok(rel_diff(b, a, 6, NULL) < 1e-5, "body+pool then head = whole net");
-	ok(kept > 0, "arena used");
+	check_msg(check_rel_diff(b, a, 6, NULL) < 1e-5, "body+pool then head = whole net");
+	check_msg(kept > 0, "arena used");
 	exec_free(&ex);
 	model_free(&net);
 	free(x);
@@ -322,13 +293,13 @@ static void fused_case(Model *net, Exec *ex, const char *what, int first, int la
 	for (size_t i = 0; i < nx; i++)
 		x[i] = rng_normal(&r);
 	memcpy(a, exec_forward(ex, N, x, first, last, 0, 1), ny * sizeof(float));
-	ok(fused_nodes(ex, first, last) == 0, "%s: keep: no node fused", what);
+	check_msg(fused_nodes(ex, first, last) == 0, "%s: keep: no node fused", what);
 	const float *b = exec_forward(ex, N, x, first, last, 0, 0);
 	int nf = fused_nodes(ex, first, last);
-	ok(nf == expect_fused, "%s: %d nodes fused away, expected %d", what, nf,
+	check_msg(nf == expect_fused, "%s: %d nodes fused away, expected %d", what, nf,
 	   expect_fused);
-	double ad, rd = rel_diff(b, a, ny, &ad);
-	ok(rd < 1e-5, "%s: fused inference = unfused with kept activations (rel %.3g, abs %.3g)",
+	double ad, rd = check_rel_diff(b, a, ny, &ad);
+	check_msg(rd < 1e-5, "%s: fused inference = unfused with kept activations (rel %.3g, abs %.3g)",
 	   what, rd, ad);
 	free(x);
 	free(a);
@@ -340,7 +311,7 @@ static void test_fused_inference(void)
 	Exec ex;
 	char err[256];
 	int rc = build(&net, "resnet18", HEAD_NONE, 0, 32, 1, err, sizeof err);
-	ok(rc == 0, "build resnet18: %s", rc ? err : "");
+	check_msg(rc == 0, "build resnet18: %s", rc ? err : "");
 	randomize(&net, 9);
 	exec_init(&ex, &net, backend_cpu());
 	// stem conv+bn+relu: 2; per block conv1+bn1+relu1: 2, conv2+bn2+add+relu:
@@ -350,13 +321,13 @@ static void test_fused_inference(void)
 	for (int i = 0; i < net.n && b < 0; i++)
 		if (!strcmp(net.nodes[i].name, "layer1.1.conv1"))
 			b = i;
-	ok(b > 0, "layer1.1.conv1 found");
+	check_msg(b > 0, "layer1.1.conv1 found");
 	if (b > 0)
 		fused_case(&net, &ex, "resnet18 from layer1.1", b, net.body_end - 1, 2, 7 * 5 + 3);
 	exec_free(&ex);
 	model_free(&net);
 	rc = build(&net, "resnet50", HEAD_NONE, 0, 32, 1, err, sizeof err);
-	ok(rc == 0, "build resnet50: %s", rc ? err : "");
+	check_msg(rc == 0, "build resnet50: %s", rc ? err : "");
 	randomize(&net, 10);
 	exec_init(&ex, &net, backend_cpu());
 	// bottleneck: 2 + 2 + 3, downsample 1 in all four layers
@@ -381,7 +352,7 @@ static void test_cached_work(void)
 	Exec ex, fresh;
 	char err[256];
 	int rc = build(&net, "resnet18", HEAD_FASTAI, 2, 32, 1, err, sizeof err);
-	ok(rc == 0, "build resnet18: %s", rc ? err : "");
+	check_msg(rc == 0, "build resnet18: %s", rc ? err : "");
 	randomize(&net, 21);
 	exec_init(&ex, &net, backend_cpu());
 	int N = 2, nx = N * 3 * 32 * 32, F = net.nodes[net.feat].C;
@@ -398,10 +369,10 @@ static void test_cached_work(void)
 		if (!strcmp(net.nodes[i].name, "conv1"))
 			conv1 = i;
 	}
-	ok(folds == 20, "resnet18: %d convolutions keep folded weights (want 20)", folds);
+	check_msg(folds == 20, "resnet18: %d convolutions keep folded weights (want 20)", folds);
 	const float *fold = ex.run[conv1].fold;
 	memcpy(b, exec_forward(&ex, N, x, 0, net.feat, 0, 0), (size_t)N * F * sizeof(float));
-	ok(!memcmp(a, b, (size_t)N * F * sizeof(float)) && ex.run[conv1].fold == fold,
+	check_msg(!memcmp(a, b, (size_t)N * F * sizeof(float)) && ex.run[conv1].fold == fold,
 	   "second forward: the kept folds and caches give the same bytes");
 	// new weights for the stem and a 3x3 (Winograd-cached) layer
 	float *w = record_find(&net.params, "conv1.weight")->data;
@@ -411,13 +382,13 @@ static void test_cached_work(void)
 	for (int i = 0; i < 64 * 64 * 9; i++)
 		w2[i] = -w2[i];
 	exec_params_to_device(&ex);
-	ok(!ex.run[conv1].fold_ok, "exec_params_changed drops the folded weights");
+	check_msg(!ex.run[conv1].fold_ok, "exec_params_changed drops the folded weights");
 	memcpy(b, exec_forward(&ex, N, x, 0, net.feat, 0, 0), (size_t)N * F * sizeof(float));
 	exec_init(&fresh, &net, backend_cpu());
 	const float *c = exec_forward(&fresh, N, x, 0, net.feat, 0, 0);
-	ok(!memcmp(b, c, (size_t)N * F * sizeof(float)),
+	check_msg(!memcmp(b, c, (size_t)N * F * sizeof(float)),
 	   "after exec_params_changed: the same bytes as a fresh execution state");
-	ok(memcmp(a, b, (size_t)N * F * sizeof(float)) != 0, "and not the old output");
+	check_msg(memcmp(a, b, (size_t)N * F * sizeof(float)) != 0, "and not the old output");
 	exec_free(&fresh);
 	exec_free(&ex);
 	model_free(&net);
@@ -434,7 +405,7 @@ static void test_adopt(void)
 	Model m;
 	char err[256];
 	int rc = build(&m, "resnet18", HEAD_IMAGENET, 1000, 32, 0, err, sizeof err);
-	ok(rc == 0, "build resnet18: %s", rc ? err : "");
+	check_msg(rc == 0, "build resnet18: %s", rc ? err : "");
 	randomize(&m, 8);
 	Record src;
 	record_init(&src);
@@ -465,21 +436,21 @@ static void test_adopt(void)
 	int64_t keep = fc->dims[0];
 	fc->dims[0] = 999;
 	rc = model_adopt_params(&m, &src, "src", err, sizeof err);
-	ok(rc < 0 && strstr(err, "fc.bias has shape (999), expected (1000)"),
+	check_msg(rc < 0 && strstr(err, "fc.bias has shape (999), expected (1000)"),
 	   "adopt: wrong shape refused: %s", err);
-	ok(src.n > 0 && src.buf, "adopt: a refused source stays as it was");
+	check_msg(src.n > 0 && src.buf, "adopt: a refused source stays as it was");
 	fc->dims[0] = keep;
 	unsigned char *buf = src.buf;
 	rc = model_adopt_params(&m, &src, "src", err, sizeof err);
-	ok(rc == 0, "adopt: %s", rc ? err : "ok");
-	ok(m.params.buf == buf && src.n == 0 && !src.buf,
+	check_msg(rc == 0, "adopt: %s", rc ? err : "ok");
+	check_msg(m.params.buf == buf && src.n == 0 && !src.buf,
 	   "adopt: the model took the source's memory (no copy)");
 	int same = m.params.n == want.n;
 	for (int i = 0; same && i < want.n; i++)
 		same = !strcmp(m.params.t[i].name, want.t[i].name) &&
 		       m.params.t[i].dtype == DT_F32 &&
 		       !memcmp(m.params.t[i].data, want.t[i].data, want.t[i].nbytes);
-	ok(same, "adopt: every tensor in the model's order, f32, values kept");
+	check_msg(same, "adopt: every tensor in the model's order, f32, values kept");
 	record_free(&want);
 	record_free(&src);
 	model_free(&m);
@@ -491,15 +462,15 @@ static void test_freeze(void)
 	Exec ex;
 	char err[256];
 	int rc = build(&net, "resnet18", HEAD_FASTAI, 2, 32, 1, err, sizeof err);
-	ok(rc == 0, "build: %s", rc ? err : "");
-	ok(net.ngroups == 3, "resnet18 has 3 layer groups (%d)", net.ngroups);
+	check_msg(rc == 0, "build: %s", rc ? err : "");
+	check_msg(net.ngroups == 3, "resnet18 has 3 layer groups (%d)", net.ngroups);
 	int g0 = -1, g1 = -1, g2 = -1;
 	for (int i = 0; i < net.n; i++) {
 		if (!strcmp(net.nodes[i].name, "layer2.1.conv2")) g0 = net.nodes[i].group;
 		if (!strcmp(net.nodes[i].name, "layer3.0.conv1")) g1 = net.nodes[i].group;
 		if (!strcmp(net.nodes[i].name, "head.fc2")) g2 = net.nodes[i].group;
 	}
-	ok(g0 == 0 && g1 == 1 && g2 == 2, "groups: layer2 %d, layer3 %d, head %d", g0, g1, g2);
+	check_msg(g0 == 0 && g1 == 1 && g2 == 2, "groups: layer2 %d, layer3 %d, head %d", g0, g1, g2);
 	randomize(&net, 9);
 	exec_init(&ex, &net, backend_cpu());
 	model_freeze_to(&net, 2);
@@ -514,8 +485,8 @@ static void test_freeze(void)
 	float rm0 = ((float *)rm->data)[0], hrm0 = ((float *)hrm->data)[0];
 	exec_zero_grad(&ex);
 	exec_forward(&ex, N, x, 0, net.n - 1, 1, 1);
-	ok(((float *)rm->data)[0] == rm0, "frozen body BN: running stats unchanged");
-	ok(((float *)hrm->data)[0] != hrm0, "head BN (train): running stats updated");
+	check_msg(((float *)rm->data)[0] == rm0, "frozen body BN: running stats unchanged");
+	check_msg(((float *)hrm->data)[0] != hrm0, "head BN (train): running stats updated");
 	float dy[8] = { 1, -1, 0.5f, 0, -0.25f, 1, 2, -2 };
 	exec_backward(&ex, dy, 0);
 	double sb = 0, sh = 0;
@@ -529,7 +500,7 @@ static void test_freeze(void)
 		else
 			sb += s;
 	}
-	ok(sb == 0 && sh > 0, "frozen: body grads %g (want 0), head grads %g", sb, sh);
+	check_msg(sb == 0 && sh > 0, "frozen: body grads %g (want 0), head grads %g", sb, sh);
 	model_freeze_to(&net, 0);
 	exec_zero_grad(&ex);
 	exec_forward(&ex, N, x, 0, net.n - 1, 1, 1);
@@ -538,7 +509,7 @@ static void test_freeze(void)
 	double s = 0;
 	for (int64_t k = 0; k < tensor_numel(gc); k++)
 		s += fabs(((float *)gc->data)[k]);
-	ok(s > 0, "unfrozen: conv1 gets a gradient");
+	check_msg(s > 0, "unfrozen: conv1 gets a gradient");
 	free(x);
 	exec_free(&ex);
 	model_free(&net);
@@ -551,7 +522,7 @@ static void test_head_init_and_file(void)
 	build(&a, "resnet18", HEAD_FASTAI, 2, 32, 42, err, sizeof err);
 	build(&b, "resnet18", HEAD_FASTAI, 2, 32, 42, err, sizeof err);
 	Tensor *w = record_find(&a.params, "head.fc1.weight");
-	ok(w && w->dims[0] == 512 && w->dims[1] == 1024, "head.fc1 is (512, 1024)");
+	check_msg(w && w->dims[0] == 512 && w->dims[1] == 1024, "head.fc1 is (512, 1024)");
 	double s = 0, s2 = 0;
 	int64_t n = tensor_numel(w);
 	for (int64_t i = 0; i < n; i++) {
@@ -560,14 +531,14 @@ static void test_head_init_and_file(void)
 		s2 += v * v;
 	}
 	double sd = sqrt(s2 / n - (s / n) * (s / n)), want = sqrt(2.0 / 1024);
-	ok(fabs(sd / want - 1) < 0.02, "Kaiming normal std %.5f, want %.5f", sd, want);
-	ok(!memcmp(w->data, record_find(&b.params, "head.fc1.weight")->data, w->nbytes),
+	check_msg(fabs(sd / want - 1) < 0.02, "Kaiming normal std %.5f, want %.5f", sd, want);
+	check_msg(!memcmp(w->data, record_find(&b.params, "head.fc1.weight")->data, w->nbytes),
 	   "same seed, same head");
 	Tensor *bias = record_find(&a.params, "head.fc2.bias");
-	ok(bias && ((float *)bias->data)[0] == 0 && ((float *)bias->data)[1] == 0, "biases 0");
+	check_msg(bias && ((float *)bias->data)[0] == 0 && ((float *)bias->data)[1] == 0, "biases 0");
 	model_free(&b);
 	build(&b, "resnet18", HEAD_FASTAI, 2, 32, 43, err, sizeof err);
-	ok(memcmp(w->data, record_find(&b.params, "head.fc1.weight")->data, w->nbytes) != 0,
+	check_msg(memcmp(w->data, record_find(&b.params, "head.fc1.weight")->data, w->nbytes) != 0,
 	   "another seed, another head");
 	model_free(&b);
 	randomize(&a, 3);
@@ -578,14 +549,14 @@ static void test_head_init_and_file(void)
 	model_save(&a, path);
 	model_load(&b, path);
 	unlink(path);
-	ok(b.params.n == a.params.n, "round trip: %d tensors", b.params.n);
+	check_msg(b.params.n == a.params.n, "round trip: %d tensors", b.params.n);
 	int same = b.params.n == a.params.n;
 	for (int i = 0; same && i < a.params.n; i++)
 		same = !strcmp(a.params.t[i].name, b.params.t[i].name) &&
 		       !memcmp(a.params.t[i].data, b.params.t[i].data, a.params.t[i].nbytes);
-	ok(same, "round trip: every tensor identical");
-	ok(b.classes && !strcmp(b.classes, "cats,dogs"), "round trip: classes");
-	ok(fabs(b.mean[0] - 0.485f) < 1e-7 && fabs(b.std[2] - 0.225f) < 1e-7,
+	check_msg(same, "round trip: every tensor identical");
+	check_msg(b.classes && !strcmp(b.classes, "cats,dogs"), "round trip: classes");
+	check_msg(fabs(b.mean[0] - 0.485f) < 1e-7 && fabs(b.std[2] - 0.225f) < 1e-7,
 	   "round trip: ImageNet normalisation");
 	model_free(&a);
 	model_free(&b);
@@ -630,18 +601,18 @@ static void golden(const char *path)
 	int logits = net.n - 2;   // before the log-softmax
 	double ad;
 	float *y = exec_forward(&ex, N, x->data, 0, logits, 0, 0);
-	double e = rel_diff(y, need(&g, "eval_logits")->data, (size_t)N * 1000, &ad);
+	double e = check_rel_diff(y, need(&g, "eval_logits")->data, (size_t)N * 1000, &ad);
 	printf("resnet18 %dx3x%dx%d eval logits: max abs diff %.3g\n", N, size, size, ad);
-	ok(e < 1e-4, "eval logits: scaled diff %.3g", e);
+	check_msg(e < 1e-4, "eval logits: scaled diff %.3g", e);
 	exec_zero_grad(&ex);
 	y = exec_forward(&ex, N, x->data, 0, logits, 1, 1);
-	e = rel_diff(y, need(&g, "train_logits")->data, (size_t)N * 1000, &ad);
+	e = check_rel_diff(y, need(&g, "train_logits")->data, (size_t)N * 1000, &ad);
 	printf("resnet18 train logits: max abs diff %.3g\n", ad);
-	ok(e < 1e-4, "train logits: scaled diff %.3g", e);
+	check_msg(e < 1e-4, "train logits: scaled diff %.3g", e);
 	float *dx = exec_backward(&ex, gy->data, 1);
-	e = rel_diff(dx, need(&g, "dx")->data, tensor_numel(x), &ad);
+	e = check_rel_diff(dx, need(&g, "dx")->data, tensor_numel(x), &ad);
 	printf("resnet18 input gradient: max abs diff %.3g (scaled %.3g)\n", ad, e);
-	ok(e < 1e-3, "dx: scaled diff %.3g", e);
+	check_msg(e < 1e-3, "dx: scaled diff %.3g", e);
 	double worst = 0;
 	const char *wn = "";
 	int ng = 0;
@@ -654,10 +625,10 @@ static void golden(const char *path)
 		const Record *src = pre[0] == 'g' ? &ex.grads : &net.params;
 		Tensor *mine = record_find(src, t->name + strlen(pre));
 		if (!mine || mine->nbytes != t->nbytes) {
-			ok(0, "golden %s: no matching tensor", t->name);
+			check_msg(0, "golden %s: no matching tensor", t->name);
 			continue;
 		}
-		e = rel_diff(mine->data, t->data, (size_t)tensor_numel(t), NULL);
+		e = check_rel_diff(mine->data, t->data, (size_t)tensor_numel(t), NULL);
 		ng++;
 		if (e > worst) {
 			worst = e;
@@ -666,7 +637,7 @@ static void golden(const char *path)
 	}
 	printf("resnet18 %d parameter gradients and running stats: worst scaled diff %.3g (%s)\n",
 	       ng, worst, wn);
-	ok(ng > 100 && worst < 1e-3, "param grads/running stats: worst %.3g (%s)", worst, wn);
+	check_msg(ng > 100 && worst < 1e-3, "param grads/running stats: worst %.3g (%s)", worst, wn);
 	record_free(&sd);
 	record_free(&g);
 	stream_close(s);
@@ -688,6 +659,5 @@ int main(int argc, char **argv)
 		test_freeze();
 		test_head_init_and_file();
 	}
-	printf("test_net: %d passed, %d failed\n", passed, failed);
-	return failed != 0;
+	return check_done("test_net");
 }

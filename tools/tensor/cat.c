@@ -108,7 +108,7 @@ int cmd_cat(int argc, char **argv)
 	KV first = { 0, NULL, NULL };
 	const char *first_path = NULL;
 	Schema sch = { 0, NULL };
-	int have = 0;
+	int have = 0, any_dims = 0;
 	Trails tr = { NULL, 0 };
 	Record r;
 	record_init(&r);
@@ -120,6 +120,8 @@ int cmd_cat(int argc, char **argv)
 			w = xstream_open_write(opt_out);
 			stream_meta_copy(w, s);
 			xstream_write_header(w);
+			// imgprep --scale: each image its own (H, W, 3)
+			any_dims = stream_meta_get(s, "scale") != NULL;
 		} else {
 			same_header(s, &first, first_path);
 		}
@@ -129,7 +131,7 @@ int cmd_cat(int argc, char **argv)
 				have = 1;
 			} else {
 				char buf[600];
-				const char *d = schema_diff(&sch, &r, buf, sizeof buf);
+				const char *d = schema_diff(&sch, &r, any_dims, buf, sizeof buf);
 				if (d)
 					die("%s: record %llu: schema differs: %s", stream_path(s),
 					    (unsigned long long)r.index, d);

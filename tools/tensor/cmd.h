@@ -38,8 +38,10 @@ typedef struct {
 	Tensor *t;   // copies of the descriptors, data pointers unused
 } Schema;
 void schema_take(Schema *s, const Record *r);
-// NULL when r matches, else what differs (in buf).
-const char *schema_diff(const Schema *s, const Record *r, char *buf, size_t cap);
+// NULL when r matches, else what differs (in buf).  any_dims: dimensions
+// may vary (not their number): the images of imgprep --scale.
+const char *schema_diff(const Schema *s, const Record *r, int any_dims, char *buf,
+                        size_t cap);
 
 // Copies of a stream's header metadata (taken right after opening).
 typedef struct {

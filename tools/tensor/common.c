@@ -65,7 +65,8 @@ void schema_take(Schema *s, const Record *r)
 	memcpy(s->t, r->t, sizeof(Tensor) * (size_t)r->n);
 }
 
-const char *schema_diff(const Schema *s, const Record *r, char *buf, size_t cap)
+const char *schema_diff(const Schema *s, const Record *r, int any_dims, char *buf,
+                        size_t cap)
 {
 	if (s->n != r->n) {
 		snprintf(buf, cap, "%d tensors, the first record had %d", r->n, s->n);
@@ -79,7 +80,7 @@ const char *schema_diff(const Schema *s, const Record *r, char *buf, size_t cap)
 		}
 		int same = a->dtype == b->dtype && a->ndim == b->ndim;
 		for (int d = 0; same && d < a->ndim; d++)
-			same = a->dims[d] == b->dims[d] || a->dtype == DT_STR;
+			same = a->dims[d] == b->dims[d] || a->dtype == DT_STR || any_dims;
 		if (!same) {
 			char sa[TENSOR_SHAPE_STR_CAP], sb[TENSOR_SHAPE_STR_CAP];
 			snprintf(buf, cap, "tensor %s is %s %s, the first record had %s %s", a->name,

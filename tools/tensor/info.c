@@ -35,7 +35,7 @@ int cmd_info(int argc, char **argv)
 			continue;
 		}
 		char buf[600];
-		const char *d = schema_diff(&sch, &r, buf, sizeof buf);
+		const char *d = schema_diff(&sch, &r, 0, buf, sizeof buf);
 		if (d && !why[0]) {
 			differs_at = r.index;
 			snprintf(why, sizeof why, "%s", d);
