@@ -69,7 +69,8 @@ bats: $(TOOLS)
 # suites of the input-facing tools again under ASan+UBSan.
 test: deps deps-test all layers unit bats sanitize
 
-SAN_BATS := tests/tensor.bats tests/imgprep.bats tests/man.bats tests/common.bats
+SAN_BATS := tests/tensor.bats tests/imgprep.bats tests/man.bats tests/common.bats \
+            tests/augment.bats tests/pipeline.bats
 sanitize:
 	$(MAKE) --no-print-directory BUILD=build-san BIN=build-san/bin CC=clang \
 		OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \

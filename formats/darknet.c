@@ -47,10 +47,10 @@ static int perr(P *p, const char *fmt, ...)
 	va_end(ap);
 	const Section *s = &p->sec[p->cur];
 	if (p->cur > 0)
-		return seterr(p->err, p->errlen, "%s: section %d [%.40s] (layer %d, "
+		return err_set(p->err, p->errlen, "%s: section %d [%.40s] (layer %d, "
 		              "line %d): %s", p->file, p->cur + 1, s->type, p->cur - 1,
 		              s->line, why);
-	return seterr(p->err, p->errlen, "%s: section %d [%.40s] (line %d): %s",
+	return err_set(p->err, p->errlen, "%s: section %d [%.40s] (line %d): %s",
 	              p->file, p->cur + 1, s->type, s->line, why);
 }
 
@@ -162,7 +162,7 @@ static int split(P *p, char *text, size_t len)
 		if (*ln == '[') {
 			char *close = strchr(ln, ']');
 			if (!close || close[1])
-				return seterr(p->err, p->errlen, "%s: line %d: bad section "
+				return err_set(p->err, p->errlen, "%s: line %d: bad section "
 				              "header", p->file, line);
 			*close = 0;
 			if (p->nsec == cap) {
@@ -177,16 +177,16 @@ static int split(P *p, char *text, size_t len)
 		}
 		char *eq = strchr(ln, '=');
 		if (!eq || eq == ln)
-			return seterr(p->err, p->errlen, "%s: line %d: expected key=value "
+			return err_set(p->err, p->errlen, "%s: line %d: expected key=value "
 			              "or [section]", p->file, line);
 		if (!p->nsec)
-			return seterr(p->err, p->errlen, "%s: line %d: option outside any "
+			return err_set(p->err, p->errlen, "%s: line %d: option outside any "
 			              "section", p->file, line);
 		*eq = 0;
 		Section *sc = &p->sec[p->nsec - 1];
 		for (int i = 0; i < sc->n; i++)
 			if (!strcmp(sc->opt[i].key, ln))
-				return seterr(p->err, p->errlen, "%s: line %d: key '%.40s' "
+				return err_set(p->err, p->errlen, "%s: line %d: key '%.40s' "
 				              "repeated in the section", p->file, line, ln);
 		if (sc->n == sc->cap) {
 			sc->cap = sc->cap ? 2 * sc->cap : 8;
@@ -195,7 +195,7 @@ static int split(P *p, char *text, size_t len)
 		sc->opt[sc->n++] = (Opt){ ln, eq + 1, 0 };
 	}
 	if (!p->nsec)
-		return seterr(p->err, p->errlen, "%s: no sections", p->file);
+		return err_set(p->err, p->errlen, "%s: no sections", p->file);
 	return 0;
 }
 
@@ -322,7 +322,7 @@ int darknet_parse_cfg_mem(const char *text, size_t len, const char *name,
 {
 	memset(net, 0, sizeof *net);
 	if (len > DN_MAX_CFG)
-		return seterr(err, errlen, "%s: cfg larger than %u bytes", name,
+		return err_set(err, errlen, "%s: cfg larger than %u bytes", name,
 		              DN_MAX_CFG);
 	char *t = xmalloc(len + 1);
 	memcpy(t, text, len);
@@ -332,7 +332,7 @@ int darknet_parse_cfg_mem(const char *text, size_t len, const char *name,
 	if (split(&p, t, len))
 		goto done;
 	if (strcmp(p.sec[0].type, "net") && strcmp(p.sec[0].type, "network")) {
-		seterr(err, errlen, "%s: the first section must be [net]", name);
+		err_set(err, errlen, "%s: the first section must be [net]", name);
 		goto done;
 	}
 	int c, h, w;
@@ -389,13 +389,13 @@ int darknet_load_weights_mem(const void *buf, size_t len, const char *name,
 	const unsigned char *b = buf;
 	int n0 = out->n;
 	if (len < 16)
-		return seterr(err, errlen, "%s: too short for a darknet weights header "
+		return err_set(err, errlen, "%s: too short for a darknet weights header "
 		              "(%zu bytes)", name, len);
 	int64_t major = (int32_t)le_get32(b), minor = (int32_t)le_get32(b + 4);
 	// darknet parser.c load_weights_upto: "seen" is 64-bit from version 0.2.
 	size_t pos = (major * 10 + minor >= 2 && major < 1000 && minor < 1000) ? 20 : 16;
 	if (len < pos)
-		return seterr(err, errlen, "%s: truncated header", name);
+		return err_set(err, errlen, "%s: truncated header", name);
 	for (int i = 0; i < net->n; i++) {
 		const DarknetLayer *l = &net->layers[i];
 		if (l->type != DN_CONV)
@@ -405,7 +405,7 @@ int darknet_load_weights_mem(const void *buf, size_t len, const char *name,
 		uint64_t need = 4 * ((l->batch_normalize ? 4 : 1) * f + nw);
 		if (need > len - pos) {
 			record_clear(out);
-			return seterr(err, errlen, "%s: layer %d (convolutional): needs "
+			return err_set(err, errlen, "%s: layer %d (convolutional): needs "
 			              "%llu bytes at offset %zu, only %zu left (truncated, "
 			              "or not the weights of this cfg)", name, i,
 			              (unsigned long long)need, pos, len - pos);
@@ -438,7 +438,7 @@ int darknet_load_weights_mem(const void *buf, size_t len, const char *name,
 	}
 	if (pos != len) {
 		record_clear(out);
-		return seterr(err, errlen, "%s: %zu bytes left over after the last "
+		return err_set(err, errlen, "%s: %zu bytes left over after the last "
 		              "layer (not the weights of this cfg)", name, len - pos);
 	}
 	return 0;

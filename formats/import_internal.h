@@ -8,9 +8,7 @@
 #include "half.h"
 #include "stream.h"
 
-// snprintf into err (errlen may be 0); returns -1 for "return seterr(...)".
-int seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+#include "libcommon/util/err.h"   // err_set: the importers' messages
 
 // Element types found in weight files.  Floating ones become f32 in a
 // Record, integer ones (and bool) i64.

@@ -6,17 +6,6 @@
 #include "libcommon/util/le.h"
 #include "import_internal.h"
 
-int seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
-
 size_t st_size(int st)
 {
 	switch (st) {
@@ -100,24 +89,24 @@ int imp_shape_ok(const Record *out, int n0, const char *file, const char *tname,
                  size_t errlen)
 {
 	if (ndim < 0 || ndim > TENSOR_MAX_DIMS)
-		return seterr(err, errlen, "%s: '%s': %d dimensions (at most %d)",
+		return err_set(err, errlen, "%s: '%s': %d dimensions (at most %d)",
 		              file, tname, ndim, TENSOR_MAX_DIMS);
 	uint64_t bytes = dtype_size(dtype);
 	for (int k = 0; k < ndim; k++) {
 		if (dims[k] < 1 || dims[k] >= ((int64_t)1 << 40))
-			return seterr(err, errlen, "%s: '%s': dimension %d is %lld "
+			return err_set(err, errlen, "%s: '%s': dimension %d is %lld "
 			              "(empty or huge tensors are not supported)", file,
 			              tname, k, (long long)dims[k]);
 		if (bytes > STREAM_MAX_RECORD_BYTES / (uint64_t)dims[k])
-			return seterr(err, errlen, "%s: '%s': too large", file, tname);
+			return err_set(err, errlen, "%s: '%s': too large", file, tname);
 		bytes *= (uint64_t)dims[k];
 	}
 	for (int i = 0; i < n0 && i < out->n; i++)
 		if (!strcmp(out->t[i].name, tname))
-			return seterr(err, errlen, "%s: '%s': already in the record",
+			return err_set(err, errlen, "%s: '%s': already in the record",
 			              file, tname);
 	if (out->used + 64 + bytes > STREAM_MAX_RECORD_BYTES)
-		return seterr(err, errlen, "%s: '%s': the tensors exceed %llu bytes",
+		return err_set(err, errlen, "%s: '%s': the tensors exceed %llu bytes",
 		              file, tname, (unsigned long long)STREAM_MAX_RECORD_BYTES);
 	return 0;
 }

@@ -536,7 +536,7 @@ PObj *pk_load(Pickle *p, const unsigned char *buf, size_t len, size_t base,
 		}
 	}
 fail:
-	seterr(err, errlen, "pickle byte %zu: %s", base + op_at, why);
+	err_set(err, errlen, "pickle byte %zu: %s", base + op_at, why);
 	return NULL;
 #undef FAIL
 #undef NEED

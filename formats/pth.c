@@ -68,13 +68,13 @@ static int emit(Record *out, int n0, const char *name, const char *tname,
 	for (int k = 0; k < nd; k++) {
 		if ((uint64_t)t->size[k] > ((uint64_t)1 << 62) ||
 		    (t->size[k] && numel > ((uint64_t)1 << 62) / (uint64_t)t->size[k]))
-			return seterr(err, errlen, "%s: '%s': size overflows", name, tname);
+			return err_set(err, errlen, "%s: '%s': size overflows", name, tname);
 		numel *= (uint64_t)t->size[k];
 	}
 	int dt = st_out_dtype(st);
 	size_t osz = dtype_size(dt);
 	if (numel > *budget / osz)
-		return seterr(err, errlen, "%s: '%s': %llu elements is more than the "
+		return err_set(err, errlen, "%s: '%s': %llu elements is more than the "
 		              "file could hold", name, tname, (unsigned long long)numel);
 	if (numel) {
 		// Highest element read; strides are non-negative (checked).
@@ -82,12 +82,12 @@ static int emit(Record *out, int n0, const char *name, const char *tname,
 		for (int k = 0; k < nd; k++) {
 			uint64_t s = (uint64_t)t->stride[k], d = (uint64_t)t->size[k] - 1;
 			if (s > ((uint64_t)1 << 62) || (d && s > (((uint64_t)1 << 62) - last) / d))
-				return seterr(err, errlen, "%s: '%s': stride overflows", name,
+				return err_set(err, errlen, "%s: '%s': stride overflows", name,
 				              tname);
 			last += s * d;
 		}
 		if (last >= avail)
-			return seterr(err, errlen, "%s: '%s' (%s, offset %lld) reads element "
+			return err_set(err, errlen, "%s: '%s' (%s, offset %lld) reads element "
 			              "%llu of a storage of %zu elements", name, tname,
 			              st_name(st), (long long)t->offset,
 			              (unsigned long long)last, avail);
@@ -135,11 +135,11 @@ static int check_dict(const PObj *d, const char *name, char ***names,
 {
 	*names = NULL;
 	if (d->type != PK_DICT)
-		return seterr(err, errlen, "%s: not a state_dict (the pickle holds a "
+		return err_set(err, errlen, "%s: not a state_dict (the pickle holds a "
 		              "non-dict)", name);
 	int n = d->n / 2;
 	if (n > STREAM_MAX_TENSORS)
-		return seterr(err, errlen, "%s: %d tensors (at most %d)", name, n,
+		return err_set(err, errlen, "%s: %d tensors (at most %d)", name, n,
 		              STREAM_MAX_TENSORS);
 	char **nm = xcalloc((size_t)n + 1, sizeof *nm);
 	for (int i = 0; i < n; i++) {
@@ -148,7 +148,7 @@ static int check_dict(const PObj *d, const char *name, char ***names,
 		if (k->type != PK_STR || !imp_name_ok(k->s, k->slen)) {
 			if (k->type == PK_STR)
 				imp_printable(shown, sizeof shown, k->s, k->slen);
-			seterr(err, errlen, "%s: state_dict key %d%s%s%s is not a valid "
+			err_set(err, errlen, "%s: state_dict key %d%s%s%s is not a valid "
 			       "tensor name (1-%d printable ASCII characters)", name, i,
 			       k->type == PK_STR ? " '" : "", k->type == PK_STR ? shown : "",
 			       k->type == PK_STR ? "'" : "", TENSOR_NAME_MAX);
@@ -158,7 +158,7 @@ static int check_dict(const PObj *d, const char *name, char ***names,
 		memcpy(nm[i], k->s, k->slen);
 		nm[i][k->slen] = 0;
 		if (v->type != PK_TENSOR) {
-			seterr(err, errlen, "%s: '%s': not a tensor", name, nm[i]);
+			err_set(err, errlen, "%s: '%s': not a tensor", name, nm[i]);
 			goto fail;
 		}
 	}
@@ -167,7 +167,7 @@ static int check_dict(const PObj *d, const char *name, char ***names,
 	qsort(sorted, (size_t)n, sizeof *sorted, name_cmp);
 	for (int i = 1; i < n; i++)
 		if (!strcmp(sorted[i - 1], sorted[i])) {
-			seterr(err, errlen, "%s: '%s': duplicate key", name, sorted[i]);
+			err_set(err, errlen, "%s: '%s': duplicate key", name, sorted[i]);
 			free(sorted);
 			goto fail;
 		}
@@ -197,7 +197,7 @@ static int load_zip(const unsigned char *buf, size_t len, const char *name,
 	Zip z;
 	char e2[256];
 	if (zip_open_mem(buf, len, &z, e2, sizeof e2))
-		return seterr(err, errlen, "%s: %s", name, e2);
+		return err_set(err, errlen, "%s: %s", name, e2);
 	int rc = -1;
 	Pickle *pk = NULL;
 	char **names = NULL;
@@ -216,7 +216,7 @@ static int load_zip(const unsigned char *buf, size_t len, const char *name,
 		}
 	}
 	if (!pkl) {
-		seterr(err, errlen, "%s: no <archive>/data.pkl in the zip (not a "
+		err_set(err, errlen, "%s: no <archive>/data.pkl in the zip (not a "
 		       "torch.save checkpoint)", name);
 		goto done;
 	}
@@ -225,19 +225,19 @@ static int load_zip(const unsigned char *buf, size_t len, const char *name,
 	memcpy(path + plen, "/byteorder", 10);
 	ZipEntry *bo = (ZipEntry *)zip_find(&z, path, plen + 10);
 	if (bo && !(bo->size == 6 && !memcmp(bo->data, "little", 6))) {
-		seterr(err, errlen, "%s: big-endian checkpoints are not supported",
+		err_set(err, errlen, "%s: big-endian checkpoints are not supported",
 		       name);
 		goto done;
 	}
 	if (zip_check(pkl, e2, sizeof e2)) {
-		seterr(err, errlen, "%s: %s", name, e2);
+		err_set(err, errlen, "%s: %s", name, e2);
 		goto done;
 	}
 	pk = pk_new();
 	size_t used;
 	PObj *d = pk_load(pk, pkl->data, pkl->size, 0, &used, e2, sizeof e2);
 	if (!d) {
-		seterr(err, errlen, "%s: data.pkl: %s", name, e2);
+		err_set(err, errlen, "%s: data.pkl: %s", name, e2);
 		goto done;
 	}
 	if (check_dict(d, name, &names, err, errlen))
@@ -249,26 +249,26 @@ static int load_zip(const unsigned char *buf, size_t len, const char *name,
 		char key[64];
 		imp_printable(key, sizeof key, s->key, s->key_len);
 		if (s->key_len > 200) {
-			seterr(err, errlen, "%s: '%s': storage key too long", name, names[i]);
+			err_set(err, errlen, "%s: '%s': storage key too long", name, names[i]);
 			goto done;
 		}
 		memcpy(path + plen, "/data/", 6);
 		memcpy(path + plen + 6, s->key, s->key_len);
 		ZipEntry *e = (ZipEntry *)zip_find(&z, path, plen + 6 + s->key_len);
 		if (!e) {
-			seterr(err, errlen, "%s: '%s': storage '%s' missing from the zip",
+			err_set(err, errlen, "%s: '%s': storage '%s' missing from the zip",
 			       name, names[i], key);
 			goto done;
 		}
 		size_t es = st_size(s->st);
 		if (e->size % es || (uint64_t)s->numel != e->size / es) {
-			seterr(err, errlen, "%s: '%s': storage '%s' holds %zu bytes, not "
+			err_set(err, errlen, "%s: '%s': storage '%s' holds %zu bytes, not "
 			       "%lld %s elements", name, names[i], key, e->size,
 			       (long long)s->numel, st_name(s->st));
 			goto done;
 		}
 		if (zip_check(e, e2, sizeof e2)) {
-			seterr(err, errlen, "%s: %s", name, e2);
+			err_set(err, errlen, "%s: %s", name, e2);
 			goto done;
 		}
 		if (emit(out, n0, name, names[i], t, e->data, e->size / es, &budget, err,
@@ -299,31 +299,31 @@ static int load_legacy(const unsigned char *buf, size_t len, const char *name,
 	for (int i = 0; i < 5; i++) {
 		obj[i] = pk_load(pk, buf + pos, len - pos, pos, &used, e2, sizeof e2);
 		if (!obj[i]) {
-			seterr(err, errlen, "%s: %s: %s", name, what[i], e2);
+			err_set(err, errlen, "%s: %s: %s", name, what[i], e2);
 			goto done;
 		}
 		pos += used;
 		if (i == 0 && !(obj[0]->type == PK_BIGINT && obj[0]->slen == 10 &&
 		                !memcmp(obj[0]->s, legacy_magic, 10))) {
-			seterr(err, errlen, "%s: not a PyTorch checkpoint (bad magic "
+			err_set(err, errlen, "%s: not a PyTorch checkpoint (bad magic "
 			       "number)", name);
 			goto done;
 		}
 		if (i == 1 && !(obj[1]->type == PK_INT && obj[1]->i == LEGACY_PROTOCOL)) {
-			seterr(err, errlen, "%s: unsupported legacy protocol version", name);
+			err_set(err, errlen, "%s: unsupported legacy protocol version", name);
 			goto done;
 		}
 		if (i == 2) {
 			const PObj *si = obj[2];
 			if (si->type != PK_DICT) {
-				seterr(err, errlen, "%s: sys_info is not a dict", name);
+				err_set(err, errlen, "%s: sys_info is not a dict", name);
 				goto done;
 			}
 			for (int k = 0; k + 1 < si->n; k += 2)
 				if (si->items[k]->type == PK_STR && si->items[k]->slen == 13 &&
 				    !memcmp(si->items[k]->s, "little_endian", 13) &&
 				    !(si->items[k + 1]->type == PK_BOOL && si->items[k + 1]->i)) {
-					seterr(err, errlen, "%s: big-endian checkpoints are not "
+					err_set(err, errlen, "%s: big-endian checkpoints are not "
 					       "supported", name);
 					goto done;
 				}
@@ -334,14 +334,14 @@ static int load_legacy(const unsigned char *buf, size_t len, const char *name,
 	n = obj[3]->n / 2;
 	const PObj *keys = obj[4];
 	if (keys->type != PK_LIST) {
-		seterr(err, errlen, "%s: storage key list is not a list", name);
+		err_set(err, errlen, "%s: storage key list is not a list", name);
 		goto done;
 	}
 	size_t nk = (size_t)keys->n;
 	stores = xcalloc(nk + 1, sizeof *stores);
 	for (size_t i = 0; i < nk; i++) {
 		if (keys->items[i]->type != PK_STR) {
-			seterr(err, errlen, "%s: storage key %zu is not a string", name, i);
+			err_set(err, errlen, "%s: storage key %zu is not a string", name, i);
 			goto done;
 		}
 		stores[i].key = keys->items[i]->s;
@@ -351,19 +351,19 @@ static int load_legacy(const unsigned char *buf, size_t len, const char *name,
 	qsort(stores, nk, sizeof *stores, store_cmp);
 	for (size_t i = 1; i < nk; i++)
 		if (!store_cmp(&stores[i - 1], &stores[i])) {
-			seterr(err, errlen, "%s: duplicate storage key", name);
+			err_set(err, errlen, "%s: duplicate storage key", name);
 			goto done;
 		}
 	for (int i = 0; i < n; i++) {
 		const PObj *s = obj[3]->items[2 * i + 1]->storage;
 		Store *st = store_find(stores, nk, s->key, s->key_len);
 		if (!st) {
-			seterr(err, errlen, "%s: '%s': storage not in the key list", name,
+			err_set(err, errlen, "%s: '%s': storage not in the key list", name,
 			       names[i]);
 			goto done;
 		}
 		if (st->st && (st->st != s->st || st->numel != (size_t)s->numel)) {
-			seterr(err, errlen, "%s: '%s': storage used with two types or "
+			err_set(err, errlen, "%s: '%s': storage used with two types or "
 			       "sizes", name, names[i]);
 			goto done;
 		}
@@ -377,26 +377,26 @@ static int load_legacy(const unsigned char *buf, size_t len, const char *name,
 		char key[64];
 		imp_printable(key, sizeof key, k->s, k->slen);
 		if (!st->st) {
-			seterr(err, errlen, "%s: storage '%s' is used by no tensor", name,
+			err_set(err, errlen, "%s: storage '%s' is used by no tensor", name,
 			       key);
 			goto done;
 		}
 		size_t es = st_size(st->st);
 		if (len - pos < 8) {
-			seterr(err, errlen, "%s: truncated at byte %zu (storage '%s' size)",
+			err_set(err, errlen, "%s: truncated at byte %zu (storage '%s' size)",
 			       name, pos, key);
 			goto done;
 		}
 		uint64_t cnt = le_get64(buf + pos);
 		pos += 8;
 		if (cnt != st->numel) {
-			seterr(err, errlen, "%s: storage '%s' has %llu elements, its "
+			err_set(err, errlen, "%s: storage '%s' has %llu elements, its "
 			       "tensors say %zu", name, key, (unsigned long long)cnt,
 			       st->numel);
 			goto done;
 		}
 		if (cnt > (len - pos) / es) {
-			seterr(err, errlen, "%s: truncated at byte %zu (storage '%s': %llu "
+			err_set(err, errlen, "%s: truncated at byte %zu (storage '%s': %llu "
 			       "%s elements)", name, pos, key, (unsigned long long)cnt,
 			       st_name(st->st));
 			goto done;
@@ -406,7 +406,7 @@ static int load_legacy(const unsigned char *buf, size_t len, const char *name,
 		pos += (size_t)cnt * es;
 	}
 	if (pos != len) {
-		seterr(err, errlen, "%s: %zu bytes left over after the last storage",
+		err_set(err, errlen, "%s: %zu bytes left over after the last storage",
 		       name, len - pos);
 		goto done;
 	}
@@ -437,7 +437,7 @@ int import_pth_mem(const void *buf, size_t len, const char *name, Record *out,
 	else if (len >= 2 && b[0] == 0x80)
 		rc = load_legacy(b, len, name, out, err, errlen);
 	else
-		rc = seterr(err, errlen, "%s: not a PyTorch checkpoint (neither a zip "
+		rc = err_set(err, errlen, "%s: not a PyTorch checkpoint (neither a zip "
 		            "archive nor a legacy pickle stream)", name);
 	if (rc)
 		record_clear(out);

@@ -324,13 +324,13 @@ int import_safetensors_mem(const void *buf, size_t len, const char *name,
 	Entry **ord = NULL;
 	int n = 0, cap = 0, rc = -1, meta = 0, n0 = out->n;
 	if (len < 8) {
-		seterr(err, errlen, "%s: too short for a safetensors file (%zu bytes)",
+		err_set(err, errlen, "%s: too short for a safetensors file (%zu bytes)",
 		       name, len);
 		goto done;
 	}
 	uint64_t hlen = le_get64(b);
 	if (hlen > ST_MAX_HEADER || hlen > len - 8) {
-		seterr(err, errlen, "%s: header length %llu exceeds the file (%zu "
+		err_set(err, errlen, "%s: header length %llu exceeds the file (%zu "
 		       "bytes) or %u", name, (unsigned long long)hlen, len, ST_MAX_HEADER);
 		goto done;
 	}
@@ -412,7 +412,7 @@ int import_safetensors_mem(const void *buf, size_t len, const char *name,
 		for (int k = 0; k < t->ndim; k++)
 			bytes *= (uint64_t)t->dims[k];   // < 2^32 after imp_shape_ok
 		if (t->begin > t->end || t->end > dlen || t->end - t->begin != bytes) {
-			seterr(err, errlen, "%s: '%s': data_offsets [%llu, %llu] do not "
+			err_set(err, errlen, "%s: '%s': data_offsets [%llu, %llu] do not "
 			       "hold %llu bytes within the %zu data bytes", name, t->name,
 			       (unsigned long long)t->begin, (unsigned long long)t->end,
 			       (unsigned long long)bytes, dlen);
@@ -422,13 +422,13 @@ int import_safetensors_mem(const void *buf, size_t len, const char *name,
 	qsort(ord, (size_t)n, sizeof *ord, by_name);
 	for (int i = 1; i < n; i++)
 		if (!strcmp(ord[i - 1]->name, ord[i]->name)) {
-			seterr(err, errlen, "%s: '%s': duplicate tensor", name, ord[i]->name);
+			err_set(err, errlen, "%s: '%s': duplicate tensor", name, ord[i]->name);
 			goto done;
 		}
 	qsort(ord, (size_t)n, sizeof *ord, by_begin);
 	for (int i = 1; i < n; i++)
 		if (ord[i]->begin < ord[i - 1]->end) {
-			seterr(err, errlen, "%s: '%s' overlaps '%s' in the data", name,
+			err_set(err, errlen, "%s: '%s' overlaps '%s' in the data", name,
 			       ord[i]->name, ord[i - 1]->name);
 			goto done;
 		}
@@ -444,7 +444,7 @@ int import_safetensors_mem(const void *buf, size_t len, const char *name,
 	rc = 0;
 	goto done;
 bad_json:
-	seterr(err, errlen, "%s: header byte %zu: %s", name,
+	err_set(err, errlen, "%s: header byte %zu: %s", name,
 	       (size_t)(j.p - j.s) + 8, j.why);
 done:
 	for (int i = 0; i < n; i++)

@@ -21,10 +21,10 @@ static int eocd64(const unsigned char *buf, size_t len, size_t loc,
                   char *err, size_t errlen)
 {
 	if (loc < 20 || le_get32(buf + loc - 20) != SIG_LOC64)
-		return seterr(err, errlen, "zip: zip64 end record locator missing");
+		return err_set(err, errlen, "zip: zip64 end record locator missing");
 	uint64_t off = le_get64(buf + loc - 20 + 8);
 	if (off > len || len - off < 56 || le_get32(buf + off) != SIG_EOCD64)
-		return seterr(err, errlen, "zip: bad zip64 end record offset %llu",
+		return err_set(err, errlen, "zip: bad zip64 end record offset %llu",
 		              (unsigned long long)off);
 	*count = le_get64(buf + off + 32);
 	*cd_size = le_get64(buf + off + 40);
@@ -37,7 +37,7 @@ int zip_open_mem(const unsigned char *buf, size_t len, Zip *z, char *err,
 {
 	memset(z, 0, sizeof *z);
 	if (len < 22)
-		return seterr(err, errlen, "zip: too short (%zu bytes)", len);
+		return err_set(err, errlen, "zip: too short (%zu bytes)", len);
 	// The end record sits in the last 22 + 65535 (comment) bytes.
 	size_t pos = len - 22, lo = len > 22 + 65535 ? len - 22 - 65535 : 0;
 	int found = 0;
@@ -51,30 +51,30 @@ int zip_open_mem(const unsigned char *buf, size_t len, Zip *z, char *err,
 			break;
 	}
 	if (!found)
-		return seterr(err, errlen, "zip: no end of central directory "
+		return err_set(err, errlen, "zip: no end of central directory "
 		              "(truncated?)");
 	uint64_t count = le_get16(buf + pos + 10), cd_size = le_get32(buf + pos + 12),
 	         cd_off = le_get32(buf + pos + 16);
 	if (le_get16(buf + pos + 4) != 0 || le_get16(buf + pos + 6) != 0)
-		return seterr(err, errlen, "zip: multi-disk archives are not supported");
+		return err_set(err, errlen, "zip: multi-disk archives are not supported");
 	if (count == 0xffff || cd_size == 0xffffffffu || cd_off == 0xffffffffu) {
 		if (eocd64(buf, len, pos, &count, &cd_size, &cd_off, err, errlen))
 			return -1;
 	}
 	if (cd_off > len || cd_size > len - cd_off)
-		return seterr(err, errlen, "zip: central directory (offset %llu, "
+		return err_set(err, errlen, "zip: central directory (offset %llu, "
 		              "%llu bytes) lies outside the file (%zu bytes)",
 		              (unsigned long long)cd_off,
 		              (unsigned long long)cd_size, len);
 	if (count > cd_size / 46)
-		return seterr(err, errlen, "zip: %llu entries cannot fit in a "
+		return err_set(err, errlen, "zip: %llu entries cannot fit in a "
 		              "%llu-byte central directory",
 		              (unsigned long long)count, (unsigned long long)cd_size);
 	z->e = xcalloc(count ? count : 1, sizeof *z->e);
 	const unsigned char *p = buf + cd_off, *end = p + cd_size;
 	for (uint64_t i = 0; i < count; i++) {
 		if (end - p < 46 || le_get32(p) != SIG_CENTRAL) {
-			seterr(err, errlen, "zip: bad central directory entry %llu",
+			err_set(err, errlen, "zip: bad central directory entry %llu",
 			       (unsigned long long)i);
 			goto fail;
 		}
@@ -84,7 +84,7 @@ int zip_open_mem(const unsigned char *buf, size_t len, Zip *z, char *err,
 		size_t nl = le_get16(p + 28), xl = le_get16(p + 30), cl = le_get16(p + 32);
 		uint64_t lofs = le_get32(p + 42);
 		if ((size_t)(end - p) - 46 < nl + xl + cl) {
-			seterr(err, errlen, "zip: central directory entry %llu overruns "
+			err_set(err, errlen, "zip: central directory entry %llu overruns "
 			       "the directory", (unsigned long long)i);
 			goto fail;
 		}
@@ -103,7 +103,7 @@ int zip_open_mem(const unsigned char *buf, size_t len, Zip *z, char *err,
 					if (*f[k] != 0xffffffffu)
 						continue;
 					if (qe - q < 8) {
-						seterr(err, errlen, "zip: entry '%.*s': short zip64 "
+						err_set(err, errlen, "zip: entry '%.*s': short zip64 "
 						       "field", nshow, name);
 						goto fail;
 					}
@@ -114,28 +114,28 @@ int zip_open_mem(const unsigned char *buf, size_t len, Zip *z, char *err,
 			x += 4 + sz;
 		}
 		if (flags & 1) {
-			seterr(err, errlen, "zip: entry '%.*s' is encrypted", nshow, name);
+			err_set(err, errlen, "zip: entry '%.*s' is encrypted", nshow, name);
 			goto fail;
 		}
 		if (method != 0) {
-			seterr(err, errlen, "zip: entry '%.*s' is compressed (method %u); "
+			err_set(err, errlen, "zip: entry '%.*s' is compressed (method %u); "
 			       "only stored entries are supported", nshow, name, method);
 			goto fail;
 		}
 		if (csize != usize) {
-			seterr(err, errlen, "zip: stored entry '%.*s' has compressed size "
+			err_set(err, errlen, "zip: stored entry '%.*s' has compressed size "
 			       "%llu != size %llu", nshow, name,
 			       (unsigned long long)csize, (unsigned long long)usize);
 			goto fail;
 		}
 		if (lofs > len || len - lofs < 30 || le_get32(buf + lofs) != SIG_LOCAL) {
-			seterr(err, errlen, "zip: entry '%.*s': bad local header offset "
+			err_set(err, errlen, "zip: entry '%.*s': bad local header offset "
 			       "%llu", nshow, name, (unsigned long long)lofs);
 			goto fail;
 		}
 		uint64_t data = lofs + 30 + le_get16(buf + lofs + 26) + le_get16(buf + lofs + 28);
 		if (data > len || usize > len - data) {
-			seterr(err, errlen, "zip: entry '%.*s' (%llu bytes at offset %llu) "
+			err_set(err, errlen, "zip: entry '%.*s' (%llu bytes at offset %llu) "
 			       "extends past the end of the file (%zu bytes)", nshow, name,
 			       (unsigned long long)usize, (unsigned long long)data, len);
 			goto fail;
@@ -173,7 +173,7 @@ int zip_check(ZipEntry *e, char *err, size_t errlen)
 	c = e->crc;
 #endif
 	if (c != e->crc)
-		return seterr(err, errlen, "zip: entry '%.*s': CRC-32 mismatch "
+		return err_set(err, errlen, "zip: entry '%.*s': CRC-32 mismatch "
 		              "(corrupt file)", e->name_len > 200 ? 200 : (int)e->name_len,
 		              e->name);
 	e->checked = 1;

@@ -292,17 +292,17 @@ void model_darknet_fix_bn(Model *m)
 // ps = [0.25, 0.5]; create_fc_layer = bn_drop_lin: BatchNorm1d, Dropout,
 // Linear (+ ReLU between), then LogSoftmax; AdaptiveConcatPool2d + Flatten
 // first (layers.py: max then avg).
-static int fastai_head(Model *m, int x, int K)
+int model_add_fastai_head(Model *m, int x, int K, float p1, float p2)
 {
 	x = graph_concatpool(m, "head.pool", x);
 	m->feat = x;
 	x = graph_flatten(m, "head.flatten", x);
 	x = graph_bn1d(m, "head.bn1", x, 1e-5f);
-	x = graph_dropout(m, "head.drop1", x, 0.25f);
+	x = graph_dropout(m, "head.drop1", x, p1);
 	x = graph_linear(m, "head.fc1", x, 512);
 	x = graph_relu(m, "head.relu", x);
 	x = graph_bn1d(m, "head.bn2", x, 1e-5f);
-	x = graph_dropout(m, "head.drop2", x, 0.5f);
+	x = graph_dropout(m, "head.drop2", x, p2);
 	x = graph_linear(m, "head.fc2", x, K);
 	return graph_logsoftmax(m, "head.logsoftmax", x);
 }
@@ -394,7 +394,7 @@ int model_build(Model *m, const ModelSpec *spec, char *err, size_t errlen)
 		return -1;
 	}
 	if (head == HEAD_FASTAI) {
-		fastai_head(m, x, num_classes);
+		model_add_fastai_head(m, x, num_classes, 0.25f, 0.5f);
 		if (spec->init_head)
 			model_init_head(m, spec->seed);
 	} else {

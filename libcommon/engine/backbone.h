@@ -32,6 +32,12 @@ typedef struct {
 // as init_head says.  Returns 0, or -1 with err.
 int model_build(Model *m, const ModelSpec *spec, char *err, size_t errlen);
 
+// Appends fast.ai's head after node x (concat pool, flatten, BatchNorm1d,
+// Dropout(p1), Linear 512, ReLU, BatchNorm1d, Dropout(p2), Linear K,
+// LogSoftmax; ps = [0.25, 0.5] in ConvnetBuilder) and sets m->feat; returns
+// the last node.
+int model_add_fastai_head(Model *m, int x, int K, float p1, float p2);
+
 // Darknet batch norm divides by sqrt(var) + 1e-6 (darknet's
 // normalize_cpu); ours by sqrt(var' + eps).  Converts the running
 // variances of every darknet BN node in place so both agree (see

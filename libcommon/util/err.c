@@ -105,3 +105,14 @@ double parse_double(const char *opt, const char *arg, double lo, double hi)
 		die_usage("%s: '%s' is not a number in [%g, %g]", opt, arg, lo, hi);
 	return v;
 }
+
+int err_set(char *err, size_t errlen, const char *fmt, ...)
+{
+	if (err && errlen) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}

@@ -6,6 +6,7 @@
 #ifndef CNNPIPE_ERR_H
 #define CNNPIPE_ERR_H
 #include <stdarg.h>
+#include <stddef.h>
 
 enum { EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
@@ -25,6 +26,10 @@ _Noreturn void die_errno(const char *fmt, ...) __attribute__((format(printf, 1, 
 _Noreturn void die_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 // "prog: <fmt>\n" on stderr; carries on.
 void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+// For functions that report into a caller's buffer instead of dying:
+// vsnprintf into err (errlen may be 0), returns -1 ("return err_set(...)").
+int err_set(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 // Parse helpers for option arguments: die_usage on anything but a whole
 // number/float in [lo, hi].

@@ -69,34 +69,21 @@ void *read_file(const char *path, size_t cap, size_t *len)
 	return buf;
 }
 
-static int map_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static int map_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
-
 int map_file(const char *path, MappedFile *m, char *err, size_t errlen)
 {
 	memset(m, 0, sizeof *m);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return map_err(err, errlen, "%s: %s", path, strerror(errno));
+		return err_set(err, errlen, "%s: %s", path, strerror(errno));
 	struct stat st;
 	if (fstat(fd, &st) != 0) {
 		int e = errno;
 		close(fd);
-		return map_err(err, errlen, "%s: %s", path, strerror(e));
+		return err_set(err, errlen, "%s: %s", path, strerror(e));
 	}
 	if (!S_ISREG(st.st_mode)) {
 		close(fd);
-		return map_err(err, errlen, "%s: not a regular file", path);
+		return err_set(err, errlen, "%s: not a regular file", path);
 	}
 	if (st.st_size == 0) {
 		close(fd);
@@ -108,7 +95,7 @@ int map_file(const char *path, MappedFile *m, char *err, size_t errlen)
 	int e = errno;
 	close(fd);
 	if (p == MAP_FAILED)
-		return map_err(err, errlen, "%s: %s", path, strerror(e));
+		return err_set(err, errlen, "%s: %s", path, strerror(e));
 	m->map = p;
 	m->p = p;
 	m->len = (size_t)st.st_size;

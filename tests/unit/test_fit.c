@@ -87,17 +87,7 @@ static void build_head_only(Model *m, int F, int K)
 	int x = graph_conv(m, "body", -1, F / 2, 1, 1, 0, 0);
 	m->body_end = m->n;
 	m->ngroups = 3;
-	x = graph_concatpool(m, "head.pool", x);
-	m->feat = x;
-	x = graph_flatten(m, "head.flatten", x);
-	x = graph_bn1d(m, "head.bn1", x, 1e-5f);
-	x = graph_dropout(m, "head.drop1", x, 0);
-	x = graph_linear(m, "head.fc1", x, 512);
-	x = graph_relu(m, "head.relu", x);
-	x = graph_bn1d(m, "head.bn2", x, 1e-5f);
-	x = graph_dropout(m, "head.drop2", x, 0);
-	x = graph_linear(m, "head.fc2", x, K);
-	graph_logsoftmax(m, "head.logsoftmax", x);
+	model_add_fastai_head(m, x, K, 0, 0);   // dropout off, as in the golden
 	m->num_classes = K;
 	m->head = HEAD_FASTAI;
 	model_finish(m);
