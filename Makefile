@@ -76,6 +76,8 @@ sanitize:
 		OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
 		unit tools
 	CNNPIPE_BIN=$(CURDIR)/build-san/bin bats $(SAN_BATS)
+	# training too, without the dev-set run (minutes under ASan)
+	CNNPIPE_SHARED=/nonexistent CNNPIPE_BIN=$(CURDIR)/build-san/bin bats tests/train.bats
 
 fuzz:
 	$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk FUZZ_SECONDS=$(or $(FUZZ_SECONDS),60)
