@@ -100,8 +100,19 @@ static void ensure_grads(Exec *e)
 void exec_zero_grad(Exec *e)
 {
 	ensure_grads(e);
-	for (int i = 0; i < e->grads.n; i++)
-		e->be->zero(exec_grad(e, i), e->grads.t[i].nbytes);
+	// Only the unfrozen groups' gradients: backward never writes the
+	// others, which stay zero from their allocation (and a frozen body's
+	// are most of the model: zeroing them would dominate a head's step).
+	const Model *m = e->m;
+	for (int i = 0; i < m->n; i++) {
+		const Node *d = &m->nodes[i];
+		if (d->group < m->frozen)
+			continue;
+		int gi[2] = { d->gw, d->gb };
+		for (int j = 0; j < 2; j++)
+			if (gi[j] >= 0)
+				e->be->zero(exec_grad(e, gi[j]), e->grads.t[gi[j]].nbytes);
+	}
 }
 
 void exec_ensure_grads(Exec *e)

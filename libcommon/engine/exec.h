@@ -78,6 +78,8 @@ float *exec_forward(Exec *e, int N, const float *x, int first, int last,
 // Accumulates parameter gradients (+=) of unfrozen nodes; returns the
 // gradient w.r.t. x when want_dx, else NULL (valid until the next call).
 float *exec_backward(Exec *e, const float *dy, int want_dx);
+// Zeroes the gradients of the unfrozen groups (a frozen group's are never
+// written and stay zero).
 void exec_zero_grad(Exec *e);
 
 // The weights on the device changed (an optimiser step): drops folded

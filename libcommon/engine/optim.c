@@ -1,7 +1,9 @@
 // SGD with momentum (optim.h).
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "exec_internal.h"
+#include "libcommon/util/alloc.h"
 #include "optim.h"
 
 void sgd_init(Sgd *o, Exec *e, float momentum, float wd)
@@ -12,9 +14,20 @@ void sgd_init(Sgd *o, Exec *e, float momentum, float wd)
 	o->wd = wd;
 	exec_ensure_grads(e);
 	record_init(&o->v);
-	for (int i = 0; i < e->grads.n; i++) {
-		const Tensor *t = &e->grads.t[i];
-		record_add(&o->v, t->name, DT_F32, t->ndim, t->dims, NULL);
+	const Model *m = e->m;
+	o->vof = xmalloc_array((size_t)e->grads.n + 1, sizeof(int));
+	for (int i = 0; i < e->grads.n; i++)
+		o->vof[i] = -1;
+	for (int i = 0; i < m->n; i++) {
+		const Node *d = &m->nodes[i];
+		int gi[2] = { d->gw, d->gb };
+		for (int j = 0; j < 2; j++) {
+			if (gi[j] < 0 || d->group < m->frozen)
+				continue;
+			const Tensor *t = &e->grads.t[gi[j]];
+			o->vof[gi[j]] = o->v.n;
+			record_add(&o->v, t->name, DT_F32, t->ndim, t->dims, NULL);
+		}
 	}
 	if (!e->be->host_memory) {
 		o->vdev = e->be->alloc(o->v.used);
@@ -27,12 +40,13 @@ void sgd_free(Sgd *o)
 	if (o->e)
 		o->e->be->free(o->vdev);
 	record_free(&o->v);
+	free(o->vof);
 	memset(o, 0, sizeof *o);
 }
 
 static float *vbuf(const Sgd *o, int gi)
 {
-	const Tensor *t = &o->v.t[gi];
+	const Tensor *t = &o->v.t[o->vof[gi]];
 	return o->vdev ? (float *)((char *)o->vdev + t->offset) : (float *)t->data;
 }
 
@@ -46,7 +60,7 @@ void sgd_step(Sgd *o, const double *lr)
 			continue;
 		int pi[2] = { d->w, d->b }, gi[2] = { d->gw, d->gb };
 		for (int j = 0; j < 2; j++) {
-			if (gi[j] < 0)
+			if (gi[j] < 0 || o->vof[gi[j]] < 0)
 				continue;
 			size_t n = (size_t)tensor_numel(&m->params.t[pi[j]]);
 			e->be->sgd_momentum_update(n, (float)lr[d->group], o->momentum,

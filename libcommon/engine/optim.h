@@ -13,10 +13,13 @@
 typedef struct {
 	Exec *e;
 	float momentum, wd;
-	Record v;            // momentum buffers (host view), one per gradient
+	Record v;            // momentum buffers (host view), one per learnable
+	                     // tensor of the unfrozen groups
+	int *vof;            // gradient index -> buffer in v, -1 (frozen)
 	float *vdev;         // on a device backend
 } Sgd;
 
+// For the groups unfrozen now (m->frozen): a fit freezes nothing midway.
 void sgd_init(Sgd *o, Exec *e, float momentum, float wd);
 void sgd_free(Sgd *o);
 // One step: every tensor of an unfrozen group g moves with lr[g]; then the
