@@ -270,7 +270,7 @@ interrupt_and_resume() {
 	assert_failure 2
 }
 
-@test "train: learning for real: Tiny Darknet's head on the dev set reaches 91 %" {
+@test "train: learning for real: Tiny Darknet's head on the dev set reaches 91 %, augmentation keeps it" {
 	skip_without_shared
 	imgprep -s 224 "$DEVDATA/train" > "$T/dev.train.images"
 	imgprep -s 224 --classes-from "$T/dev.train.images" "$DEVDATA/valid" > "$T/dev.valid.images"
@@ -284,4 +284,17 @@ interrupt_and_resume() {
 	echo "$output" >&3
 	acc=$(echo "${lines[1]}" | awk '{print $4}')
 	awk -v a="$acc" 'BEGIN { exit !(a >= 0.91) }' || fail "accuracy $acc < 0.91"
+	# then fit(1e-2, 3, cycle_len=1) with augmentation through the frozen
+	# body: not more than a point below
+	imgprep --scale 291 "$DEVDATA/train" > "$T/dev.scaled"
+	augment -s 224 --epochs 3 --seed 1 "$T/dev.scaled" > "$T/dev.aug"
+	rm "$T/dev.scaled"
+	run train -m "$T/td.head.model" -o "$T/td.aug.model" --valid "$T/dev.valid.images" \
+		--lr 1e-2 --cycles 3 --cycle-len 1 "$T/dev.aug"
+	assert_success
+	echo "$output" >&3
+	rm "$T/dev.aug"
+	aug=$(echo "${lines[3]}" | awk '{print $4}')
+	awk -v a="$aug" -v b="$acc" 'BEGIN { exit !(a >= b - 0.01) }' ||
+		fail "with augmentation $aug, more than a point below $acc"
 }
