@@ -70,7 +70,7 @@ bats: $(TOOLS)
 test: deps deps-test all layers unit bats sanitize
 
 SAN_BATS := tests/tensor.bats tests/imgprep.bats tests/man.bats tests/common.bats \
-            tests/augment.bats tests/pipeline.bats tests/confusion.bats
+            tests/augment.bats tests/pipeline.bats tests/confusion.bats tests/tta.bats
 sanitize:
 	$(MAKE) --no-print-directory BUILD=build-san BIN=build-san/bin CC=clang \
 		OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
