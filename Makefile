@@ -82,9 +82,20 @@ sanitize:
 fuzz:
 	$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk FUZZ_SECONDS=$(or $(FUZZ_SECONDS),60)
 
-# The lesson-1 workflow (pipelines/lesson1.mk); pass DATA=, WEIGHTS=, ARCH=.
-train: all
-	$(MAKE) --no-print-directory -f pipelines/lesson1.mk BIN=$(BIN)
+# The lesson-1 workflow: make train [DATA= WEIGHTS= ARCH= CFG= WORK= ...], and
+# make data / make weights to fetch the photos and torchvision's weights;
+# make -n train prints the lesson (README.md: make train).
+# pipelines/lesson1.mk is included rather than run by a recursive make: its
+# targets (lesson1, data, weights, FORCE, files under WORK) and variables
+# (DATA, WORK, SZ, TRAIN, ...) are none of this file's, so one make sees the
+# build and the lesson as one graph: its stages wait for the programs
+# (order-only, LESSON1_AFTER: a relinked program redoes no stage), -j covers
+# both, and make -n train prints the lesson itself.  What it sets for all
+# recipes is harmless here: SHELL is bash with pipefail (for augment | train
+# | tee) and .DELETE_ON_ERROR (a failed compile leaves no object either).
+LESSON1_AFTER := all
+include pipelines/lesson1.mk
+train: lesson1
 
 bench: all
 	tests/bench/run.sh
