@@ -69,15 +69,16 @@ bats: $(TOOLS)
 # suites of the input-facing tools again under ASan+UBSan.
 test: deps deps-test all layers unit bats sanitize
 
-SAN_BATS := tests/tensor.bats tests/imgprep.bats tests/man.bats tests/common.bats \
-            tests/augment.bats tests/pipeline.bats tests/confusion.bats tests/tta.bats
+SAN_BATS := tests/tensor.bats tests/imgprep.bats tests/man.bats tests/common.bats
+# these without their dev-set runs (minutes under ASan)
+SAN_BATS_NOSHARED := tests/augment.bats tests/pipeline.bats tests/confusion.bats \
+                     tests/tta.bats tests/train.bats
 sanitize:
 	$(MAKE) --no-print-directory BUILD=build-san BIN=build-san/bin CC=clang \
 		OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
 		unit tools
 	CNNPIPE_BIN=$(CURDIR)/build-san/bin bats $(SAN_BATS)
-	# training too, without the dev-set run (minutes under ASan)
-	CNNPIPE_SHARED=/nonexistent CNNPIPE_BIN=$(CURDIR)/build-san/bin bats tests/train.bats
+	CNNPIPE_SHARED=/nonexistent CNNPIPE_BIN=$(CURDIR)/build-san/bin bats $(SAN_BATS_NOSHARED)
 
 fuzz:
 	$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk FUZZ_SECONDS=$(or $(FUZZ_SECONDS),60)
