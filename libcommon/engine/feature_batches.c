@@ -4,6 +4,7 @@
 #include "feature_batches.h"
 #include "libcommon/util/alloc.h"
 #include "libcommon/util/err.h"
+#include "record_meta.h"
 
 void feature_batches_open_stream(FeatureBatches *b, Stream *in, const char *path,
                                  const Model *m, const char *model_path, int batch)
@@ -46,22 +47,7 @@ int feature_batches_next(FeatureBatches *b)
 		if (!x || x->dtype != DT_F32 || tensor_numel(x) != b->F)
 			die("%s: record %llu: no f32 x of %d features", b->path, idx, b->F);
 		memcpy(b->x + (size_t)n * b->F, x->data, (size_t)b->F * sizeof(float));
-		Tensor *nm = record_find(&b->r, "name");
-		free(b->name[n]);
-		b->name[n] = NULL;
-		if (nm) {
-			char buf[4096] = "";
-			if (nm->dtype == DT_STR)
-				tensor_str(nm, buf, sizeof buf);
-			b->name[n] = xstrdup(buf);
-		}
-		b->label[n] = -1;
-		if (b->labelled) {
-			Tensor *lb = record_find(&b->r, "label");
-			if (!lb || lb->dtype != DT_I32 || lb->ndim != 0)
-				die("%s: record %llu: no i32 label in a labelled stream", b->path, idx);
-			b->label[n] = *(int32_t *)lb->data;
-		}
+		record_take_meta(&b->r, b->path, idx, b->labelled, &b->name[n], &b->label[n]);
 		n++;
 	}
 	b->n = n;

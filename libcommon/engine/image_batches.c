@@ -4,6 +4,7 @@
 #include "image_batches.h"
 #include "libcommon/util/alloc.h"
 #include "libcommon/util/err.h"
+#include "record_meta.h"
 
 void image_batches_open(ImageBatches *b, const char *path, const Model *m,
                         const char *model_path, int batch)
@@ -80,23 +81,7 @@ int image_batches_read(ImageBatches *b, int max)
 		for (size_t q = 0; q < plane; q++)
 			for (int k = 0; k < 3; k++)
 				xo[k * plane + q] = p[q * 3 + k] * b->scale[k] + b->shift[k];
-		Tensor *nm = record_find(&b->r, "name");
-		free(b->name[n]);
-		b->name[n] = NULL;
-		if (nm) {
-			char buf[4096] = "";
-			if (nm->dtype == DT_STR)
-				tensor_str(nm, buf, sizeof buf);
-			b->name[n] = xstrdup(buf);
-		}
-		b->label[n] = -1;
-		if (b->labelled) {
-			Tensor *lb = record_find(&b->r, "label");
-			if (!lb || lb->dtype != DT_I32 || tensor_numel(lb) != 1)
-				die("%s: record %llu: no i32 label in a labelled stream",
-				    b->path, (unsigned long long)idx);
-			b->label[n] = *(int32_t *)lb->data;
-		}
+		record_take_meta(&b->r, b->path, idx, b->labelled, &b->name[n], &b->label[n]);
 		n++;
 	}
 	b->n = n;
