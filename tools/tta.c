@@ -12,6 +12,7 @@
 #include "libcommon/engine/image_batches.h"
 #include "libcommon/engine/model_file.h"
 #include "libcommon/engine/predict.h"
+#include "libcommon/engine/record_meta.h"
 #include "libcommon/image/tta_views.h"
 #include "libcommon/util/alloc.h"
 #include "libcommon/util/err.h"
@@ -45,7 +46,7 @@ static void make_views(void *ctx, size_t lo, size_t hi, int t)
 		else
 			tta_view_aug(v->cfg, v->seed, v->pass, pb->first + i, pb->px[i],
 			             pb->h[i], pb->w[i], v->view[t], &v->sc[t], NULL);
-		predict_normalise(v->m, v->view[t], v->x + i * (size_t)3 * S * S);
+		image_normalise(v->m, v->view[t], v->x + i * (size_t)3 * S * S);
 	}
 }
 
@@ -132,7 +133,8 @@ int main(int argc, char **argv)
 			die("%s: activations: test-time augmentation views photos "
 			    "(imgprep --scale); -n 0 predicts on activations", path);
 		photo_batches_open_stream(&pb, in, path, (int)batch, m.in_size, cfg.max_zoom);
-		predict_check_classes(in, path, &m, model);
+		if (m.head == HEAD_FASTAI)
+			stream_check_classes(in, path, &m, model);
 		labelled = pb.labelled;
 	} else if (feats) {
 		feature_batches_open_stream(&fb, in, path, &m, model, (int)batch);

@@ -74,6 +74,12 @@ float *exec_grad(const Exec *e, int gi);
 // (N, C, H, W), device memory valid until the next call.
 float *exec_forward(Exec *e, int N, const float *x, int first, int last,
                     int train, int keep);
+// A frozen body's run: nodes [0, m->feat] as one inference (fused, shared
+// buffers), their output copied into feat (device, (N, C) of node m->feat)
+// before the head's run plans its arena, then the head [feat+1, n-1] from
+// it, in train mode (keeping its activations for a backward) or eval.
+float *exec_forward_frozen_body(Exec *e, int N, const float *x, float *feat,
+                                int train);
 // After exec_forward(keep): dy = gradient of node last's output.
 // Accumulates parameter gradients (+=) of unfrozen nodes; returns the
 // gradient w.r.t. x when want_dx, else NULL (valid until the next call).

@@ -23,10 +23,7 @@ void feature_batches_open_stream(FeatureBatches *b, Stream *in, const char *path
 	if (!v || strtol(v, NULL, 10) != F)
 		die("%s: activations of %s features, the model %s's head takes %d", path,
 		    v ? v : "?", model_path, F);
-	v = stream_meta_get(in, "classes");
-	if (v && m->classes && strcmp(v, m->classes))
-		die("%s: classes %s, but the model %s was made for %s", path, v,
-		    model_path, m->classes);
+	stream_check_classes(in, path, m, model_path);
 	v = stream_meta_get(in, "labelled");
 	b->labelled = !v || strcmp(v, "0");
 	b->F = F;

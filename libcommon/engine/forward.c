@@ -222,3 +222,12 @@ float *exec_forward(Exec *e, int N, const float *x, int first, int last,
 	e->run_keep = keep;
 	return e->run[last].y;
 }
+
+float *exec_forward_frozen_body(Exec *e, int N, const float *x, float *feat,
+                                int train)
+{
+	const Model *m = e->m;
+	const float *f = exec_forward(e, N, x, 0, m->feat, 0, 0);
+	e->be->copy(feat, f, (size_t)N * (size_t)m->nodes[m->feat].C * sizeof(float));
+	return exec_forward(e, N, feat, m->feat + 1, m->n - 1, train, train);
+}

@@ -6,6 +6,29 @@
 #include "libcommon/util/err.h"
 #include "record_meta.h"
 
+void input_constants(const Model *m, float *scale, float *shift)
+{
+	for (int k = 0; k < 3; k++) {
+		scale[k] = 1.0f / (255.0f * m->std[k]);
+		shift[k] = -m->mean[k] / m->std[k];
+	}
+}
+
+void input_normalise(size_t plane, const float *scale, const float *shift,
+                     const uint8_t *hwc, float *chw)
+{
+	for (size_t q = 0; q < plane; q++)
+		for (int k = 0; k < 3; k++)
+			chw[k * plane + q] = hwc[q * 3 + k] * scale[k] + shift[k];
+}
+
+void image_normalise(const Model *m, const uint8_t *hwc, float *chw)
+{
+	float scale[3], shift[3];
+	input_constants(m, scale, shift);
+	input_normalise((size_t)m->in_size * (size_t)m->in_size, scale, shift, hwc, chw);
+}
+
 void image_batches_open(ImageBatches *b, const char *path, const Model *m,
                         const char *model_path, int batch)
 {
@@ -37,18 +60,13 @@ void image_batches_open_stream(ImageBatches *b, Stream *in, const char *path,
 	v = stream_meta_get(b->in, "layout");
 	if (v && strcmp(v, "HWC"))
 		die("%s: layout %s, need HWC", path, v);
-	v = stream_meta_get(b->in, "classes");
-	if (m->head == HEAD_FASTAI && v && m->classes && strcmp(v, m->classes))
-		die("%s: classes %s, but the model %s was made for %s", path, v,
-		    model_path, m->classes);
+	if (m->head == HEAD_FASTAI)
+		stream_check_classes(b->in, path, m, model_path);
 	v = stream_meta_get(b->in, "labelled");
 	b->labelled = !v || strcmp(v, "0");
 	b->S = (int)S;
 	b->cap = batch;
-	for (int k = 0; k < 3; k++) {
-		b->scale[k] = 1.0f / (255.0f * m->std[k]);
-		b->shift[k] = -m->mean[k] / m->std[k];
-	}
+	input_constants(m, b->scale, b->shift);
 	size_t per = (size_t)S * (size_t)S * 3;
 	b->x = xaligned_alloc(64, (size_t)batch * per * sizeof(float));
 	b->label = xcalloc((size_t)batch, sizeof *b->label);
@@ -77,10 +95,7 @@ int image_batches_read(ImageBatches *b, int max)
 			    b->path, (unsigned long long)idx, b->S, b->S);
 		const uint8_t *p = im->data;
 		float *xo = b->x + (size_t)n * per;
-		// HWC u8 -> CHW f32, normalised
-		for (size_t q = 0; q < plane; q++)
-			for (int k = 0; k < 3; k++)
-				xo[k * plane + q] = p[q * 3 + k] * b->scale[k] + b->shift[k];
+		input_normalise(plane, b->scale, b->shift, p, xo);
 		record_take_meta(&b->r, b->path, idx, b->labelled, &b->name[n], &b->label[n]);
 		n++;
 	}

@@ -23,6 +23,15 @@ typedef struct {
 	Record r;
 } ImageBatches;
 
+// The network's input from a photo: (v/255 - mean)/std with m's statistics,
+// as v*scale + shift.  input_constants fills scale and shift (3 each);
+// input_normalise converts plane = H*W pixels, hwc: (H, W, 3) u8 ->
+// chw: (3, H, W) f32; image_normalise does both for one m->in_size image.
+void input_constants(const Model *m, float *scale, float *shift);
+void input_normalise(size_t plane, const float *scale, const float *shift,
+                     const uint8_t *hwc, float *chw);
+void image_normalise(const Model *m, const uint8_t *hwc, float *chw);
+
 // Opens path ("-" = stdin) for model m (read from model_path, for
 // messages).  Dies, naming both sides, on a stream that is not images, or
 // whose image size, channels, layout or classes (name and order, for a model

@@ -51,39 +51,13 @@ const float *predictor_run(Predictor *p, int N, const float *x)
 	const float *y;
 	if (p->input == PREDICT_FEATURES) {
 		y = exec_forward(&p->e, N, xd, m->feat + 1, m->n - 1, 0, 0);
-	} else if (p->fdev) {
-		// as trainer.c's TRAIN_FROZEN evaluation: the body's inference, its
-		// features copied out before the head's run plans its buffers
-		const float *f = exec_forward(&p->e, N, xd, 0, m->feat, 0, 0);
-		be->copy(p->fdev, f, (size_t)N * p->F * sizeof(float));
-		y = exec_forward(&p->e, N, p->fdev, m->feat + 1, m->n - 1, 0, 0);
+	} else if (p->fdev) {   // as train's TRAIN_FROZEN evaluation
+		y = exec_forward_frozen_body(&p->e, N, xd, p->fdev, 0);
 	} else {
 		y = exec_forward(&p->e, N, xd, 0, m->n - 1, 0, 0);
 	}
 	be->to_host(p->logp, y, (size_t)N * p->K * sizeof(float));
 	return p->logp;
-}
-
-void predict_normalise(const Model *m, const uint8_t *hwc, float *chw)
-{
-	size_t plane = (size_t)m->in_size * (size_t)m->in_size;
-	float scale[3], shift[3];
-	for (int k = 0; k < 3; k++) {   // image_batches.c's constants
-		scale[k] = 1.0f / (255.0f * m->std[k]);
-		shift[k] = -m->mean[k] / m->std[k];
-	}
-	for (size_t q = 0; q < plane; q++)
-		for (int k = 0; k < 3; k++)
-			chw[k * plane + q] = hwc[q * 3 + k] * scale[k] + shift[k];
-}
-
-void predict_check_classes(const Stream *in, const char *path, const Model *m,
-                           const char *model_path)
-{
-	const char *v = stream_meta_get(in, "classes");
-	if (m->head == HEAD_FASTAI && v && m->classes && strcmp(v, m->classes))
-		die("%s: classes %s, but the model %s was made for %s", path, v,
-		    model_path, m->classes);
 }
 
 void predict_mean_logp(int P, int K, const float *passes, int w0, float *out)

@@ -35,18 +35,6 @@ void predictor_free(Predictor *p);
 // features, so the numbers are the same.
 const float *predictor_run(Predictor *p, int N, const float *x);
 
-// hwc: (S, S, 3) u8 RGB, S = m's input size; chw: (3, S, S) f32 =
-// (v/255 - mean)/std with m's statistics, computed exactly as
-// image_batches.h does (the same floats for the same pixels).
-void predict_normalise(const Model *m, const uint8_t *hwc, float *chw);
-
-// The classes of a model with a fast.ai head against a stream's `classes`
-// (when both have them; as image_batches.h checks them): dies "path:
-// classes A, but the model M was made for B" unless the names and their
-// order are the same.
-void predict_check_classes(const Stream *in, const char *path, const Model *m,
-                           const char *model_path);
-
 // The mean of P passes' probabilities, as a log: passes (P, K) log-probs,
 // pass 0 weighing w0 (fast.ai's TTA counts its plain pass ceil(n_aug/4)
 // times), the others 1: out[k] = log((w0·exp(lp0[k]) + Σ exp(lp_p[k])) /

@@ -1,8 +1,18 @@
 // Names and labels of stream records (record_meta.h).
 #include <stdlib.h>
+#include <string.h>
 #include "libcommon/util/alloc.h"
 #include "libcommon/util/err.h"
 #include "record_meta.h"
+
+void stream_check_classes(const Stream *in, const char *path, const Model *m,
+                          const char *model_path)
+{
+	const char *v = stream_meta_get(in, "classes");
+	if (v && m->classes && strcmp(v, m->classes))
+		die("%s: classes %s, but the model %s was made for %s", path, v,
+		    model_path, m->classes);
+}
 
 void record_take_meta(const Record *r, const char *path, uint64_t idx,
                       int labelled, char **name, int32_t *label)

@@ -5,6 +5,7 @@
 #include <string.h>
 #include "libcommon/util/alloc.h"
 #include "libcommon/util/err.h"
+#include "record_meta.h"
 #include "train_data.h"
 
 static long meta_long(Stream *s, const char *path, const char *key, long dflt)
@@ -27,10 +28,7 @@ static void open_activations(TrainData *d, Stream *s, const Model *m,
 	if (!v || strtol(v, NULL, 10) != F)
 		die("%s: activations of %s features, the model %s's head takes %d",
 		    d->path, v ? v : "?", model_path, F);
-	v = stream_meta_get(s, "classes");
-	if (v && m->classes && strcmp(v, m->classes))
-		die("%s: classes %s, but the model %s was made for %s", d->path, v,
-		    model_path, m->classes);
+	stream_check_classes(s, d->path, m, model_path);
 	v = stream_meta_get(s, "labelled");
 	if (v && !strcmp(v, "0"))
 		die("%s: unlabelled activations: nothing to learn from", d->path);

@@ -56,13 +56,8 @@ static const float *forward(Trainer *t, int N, const float *x, int train)
 	switch (t->mode) {
 	case TRAIN_HEAD:
 		return exec_forward(&t->e, N, xd, m->feat + 1, m->n - 1, train, train);
-	case TRAIN_FROZEN: {
-		// The body is frozen: its inference (fused, shared buffers) gives
-		// the features, copied out before the head's run plans its arena.
-		const float *f = exec_forward(&t->e, N, xd, 0, m->feat, 0, 0);
-		be->copy(t->feat, f, (size_t)N * t->F * sizeof(float));
-		return exec_forward(&t->e, N, t->feat, m->feat + 1, m->n - 1, train, train);
-	}
+	case TRAIN_FROZEN:
+		return exec_forward_frozen_body(&t->e, N, xd, t->feat, train);
 	default:
 		return exec_forward(&t->e, N, xd, 0, m->n - 1, train, train);
 	}
