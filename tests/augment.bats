@@ -264,9 +264,11 @@ write_stream(sys.argv[3], {"kind": "images"},
 	assert_output "augment: $T/grey: record 1 (grey): no u8 image tensor of shape (H, W, 3)"
 	run -1 augment -s 24 "$T/nolabel"
 	assert_output --partial "record 0 (nolabel): no label"
-	# a crop size larger than a source: refused, naming the record
-	run -1 augment -s 25 "$T/s"
-	assert_output "augment: $T/s: record 0 (c0/0.jpg): image (24, 31, 3) is smaller than the crop size 25"
+	# a crop size larger than a source: the source is scaled up, as fast.ai's
+	# RandomScale does (its shorter side to int(mult*sz) >= sz)
+	augment -s 40 --epochs 1 "$T/s" > "$T/up"
+	run tensor info "$T/up"
+	assert_output --partial "image u8 (40,40,3)"
 	# truncated, from a file and from a pipe: nothing on the standard output
 	head -c 5000 "$T/s" > "$T/cut"
 	run -1 --separate-stderr augment -s 24 "$T/cut"

@@ -330,9 +330,14 @@ static const char *check_record(const Record *r, int labelled, int sz, char *why
 		         (long long)im->dims[0], (long long)im->dims[1], AUG_MAX_SIDE);
 		return why;
 	}
-	if (im->dims[0] < sz || im->dims[1] < sz) {
-		snprintf(why, len, "image (%lld, %lld, 3) is smaller than the crop size %d",
-		         (long long)im->dims[0], (long long)im->dims[1], sz);
+	// RandomScale scales the shorter side to int(mult*sz) >= sz whatever the
+	// source's size, so a photo smaller than the crop is scaled up, as
+	// fast.ai does with the 200-pixel photos it is given; only an empty one
+	// is no photo.
+	(void)sz;
+	if (im->dims[0] < 1 || im->dims[1] < 1) {
+		snprintf(why, len, "image (%lld, %lld, 3) has no pixels",
+		         (long long)im->dims[0], (long long)im->dims[1]);
 		return why;
 	}
 	if (labelled && (!lab || lab->dtype != DT_I32 || lab->ndim != 0))
