@@ -81,6 +81,8 @@ struct Stream {
 	size_t memlen, mempos;
 	uint64_t offset;     // bytes consumed so far
 	int ended, failed;
+	int has_stop;        // stream_stop_at: reads end before record stop_at
+	uint64_t stop_at;
 	char err[512];
 	// writing
 	AtomicOut out;
@@ -496,7 +498,7 @@ int stream_read_record(Stream *s, Record *r)
 {
 	if (s->failed)
 		return -1;
-	if (s->ended)
+	if (s->ended || (s->has_stop && s->count >= s->stop_at))
 		return 0;
 	uint64_t start = s->offset;
 	// The record's own buffer receives the chunk; its tensors are views into it.
@@ -555,6 +557,12 @@ int stream_seek_record(Stream *s, uint64_t offset, uint64_t index)
 	s->ended = 0;
 	s->failed = 0;
 	return 0;
+}
+
+void stream_stop_at(Stream *s, uint64_t index)
+{
+	s->has_stop = 1;
+	s->stop_at = index;
 }
 
 const char *stream_meta_get(const Stream *s, const char *key)

@@ -41,6 +41,9 @@ uint64_t stream_count(const Stream *s);  // records read / written so far
 // stream's end.
 uint64_t stream_tell(const Stream *s);
 int stream_seek_record(Stream *s, uint64_t offset, uint64_t index);
+// A read stream ends (stream_read_record returns 0, a clean end) before
+// record `index`, as if its records stopped there: how a shard is read.
+void stream_stop_at(Stream *s, uint64_t index);
 
 // Metadata: the header's, plus the end chunk's once it has been read
 // (a trailing key overrides a header key of the same name).

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "formats/stream_shard.h"
 #include "libcommon/engine/feature_batches.h"
 #include "libcommon/engine/image_batches.h"
 #include "libcommon/engine/model_file.h"
@@ -21,7 +22,7 @@
 
 #define USAGE "tta -m MODEL [-n 4] [--seed N] [--zoom 1.1] [--rotate 10] " \
               "[--lighting 0.05,0.05] [--no-flip] [--top-down] [--all] [-b 64] " \
-              "[-j threads] [STREAM] > PREDICTIONS"
+              "[--shard i/n] [-j threads] [STREAM] > PREDICTIONS"
 
 // One pass's views of a batch of photos, on parallel_for's threads.
 typedef struct {
@@ -67,12 +68,12 @@ int main(int argc, char **argv)
 {
 	prog_init(argc, argv, USAGE);
 	const char *model = NULL;
-	long naug = 4, batch = 64, threads = num_cores(), seed = 0;
+	long naug = 4, batch = 64, threads = num_cores(), seed = 0, shard_i = 1, shard_n = 1;
 	int all = 0, no_flip = 0, top_down = 0;
 	AugConfig cfg;
 	aug_config_default(&cfg, 1);
 	enum { O_SEED = 256, O_ZOOM, O_ROTATE, O_LIGHTING, O_NO_FLIP, O_TOP_DOWN,
-	       O_ALL, O_PROGRESS };
+	       O_ALL, O_PROGRESS, O_SHARD };
 	static const struct option lo[] = {
 		{ "model", required_argument, 0, 'm' },
 		{ "batch", required_argument, 0, 'b' },
@@ -85,6 +86,7 @@ int main(int argc, char **argv)
 		{ "top-down", no_argument, 0, O_TOP_DOWN },
 		{ "all", no_argument, 0, O_ALL },
 		{ "progress", no_argument, 0, O_PROGRESS },
+		{ "shard", required_argument, 0, O_SHARD },
 		{ 0, 0, 0, 0 },
 	};
 	int c;
@@ -102,6 +104,10 @@ int main(int argc, char **argv)
 		case O_TOP_DOWN: top_down = 1; break;
 		case O_ALL: all = 1; break;
 		case O_PROGRESS: progress_force(1); break;
+		case O_SHARD:
+			if (shard_parse(optarg, &shard_i, &shard_n) < 0)
+				die_usage("--shard: expected i/n with 1 <= i <= n, got '%s'", optarg);
+			break;
 		default: die_usage(NULL);
 		}
 	}
@@ -122,6 +128,9 @@ int main(int argc, char **argv)
 	model_load(&m, model);
 	cfg.size = m.in_size;
 	Stream *in = xstream_open_read(path);
+	uint64_t s_lo = 0, hi = 0, total = 0;
+	if (shard_n > 1 && stream_shard(in, shard_i, shard_n, &s_lo, &hi, &total) < 0)
+		die("--shard %ld/%ld: %s", shard_i, shard_n, stream_error(in));
 	const char *kind = stream_meta_get(in, "kind");
 	int feats = kind && !strcmp(kind, "activations");
 	ImageBatches ib;
@@ -159,7 +168,8 @@ int main(int argc, char **argv)
 		         cfg.flip == AUG_NO_FLIP ? "none" : "side-on");
 	PredSpec spec = { .model_path = model, .labelled = labelled, .tta = (int)naug,
 	                  .seed = (uint64_t)seed, .passes = all,
-	                  .augment = naug > 0 ? desc : NULL, .in = in };
+	                  .augment = naug > 0 ? desc : NULL, .in = in,
+	                  .shard_before_end = shard_n > 1 && hi < total };
 	PredWriter w;
 	pred_writer_open(&w, &m, &spec);
 

@@ -86,6 +86,7 @@ void pred_writer_open(PredWriter *w, const Model *m, const PredSpec *s)
 	w->K = m->nodes[m->n - 1].C;
 	w->P = s->passes ? s->tta + 1 : 0;
 	w->labelled = s->labelled;
+	w->counters = !s->shard_before_end;
 	record_init(&w->r);
 	Stream *o = w->out = xstream_open_write("-");
 	stream_meta_set(o, "kind", "predictions");
@@ -130,7 +131,7 @@ void pred_writer_finish(PredWriter *w, const Stream *in)
 {
 	const char *v = stream_meta_get(in, "skipped");
 	if (v)
-		stream_meta_set_end(w->out, "skipped", v);
+		stream_meta_set_end(w->out, "skipped", w->counters ? v : "0");
 	xstream_finish(w->out);
 	record_free(&w->r);
 	memset(w, 0, sizeof *w);

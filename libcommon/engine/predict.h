@@ -47,6 +47,7 @@ typedef struct {
 	Stream *out;
 	Record r;
 	int K, P, labelled;    // P: passes written per record (0: none)
+	int counters;          // copy the input's end-chunk counters (skipped)
 } PredWriter;
 
 typedef struct {
@@ -57,6 +58,10 @@ typedef struct {
 	int passes;            // also write every pass (tta + 1 of them)
 	const char *augment;   // a description of the transforms, or NULL
 	const Stream *in;      // the input: its `source` is copied
+	// A shard that does not end the input: its end chunk counts 0 of the
+	// input's skipped images, the last shard all of them, so that tensor
+	// cat's sum of the shards' counters is the whole's.
+	int shard_before_end;
 } PredSpec;
 
 // Opens the standard output and sets the header: kind=predictions, classes

@@ -1,0 +1,62 @@
+// Shards of a stream (stream_shard.h).
+#include <stdlib.h>
+#include <string.h>
+#include "stream_shard.h"
+#include "libcommon/util/alloc.h"
+
+int stream_shard(Stream *s, long i, long n, uint64_t *lo, uint64_t *hi, uint64_t *total)
+{
+	// A pipe: the first read would consume what the shard needs.
+	uint64_t first = stream_tell(s), base = stream_count(s);
+	if (stream_seek_record(s, first, base) < 0)
+		return -1;
+	uint64_t *at = NULL, end = first;
+	size_t cap = 0, N = 0;
+	Record r;
+	record_init(&r);
+	for (;;) {
+		uint64_t off = stream_tell(s);
+		int k = stream_read_record(s, &r);
+		if (k < 0) {
+			free(at);
+			record_free(&r);
+			return -1;
+		}
+		if (k == 0) {
+			end = off;   // the end chunk: where an empty last shard begins
+			break;
+		}
+		if (N == cap)
+			at = xrealloc(at, (cap = cap ? 2 * cap : 1024) * sizeof *at);
+		at[N++] = off;
+	}
+	record_free(&r);
+	*total = N;
+	*lo = (uint64_t)N * (uint64_t)(i - 1) / (uint64_t)n;
+	*hi = (uint64_t)N * (uint64_t)i / (uint64_t)n;
+	int rc = stream_seek_record(s, *lo < N ? at[*lo] : end, base + *lo);
+	free(at);
+	if (rc < 0)
+		return -1;
+	if (*hi < N)
+		stream_stop_at(s, base + *hi);
+	*lo += base;
+	*hi += base;
+	return 0;
+}
+
+int shard_parse(const char *arg, long *i, long *n)
+{
+	char *e;
+	long a = strtol(arg, &e, 10);
+	if (e == arg || *e != '/' || a < 1)
+		return -1;
+	const char *b = e + 1;
+	long c = strtol(b, &e, 10);
+	if (e == b || *e || c < 1 || c > 1000000 || a > c || !(*arg >= '0' && *arg <= '9') ||
+	    !(*b >= '0' && *b <= '9'))
+		return -1;
+	*i = a;
+	*n = c;
+	return 0;
+}

@@ -1,0 +1,22 @@
+// Shard i of n of a stream's records, for the stages that map records one
+// by one (precompute, tta): the records [N(i-1)/n, Ni/n) of its N, the
+// split imgprep --shard makes of its files, so that the shards' outputs
+// joined with `tensor cat` are the bytes of the whole's.
+#ifndef CNNPIPE_STREAM_SHARD_H
+#define CNNPIPE_STREAM_SHARD_H
+#include <stdint.h>
+#include "formats/stream.h"
+
+// Counts the records of a stream opened for reading and not yet read (one
+// read of the whole file, every check made; its end chunk is read, so its
+// metadata is at hand), then positions it at the shard's first record and
+// makes it end after the shard's last.  1 <= i <= n.  Returns 0 with the
+// shard's records in [*lo, *hi) and the whole's count in *total, or -1 with
+// stream_error (a pipe cannot be sharded: it cannot be read twice).
+int stream_shard(Stream *s, long i, long n, uint64_t *lo, uint64_t *hi, uint64_t *total);
+
+// Parses "i/n" (1 <= i <= n <= 1000000), as imgprep --shard takes it;
+// -1 on anything else.
+int shard_parse(const char *arg, long *i, long *n);
+
+#endif
