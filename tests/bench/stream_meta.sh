@@ -1,7 +1,7 @@
 #!/bin/sh
 # Stream metadata at scale: a header of KEYS keys (default 1,000,000: a
 # 16 MB file, near the 16 MiB descriptor cap) through tensor validate, meta,
-# head and cat, with the time and keys/s of each.  The parse must be linear:
+# head and cat (of one input and of two), with the time and keys/s of each.  The parse must be linear:
 # each command must finish within BOUND seconds (default 10; a quadratic
 # parse took 12 s for 50,000 keys and 9 CPU-minutes for 1,000,000), and cat
 # must give back the input's bytes.
@@ -45,4 +45,6 @@ timed "tensor meta" tensor meta "$T/keys.stream"
 timed "tensor head" tensor head -n 0 -o "$T/head.stream" "$T/keys.stream"
 timed "tensor cat" tensor cat -o "$T/cat.stream" "$T/keys.stream"
 cmp "$T/keys.stream" "$T/cat.stream" || { echo "tensor cat: the bytes changed"; status=1; }
+# two inputs: every header key of the second looked up in the first's
+timed "tensor cat (x2)" tensor cat -o "$T/cat2.stream" "$T/keys.stream" "$T/keys.stream"
 exit $status
