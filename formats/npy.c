@@ -12,6 +12,7 @@
 #include "libcommon/util/err.h"
 #include "libcommon/util/io.h"
 #include "libcommon/util/le.h"
+#include "libcommon/util/scratch_file.h"
 #include "half.h"
 #include "npy.h"
 #include "stream.h"
@@ -307,9 +308,7 @@ NpyWriter *npy_writer_open(const char *path, int dtype, int ndim, const int64_t 
 	struct stat st;
 	w->start = ftello(w->out.f);
 	w->seekable = w->start >= 0 && fstat(fileno(w->out.f), &st) == 0 && S_ISREG(st.st_mode);
-	w->data = w->seekable ? w->out.f : tmpfile();
-	if (!w->data)
-		die_errno("temporary file");
+	w->data = w->seekable ? w->out.f : scratch_file();
 	if (w->seekable)
 		write_full(w->data, hdr, hlen, w->label);
 	return w;

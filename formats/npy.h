@@ -37,7 +37,8 @@ const char *npy_descr(int dtype);
 // A .npy file written record by record: an array of shape (count, dims...)
 // whose count is known only at the end.  On a seekable output the header
 // goes first, with room for any count, and is rewritten at the end;
-// otherwise the data wait in an unnamed temporary file.
+// otherwise the data wait in an unnamed temporary file in $TMPDIR
+// (libcommon/util/scratch_file.h).
 typedef struct NpyWriter NpyWriter;
 // Opens path ("-" = standard output; a file appears whole or not at all,
 // see libcommon/util/io.h) for records of (dtype, ndim, dims) each; bf16 is

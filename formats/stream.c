@@ -19,6 +19,7 @@
 #include "libcommon/util/err.h"
 #include "libcommon/util/io.h"
 #include "libcommon/util/le.h"
+#include "libcommon/util/strmap.h"
 #include "stream.h"
 
 #define VERSION 1
@@ -31,42 +32,25 @@ static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
 
 // ---- metadata -------------------------------------------------------------
 
-typedef struct { char *key, *val; } Meta;
-typedef struct { int n, cap; Meta *m; } MetaList;
+// A chunk's metadata: the map (hashed, in insertion order) and, for a
+// writer, the bytes its descriptor will take, kept within the cap as keys
+// are set so that the error comes where the key is set.
+typedef struct {
+	StrMap map;
+	size_t desc;
+} MetaList;
 
-static void meta_put(MetaList *l, const char *key, const char *val)
-{
-	for (int i = 0; i < l->n; i++)
-		if (strcmp(l->m[i].key, key) == 0) {
-			free(l->m[i].val);
-			l->m[i].val = xstrdup(val);
-			return;
-		}
-	if (l->n == l->cap) {
-		l->cap = l->cap ? l->cap * 2 : 16;
-		l->m = xrealloc(l->m, sizeof(Meta) * (size_t)l->cap);
-	}
-	l->m[l->n].key = xstrdup(key);
-	l->m[l->n].val = xstrdup(val);
-	l->n++;
-}
+static size_t entry_bytes(size_t klen, size_t vlen) { return 8 + klen + vlen; }
 
 static const char *meta_find(const MetaList *l, const char *key)
 {
-	for (int i = 0; i < l->n; i++)
-		if (strcmp(l->m[i].key, key) == 0)
-			return l->m[i].val;
-	return NULL;
+	return strmap_get(&l->map, key);
 }
 
 static void meta_free(MetaList *l)
 {
-	for (int i = 0; i < l->n; i++) {
-		free(l->m[i].key);
-		free(l->m[i].val);
-	}
-	free(l->m);
-	memset(l, 0, sizeof *l);
+	strmap_free(&l->map);
+	l->desc = 0;
 }
 
 // ---- the stream object ------------------------------------------------------
@@ -83,6 +67,7 @@ struct Stream {
 	int ended, failed;
 	int has_stop;        // stream_stop_at: reads end before record stop_at
 	uint64_t stop_at;
+	int trailer_read;    // the end chunk's keys have joined meta
 	char err[512];
 	// writing
 	AtomicOut out;
@@ -185,7 +170,7 @@ static uint64_t read_chunk(Stream *s, unsigned char **buf, size_t *cap,
 			return fail(s, start, "read error: %s", strerror(errno)), 0;
 		if (got == 0)
 			return fail(s, start, "truncated stream: no end chunk"), 0;
-		return fail(s, start, "truncated chunk header (%zu of 32 bytes)", got), 0;
+		return fail(s, s->offset, "truncated chunk header (%zu of 32 bytes)", got), 0;
 	}
 	if (want_tag && memcmp(hdr, want_tag, 4) != 0)
 		return fail(s, start, "expected a %s chunk", want_tag), 0;
@@ -195,14 +180,17 @@ static uint64_t read_chunk(Stream *s, unsigned char **buf, size_t *cap,
 	uint32_t desc = le_get32(hdr + 16);
 	int is_rec = memcmp(hdr, "CNPR", 4) == 0;
 	uint64_t maxlen = is_rec ? STREAM_MAX_RECORD_BYTES
-	                         : align64(CHUNK_HDR + STREAM_MAX_META_BYTES);
+	                         : align64(CHUNK_HDR + STREAM_MAX_DESC_BYTES);
 	if (len < 64 || len % 64)
 		return fail(s, start, "chunk length %llu is not a positive multiple of 64",
 		            (unsigned long long)len), 0;
 	if (len > maxlen)
 		return fail(s, start, "chunk length %llu exceeds the cap of %llu bytes",
 		            (unsigned long long)len, (unsigned long long)maxlen), 0;
-	if (desc > STREAM_MAX_META_BYTES || CHUNK_HDR + (uint64_t)desc > len)
+	if (desc > STREAM_MAX_DESC_BYTES)
+		return fail(s, start, "descriptor length %u exceeds the cap of %u bytes", desc,
+		            STREAM_MAX_DESC_BYTES), 0;
+	if (CHUNK_HDR + (uint64_t)desc > len)
 		return fail(s, start, "descriptor length %u does not fit the chunk", desc), 0;
 	// Grow the buffer as the bytes arrive, so that a lying length in a short
 	// stream costs no more memory than the stream itself.
@@ -269,72 +257,69 @@ static int valid_utf8(const unsigned char *p, size_t n)
 	return 1;
 }
 
-// Parses a metadata descriptor into l (a key already in l is replaced: that
-// is how end-chunk keys override header keys).  A key may appear only once
-// within one chunk.
-static int parse_meta(Stream *s, const unsigned char *c, uint64_t start, MetaList *l)
+// Parses a metadata descriptor into out (empty).  A key may appear only
+// once within one chunk; the caller decides how the chunk joins the stream.
+static int parse_meta(Stream *s, const unsigned char *c, uint64_t start, StrMap *out)
 {
-	MetaList chunk = { 0 };
-	int rc = -1;
 	uint32_t desc = le_get32(c + 16), count = le_get32(c + 20);
 	uint64_t len = le_get64(c + 8);
 	if (len != align64(CHUNK_HDR + (size_t)desc))
 		return fail(s, start, "chunk length does not match its descriptor");
+	// Each entry takes at least 9 bytes, so a count beyond desc/9 is a lie
+	// told before a single entry is read.
+	if (count > desc / STREAM_META_ENTRY_MIN)
+		return fail(s, start, "%u metadata entries cannot fit a descriptor of %u bytes",
+		            count, desc);
 	const unsigned char *p = c + CHUNK_HDR, *end = p + desc;
 	for (uint32_t i = 0; i < count; i++) {
 		uint32_t kl, vl;
-		if (end - p < 4 || (kl = le_get32(p), (uint64_t)(end - p - 4) < kl)) {
-			fail(s, start, "metadata entry %u: key runs past the descriptor", i);
-			goto out;
-		}
-		const unsigned char *k = p + 4;
+		if (end - p < 4 || (kl = le_get32(p), (uint64_t)(end - p - 4) < kl))
+			return fail(s, start, "metadata entry %u: key runs past the descriptor", i);
+		const char *k = (const char *)p + 4;
 		p += 4 + kl;
-		if (!tensor_name_valid((const char *)k, kl)) {
-			fail(s, start, "metadata entry %u: invalid key", i);
-			goto out;
-		}
-		if (end - p < 4 || (vl = le_get32(p), (uint64_t)(end - p - 4) < vl)) {
-			fail(s, start, "metadata entry %u: value runs past the descriptor", i);
-			goto out;
-		}
+		if (!tensor_name_valid(k, kl))
+			return fail(s, start, "metadata entry %u: invalid key", i);
+		if (end - p < 4 || (vl = le_get32(p), (uint64_t)(end - p - 4) < vl))
+			return fail(s, start, "metadata entry %u: value runs past the descriptor", i);
 		const unsigned char *v = p + 4;
 		p += 4 + vl;
-		char key[TENSOR_NAME_MAX + 1];
-		memcpy(key, k, kl);
-		key[kl] = 0;
-		if (memchr(v, 0, vl)) {
-			fail(s, start, "metadata %s: NUL byte in value", key);
-			goto out;
-		}
-		if (!valid_utf8(v, vl)) {
-			fail(s, start, "metadata %s: value is not UTF-8", key);
-			goto out;
-		}
-		if (meta_find(&chunk, key)) {
-			fail(s, start, "metadata key %s appears twice", key);
-			goto out;
-		}
-		char *val = xmalloc(vl + 1);
-		memcpy(val, v, vl);
-		val[vl] = 0;
-		meta_put(&chunk, key, val);
-		free(val);
+		if (memchr(v, 0, vl))
+			return fail(s, start, "metadata %.*s: NUL byte in value", (int)kl, k);
+		if (!valid_utf8(v, vl))
+			return fail(s, start, "metadata %.*s: value is not UTF-8", (int)kl, k);
+		if (!strmap_add(out, k, kl, (const char *)v, vl))
+			return fail(s, start, "metadata key %.*s appears twice", (int)kl, k);
 	}
-	if (p != end) {
-		fail(s, start, "%zu stray bytes after the metadata", (size_t)(end - p));
-		goto out;
-	}
+	if (p != end)
+		return fail(s, start, "%zu stray bytes after the metadata", (size_t)(end - p));
 	for (const unsigned char *q = end; q < c + len; q++)
-		if (*q) {
-			fail(s, start, "nonzero padding after the metadata");
-			goto out;
+		if (*q)
+			return fail(s, start, "nonzero padding after the metadata");
+	return 0;
+}
+
+// Joins the end chunk's metadata (parsed into t) to the header's.  Only the
+// header sets a key it holds: an end chunk that repeated one would give a
+// reader two answers (one at open, another at the end), so it is refused.
+// Read again after a seek, the end chunk is the one already joined.
+static int join_trailer(Stream *s, StrMap *t, uint64_t start)
+{
+	if (s->trailer_read) {
+		strmap_free(t);
+		return 0;
+	}
+	for (size_t i = 0; i < t->n; i++)
+		if (strmap_find(&s->meta.map, t->e[i].key, t->e[i].klen) >= 0) {
+			fail(s, start, "metadata key %s is in both the header and the end chunk",
+			     t->e[i].key);
+			strmap_free(t);
+			return -1;
 		}
-	for (int i = 0; i < chunk.n; i++)
-		meta_put(l, chunk.m[i].key, chunk.m[i].val);
-	rc = 0;
-out:
-	meta_free(&chunk);
-	return rc;
+	for (size_t i = 0; i < t->n; i++)
+		strmap_add(&s->meta.map, t->e[i].key, t->e[i].klen, t->e[i].val, t->e[i].vlen);
+	s->trailer.map = *t;
+	s->trailer_read = 1;
+	return 0;
 }
 
 static Stream *open_common(Stream *s)
@@ -374,7 +359,7 @@ static Stream *open_common(Stream *s)
 		fail(s, start, "header chunk sequence field is not 0");
 		goto bad;
 	}
-	if (parse_meta(s, s->chunk, start, &s->meta) < 0)
+	if (parse_meta(s, s->chunk, start, &s->meta.map) < 0)
 		goto bad;
 	return s;
 bad:
@@ -511,10 +496,14 @@ int stream_read_record(Stream *s, Record *r)
 		if (le_get64(c + 24) != s->count)
 			return fail(s, start, "end chunk counts %llu records, the stream had %llu",
 			            (unsigned long long)le_get64(c + 24), (unsigned long long)s->count);
-		if (parse_meta(s, c, start, &s->trailer) < 0)
+		StrMap t;
+		strmap_init(&t);
+		if (parse_meta(s, c, start, &t) < 0) {
+			strmap_free(&t);
 			return -1;
-		for (int i = 0; i < s->trailer.n; i++)
-			meta_put(&s->meta, s->trailer.m[i].key, s->trailer.m[i].val);
+		}
+		if (join_trailer(s, &t, start) < 0)
+			return -1;
 		unsigned char extra;
 		if (src_read(s, &extra, 1) != 0)
 			return fail(s, s->offset - 1, "data after the end chunk");
@@ -571,12 +560,12 @@ const char *stream_meta_get(const Stream *s, const char *key)
 	return v ? v : meta_find(&s->meta, key);
 }
 
-int stream_meta_len(const Stream *s) { return s->meta.n; }
-const char *stream_meta_key(const Stream *s, int i) { return s->meta.m[i].key; }
-const char *stream_meta_val(const Stream *s, int i) { return s->meta.m[i].val; }
-int stream_trailer_len(const Stream *s) { return s->trailer.n; }
-const char *stream_trailer_key(const Stream *s, int i) { return s->trailer.m[i].key; }
-const char *stream_trailer_val(const Stream *s, int i) { return s->trailer.m[i].val; }
+int stream_meta_len(const Stream *s) { return (int)s->meta.map.n; }
+const char *stream_meta_key(const Stream *s, int i) { return s->meta.map.e[i].key; }
+const char *stream_meta_val(const Stream *s, int i) { return s->meta.map.e[i].val; }
+int stream_trailer_len(const Stream *s) { return (int)s->trailer.map.n; }
+const char *stream_trailer_key(const Stream *s, int i) { return s->trailer.map.e[i].key; }
+const char *stream_trailer_val(const Stream *s, int i) { return s->trailer.map.e[i].val; }
 
 // ---- writing ----------------------------------------------------------------
 
@@ -589,14 +578,25 @@ Stream *stream_open_write(const char *path)
 	return s;
 }
 
-static void meta_check(const char *key, const char *val)
+// Sets key = val in l (the header's or the end chunk's), dying, with the
+// file's name, on what no reader would accept: the one size limit is the
+// descriptor cap, the same the reader enforces, so whatever was read can be
+// written again.
+static void meta_put(Stream *s, MetaList *l, const char *key, const char *val,
+                     const char *chunk)
 {
-	if (!tensor_name_valid(key, strlen(key)))
-		die("invalid metadata key '%s'", key);
-	if (strlen(val) > STREAM_MAX_META_BYTES / 2)
-		die("metadata %s: value too long", key);
-	if (!valid_utf8((const unsigned char *)val, strlen(val)))
-		die("metadata %s: value is not UTF-8", key);
+	size_t kl = strlen(key), vl = strlen(val);
+	if (!tensor_name_valid(key, kl))
+		die("%s: invalid metadata key '%s'", s->label, key);
+	if (!valid_utf8((const unsigned char *)val, vl))
+		die("%s: metadata %s: value is not UTF-8", s->label, key);
+	const char *old = meta_find(l, key);
+	size_t desc = l->desc - (old ? entry_bytes(kl, strlen(old)) : 0);
+	if (vl > STREAM_MAX_DESC_BYTES || desc + entry_bytes(kl, vl) > STREAM_MAX_DESC_BYTES)
+		die("%s: metadata %s: the %s's metadata would exceed the descriptor cap of "
+		    "%u bytes", s->label, key, chunk, STREAM_MAX_DESC_BYTES);
+	strmap_set(&l->map, key, val);
+	l->desc = desc + entry_bytes(kl, vl);
 }
 
 void stream_meta_set(Stream *s, const char *key, const char *val)
@@ -605,14 +605,18 @@ void stream_meta_set(Stream *s, const char *key, const char *val)
 		stream_meta_set_end(s, key, val);
 		return;
 	}
-	meta_check(key, val);
-	meta_put(&s->meta, key, val);
+	if (meta_find(&s->trailer, key))
+		die("%s: metadata %s: already set for the end chunk, so not allowed in the "
+		    "header", s->label, key);
+	meta_put(s, &s->meta, key, val, "header");
 }
 
 void stream_meta_set_end(Stream *s, const char *key, const char *val)
 {
-	meta_check(key, val);
-	meta_put(&s->trailer, key, val);
+	if (meta_find(&s->meta, key))
+		die("%s: metadata %s is in the header: the end chunk may not set it again",
+		    s->label, key);
+	meta_put(s, &s->trailer, key, val, "end chunk");
 }
 
 void stream_meta_setf(Stream *s, const char *key, const char *fmt, ...)
@@ -627,8 +631,8 @@ void stream_meta_setf(Stream *s, const char *key, const char *fmt, ...)
 
 void stream_meta_copy(Stream *s, const Stream *src)
 {
-	for (int i = 0; i < src->meta.n; i++)
-		stream_meta_set(s, src->meta.m[i].key, src->meta.m[i].val);
+	for (size_t i = 0; i < src->meta.map.n; i++)
+		stream_meta_set(s, src->meta.map.e[i].key, src->meta.map.e[i].val);
 }
 
 static int out_write(Stream *s, const void *p, size_t n, uint32_t *crc, int first)
@@ -648,11 +652,8 @@ static const unsigned char ZEROS[64];
 // Builds a header or end chunk from a metadata list and writes it.
 static int write_meta_chunk(Stream *s, const char *tag, const MetaList *l, uint64_t seq)
 {
-	size_t desc = 0;
-	for (int i = 0; i < l->n; i++)
-		desc += 8 + strlen(l->m[i].key) + strlen(l->m[i].val);
-	if (desc > STREAM_MAX_META_BYTES)
-		die("%s: metadata larger than %u bytes", s->label, STREAM_MAX_META_BYTES);
+	const StrMap *m = &l->map;
+	size_t desc = l->desc;
 	size_t len = align64(CHUNK_HDR + desc);
 	scratch(s, len);
 	unsigned char *c = s->chunk;
@@ -660,17 +661,17 @@ static int write_meta_chunk(Stream *s, const char *tag, const MetaList *l, uint6
 	memcpy(c, tag, 4);
 	le_put64(c + 8, len);
 	le_put32(c + 16, (uint32_t)desc);
-	le_put32(c + 20, (uint32_t)l->n);
+	le_put32(c + 20, (uint32_t)m->n);
 	le_put64(c + 24, seq);
 	unsigned char *p = c + CHUNK_HDR;
-	for (int i = 0; i < l->n; i++) {
-		size_t kl = strlen(l->m[i].key), vl = strlen(l->m[i].val);
-		le_put32(p, (uint32_t)kl);
-		memcpy(p + 4, l->m[i].key, kl);
-		p += 4 + kl;
-		le_put32(p, (uint32_t)vl);
-		memcpy(p + 4, l->m[i].val, vl);
-		p += 4 + vl;
+	for (size_t i = 0; i < m->n; i++) {
+		const StrMapEntry *e = &m->e[i];
+		le_put32(p, (uint32_t)e->klen);
+		memcpy(p + 4, e->key, e->klen);
+		p += 4 + e->klen;
+		le_put32(p, (uint32_t)e->vlen);
+		memcpy(p + 4, e->val, e->vlen);
+		p += 4 + e->vlen;
 	}
 	le_put32(c + 4, crc32_update(0, c + 8, len - 8));
 	uint32_t dummy = 0;
@@ -704,8 +705,9 @@ int stream_write_record(Stream *s, const Record *r)
 	size_t desc = 0;
 	for (int i = 0; i < r->n; i++)
 		desc += 4 + strlen(r->t[i].name) + 8 * (size_t)r->t[i].ndim + 16;
-	if (desc > STREAM_MAX_META_BYTES)
-		die("%s: record descriptor too large", s->label);
+	if (desc > STREAM_MAX_DESC_BYTES)
+		die("%s: record %llu: descriptor of %zu bytes exceeds the cap of %u bytes",
+		    s->label, (unsigned long long)s->count, desc, STREAM_MAX_DESC_BYTES);
 	size_t dstart = align64(CHUNK_HDR + desc), pos = dstart;
 	size_t hlen = dstart;
 	scratch(s, hlen);

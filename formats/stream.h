@@ -13,7 +13,10 @@
 #include "libcommon/util/tensor.h"
 
 // Caps the reader enforces before allocating anything (see cnnpipe-tensor(5)).
-#define STREAM_MAX_META_BYTES   (16u << 20)   // descriptor of a header/end chunk
+#define STREAM_MAX_DESC_BYTES   (16u << 20)   // the descriptor of any chunk
+#define STREAM_META_ENTRY_MIN   9             // bytes of the smallest metadata entry
+// Entries in one header or end chunk: as many as the descriptor can hold.
+#define STREAM_MAX_META_ENTRIES (STREAM_MAX_DESC_BYTES / STREAM_META_ENTRY_MIN)
 #define STREAM_MAX_TENSORS      65536         // tensors in one record
 #define STREAM_MAX_RECORD_BYTES RECORD_MAX_BYTES   // one record chunk
 
@@ -45,8 +48,9 @@ int stream_seek_record(Stream *s, uint64_t offset, uint64_t index);
 // record `index`, as if its records stopped there: how a shard is read.
 void stream_stop_at(Stream *s, uint64_t index);
 
-// Metadata: the header's, plus the end chunk's once it has been read
-// (a trailing key overrides a header key of the same name).
+// Metadata: the header's, then the end chunk's once it has been read (the
+// two share no key: a stream whose end chunk repeats a header key is
+// refused, so a value read at open holds for the whole stream).
 const char *stream_meta_get(const Stream *s, const char *key);
 int stream_meta_len(const Stream *s);
 const char *stream_meta_key(const Stream *s, int i);
@@ -62,7 +66,9 @@ const char *stream_trailer_val(const Stream *s, int i);
 // by stream_finish; "-" writes stdout.
 Stream *stream_open_write(const char *path);
 // Before the first record the key goes into the header, afterwards into the
-// end chunk.  Setting a key again replaces its value.
+// end chunk.  Setting a key again in the same chunk replaces its value; a
+// key in both chunks, an invalid key, a value that is not UTF-8, or
+// metadata over the descriptor cap dies naming the file.
 void stream_meta_set(Stream *s, const char *key, const char *val);
 void stream_meta_setf(Stream *s, const char *key, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

@@ -161,7 +161,11 @@ def read_stream(path):
         if tag == b"CNPE":
             if seq != len(records):
                 raise StreamError("record count mismatch")
-            return meta, records, _parse_meta(desc, count)
+            trailer = _parse_meta(desc, count)
+            if meta.keys() & trailer.keys():
+                raise StreamError("byte %d: end chunk repeats header keys %s"
+                                  % (off, sorted(meta.keys() & trailer.keys())))
+            return meta, records, trailer
         if tag != b"CNPR" or seq != len(records):
             raise StreamError("byte %d: unexpected chunk" % off)
         records.append(_parse_record(buf, off, desc, count))

@@ -9,6 +9,7 @@ in exactly one way (CRCs are valid unless the checksum is the damage).
 import os
 import struct
 import sys
+import zlib
 
 import numpy as np
 
@@ -111,6 +112,19 @@ def main():
                                + end(0), "appears twice"),
         "metadata-stray": (PRE + raw_meta_chunk(b"CNPH", kv(b"k", b"1") + b"zz", 1) + end(0),
                            "stray bytes"),
+        "metadata-padding": (PRE + _dirty_meta_padding() + end(0),
+                             "nonzero padding after the metadata"),
+        # 2 entries claimed in 10 bytes: each takes 9 at least.
+        "metadata-count-lie": (PRE + raw_meta_chunk(b"CNPH", kv(b"k", b"v"), 2) + end(0),
+                               "2 metadata entries cannot fit a descriptor of 10 bytes"),
+        # A record descriptor over the 16 MiB cap of every descriptor, in a
+        # chunk long enough to hold it.
+        "record-descriptor-over-cap": (PRE + header() + _record_header(64 << 20, (16 << 20) + 1),
+                                       "descriptor length 16777217 exceeds the cap"),
+        # The end chunk may not set again what the header set.
+        "end-repeats-header": (PRE + header({"kind": "images", "size": "224"}) + rec(0) +
+                               end(1, {"skipped": "0", "size": "64"}),
+                               "metadata key size is in both the header and the end chunk"),
         "sequence-gap": (PRE + header() + rec(0) + rec(2) + end(2), "sequence number 2"),
         "end-count": (PRE + header() + rec(0) + end(5), "end chunk counts 5"),
         "after-end": (good + b"\0" * 64, "data after the end chunk"),
@@ -127,13 +141,24 @@ def main():
         f.write(good)
 
 
+def _dirty_meta_padding():
+    c = bytearray(header())
+    c[-1] = 1
+    struct.pack_into("<I", c, 4, zlib.crc32(bytes(c[8:])) & 0xFFFFFFFF)
+    return bytes(c)
+
+
+def _record_header(length, desc):
+    """The first 32 bytes of a record chunk (the rest never arrives)."""
+    return b"CNPR" + struct.pack("<IQIIQ", 0, length, desc, 1, 0)
+
+
 def _dup_tensor():
     r = encode_record({"x": np.zeros(2, np.uint8), "y": np.zeros(2, np.uint8)}, 0)
     # rename y to x inside the descriptor and fix the CRC
     b = bytearray(r)
     i = b.index(b"\x01\x00y", 32)
     b[i + 2] = ord("x")
-    import zlib
     struct.pack_into("<I", b, 4, zlib.crc32(bytes(b[8:])) & 0xFFFFFFFF)
     return bytes(b)
 

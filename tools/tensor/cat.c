@@ -30,37 +30,34 @@ static int parse_counter(const char *s, uint64_t *v)
 	return 1;
 }
 
-// The end-chunk metadata so far: counters summed, other values as given.
+// The end-chunk metadata so far: each key's first value (map), and whether
+// it is a counter with the sum so far (by the key's index in the map).
 typedef struct {
-	char *key, *val;
-	int counter;
-	uint64_t sum;
-} Trail;
-
-typedef struct {
-	Trail *t;
-	int n;
+	StrMap map;
+	int *counter;
+	uint64_t *sum;
+	size_t cap;
 } Trails;
 
 // Every input's header metadata must equal the first's.
-static void same_header(const Stream *s, const KV *first, const char *first_path)
+static void same_header(const Stream *s, const StrMap *first, const char *first_path)
 {
-	KV h;
+	StrMap h;
 	kv_take_header(&h, s);
-	for (int j = 0; j < first->n; j++) {
-		const char *v = kv_get(&h, first->k[j]);
+	for (size_t j = 0; j < first->n; j++) {
+		const char *v = strmap_get(&h, first->e[j].key);
 		if (!v)
 			die("%s: header metadata differs from %s: no key %s", stream_path(s),
-			    first_path, first->k[j]);
-		if (strcmp(v, first->v[j]))
+			    first_path, first->e[j].key);
+		if (strcmp(v, first->e[j].val))
 			die("%s: header metadata differs from %s: key %s", stream_path(s),
-			    first_path, first->k[j]);
+			    first_path, first->e[j].key);
 	}
-	for (int j = 0; j < h.n; j++)
-		if (!kv_get(first, h.k[j]))
+	for (size_t j = 0; j < h.n; j++)
+		if (!strmap_get(first, h.e[j].key))
 			die("%s: header metadata differs from %s: extra key %s",
-			    stream_path(s), first_path, h.k[j]);
-	kv_free(&h);
+			    stream_path(s), first_path, h.e[j].key);
+	strmap_free(&h);
 }
 
 // Folds s's end-chunk metadata into tr: counters are summed, other values
@@ -71,22 +68,22 @@ static void add_trailer(Trails *tr, const Stream *s)
 		const char *key = stream_trailer_key(s, j), *val = stream_trailer_val(s, j);
 		uint64_t v;
 		int is_counter = parse_counter(val, &v);
-		Trail *t = NULL;
-		for (int q = 0; q < tr->n; q++)
-			if (strcmp(tr->t[q].key, key) == 0)
-				t = &tr->t[q];
-		if (!t) {
-			tr->t = xrealloc(tr->t, sizeof(Trail) * (size_t)(tr->n + 1));
-			t = &tr->t[tr->n++];
-			t->key = xstrdup(key);
-			t->val = xstrdup(val);
-			t->counter = is_counter;
-			t->sum = is_counter ? v : 0;
-		} else if (t->counter && is_counter) {
-			if (t->sum + v < t->sum)
+		long q = strmap_find(&tr->map, key, strlen(key));
+		if (q < 0) {
+			q = (long)tr->map.n;
+			strmap_add(&tr->map, key, strlen(key), val, strlen(val));
+			if (tr->map.n > tr->cap) {
+				tr->cap = 2 * tr->map.n;
+				tr->counter = xrealloc(tr->counter, sizeof *tr->counter * tr->cap);
+				tr->sum = xrealloc(tr->sum, sizeof *tr->sum * tr->cap);
+			}
+			tr->counter[q] = is_counter;
+			tr->sum[q] = is_counter ? v : 0;
+		} else if (tr->counter[q] && is_counter) {
+			if (tr->sum[q] + v < tr->sum[q])
 				die("%s: end metadata %s: counter overflows", stream_path(s), key);
-			t->sum += v;
-		} else if (t->counter || is_counter || strcmp(t->val, val)) {
+			tr->sum[q] += v;
+		} else if (tr->counter[q] || is_counter || strcmp(tr->map.e[q].val, val)) {
 			die("%s: end metadata %s: '%s' differs from earlier inputs' and is not a "
 			    "counter", stream_path(s), key, val);
 		}
@@ -105,11 +102,12 @@ int cmd_cat(int argc, char **argv)
 		die_usage("cat: standard input named more than once");
 	check_stream_out(opt_out);
 	Stream *w = NULL;
-	KV first = { 0, NULL, NULL };
+	StrMap first;
+	strmap_init(&first);
 	const char *first_path = NULL;
 	Schema sch = { 0, NULL };
 	int have = 0, any_dims = 0;
-	Trails tr = { NULL, 0 };
+	Trails tr = { .counter = NULL };
 	Record r;
 	record_init(&r);
 	for (int k = i; k < argc; k++) {
@@ -141,16 +139,16 @@ int cmd_cat(int argc, char **argv)
 		add_trailer(&tr, s);
 		stream_close(s);
 	}
-	for (int q = 0; q < tr.n; q++) {
+	for (size_t q = 0; q < tr.map.n; q++) {
 		char num[32];
-		snprintf(num, sizeof num, "%llu", (unsigned long long)tr.t[q].sum);
-		stream_meta_set_end(w, tr.t[q].key, tr.t[q].counter ? num : tr.t[q].val);
-		free(tr.t[q].key);
-		free(tr.t[q].val);
+		snprintf(num, sizeof num, "%llu", (unsigned long long)tr.sum[q]);
+		stream_meta_set_end(w, tr.map.e[q].key, tr.counter[q] ? num : tr.map.e[q].val);
 	}
-	free(tr.t);
+	strmap_free(&tr.map);
+	free(tr.counter);
+	free(tr.sum);
 	xstream_finish(w);
-	kv_free(&first);
+	strmap_free(&first);
 	free(sch.t);
 	record_free(&r);
 	return 0;

@@ -6,6 +6,7 @@
 #include <getopt.h>
 #include <stddef.h>
 #include "formats/stream.h"
+#include "libcommon/util/strmap.h"
 
 int cmd_info(int argc, char **argv);
 int cmd_validate(int argc, char **argv);
@@ -43,13 +44,8 @@ void schema_take(Schema *s, const Record *r);
 const char *schema_diff(const Schema *s, const Record *r, int any_dims, char *buf,
                         size_t cap);
 
-// Copies of a stream's header metadata (taken right after opening).
-typedef struct {
-	int n;
-	char **k, **v;
-} KV;
-void kv_take_header(KV *kv, const Stream *s);
-const char *kv_get(const KV *kv, const char *key);   // NULL if absent
-void kv_free(KV *kv);
+// A copy of a stream's header metadata (taken right after opening), hashed
+// so that comparing two headers of n keys costs O(n).
+void kv_take_header(StrMap *kv, const Stream *s);
 
 #endif

@@ -91,31 +91,11 @@ const char *schema_diff(const Schema *s, const Record *r, int any_dims, char *bu
 	return NULL;
 }
 
-void kv_take_header(KV *kv, const Stream *s)
+void kv_take_header(StrMap *kv, const Stream *s)
 {
-	kv->n = stream_meta_len(s);
-	kv->k = xmalloc_array((size_t)kv->n + 1, sizeof(char *));
-	kv->v = xmalloc_array((size_t)kv->n + 1, sizeof(char *));
-	for (int i = 0; i < kv->n; i++) {
-		kv->k[i] = xstrdup(stream_meta_key(s, i));
-		kv->v[i] = xstrdup(stream_meta_val(s, i));
+	strmap_init(kv);
+	for (int i = 0; i < stream_meta_len(s); i++) {
+		const char *k = stream_meta_key(s, i), *v = stream_meta_val(s, i);
+		strmap_add(kv, k, strlen(k), v, strlen(v));
 	}
-}
-
-const char *kv_get(const KV *kv, const char *key)
-{
-	for (int i = 0; i < kv->n; i++)
-		if (strcmp(kv->k[i], key) == 0)
-			return kv->v[i];
-	return NULL;
-}
-
-void kv_free(KV *kv)
-{
-	for (int i = 0; i < kv->n; i++) {
-		free(kv->k[i]);
-		free(kv->v[i]);
-	}
-	free(kv->k);
-	free(kv->v);
 }

@@ -18,7 +18,7 @@ int cmd_info(int argc, char **argv)
 	int i = cmd_getopt(argc, argv, "+", NULL, no_opts);
 	const char *in = one_input(argc, argv, i);
 	Stream *s = xstream_open_read(in);
-	KV header;
+	StrMap header;
 	kv_take_header(&header, s);
 	Record r;
 	record_init(&r);
@@ -57,8 +57,8 @@ int cmd_info(int argc, char **argv)
 		printf("schema: uniform\n");
 	printf("checksums: ok\n");
 	printf("metadata:\n");
-	for (int k = 0; k < header.n; k++)
-		print_meta(header.k[k], header.v[k]);
+	for (size_t k = 0; k < header.n; k++)
+		print_meta(header.e[k].key, header.e[k].val);
 	if (stream_trailer_len(s)) {
 		printf("end metadata:\n");
 		for (int k = 0; k < stream_trailer_len(s); k++)
@@ -74,7 +74,7 @@ int cmd_info(int argc, char **argv)
 	}
 	free(varies);
 	free(sch.t);
-	kv_free(&header);
+	strmap_free(&header);
 	record_free(&r);
 	stream_close(s);
 	return 0;
