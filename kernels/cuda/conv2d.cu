@@ -8,8 +8,9 @@
 // in one table; the ConvCache of the table holds nothing (cuDNN needs no
 // weight-derived data kept between calls).
 //
-// Math: CUDNN_FMA_MATH (plain f32) unless CNNPIPE_CUDA_TF32=1, so that the
-// results stay within f32 rounding of conv2d_forward_ref.
+// Math: CUDNN_FMA_MATH (plain f32) and only the direct and GEMM algorithms
+// unless CNNPIPE_CUDA_TF32=1, so that the results stay within f32 rounding
+// of conv2d_forward_ref.
 //   x: (N, C, H, W), w: (K, C, R, S), b: (K) or NULL, y, res: (N, K, P, Q)
 #include <stdlib.h>
 #include <string.h>
@@ -101,17 +102,42 @@ void cu_conv_plans_free(void)
 	nplans = cap_plans = 0;
 }
 
+// The algorithms that transform the problem (FFT, Winograd) trade f32
+// accuracy for speed: errors of 1e-5 to 1e-4 of the scale against 1e-6 for
+// the direct and GEMM ones.  In plain f32 (the default) only the latter are
+// used, so results stay within f32 rounding of the reference; with
+// CNNPIPE_CUDA_TF32=1 speed wins and all may be.
+static int exact_fwd(cudnnConvolutionFwdAlgo_t a)
+{
+	return a == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM ||
+	       a == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM ||
+	       a == CUDNN_CONVOLUTION_FWD_ALGO_GEMM ||
+	       a == CUDNN_CONVOLUTION_FWD_ALGO_DIRECT;
+}
+
+static int exact_bwd_data(cudnnConvolutionBwdDataAlgo_t a)
+{
+	return a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_0 || a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_1;
+}
+
+static int exact_bwd_filter(cudnnConvolutionBwdFilterAlgo_t a)
+{
+	return a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0 ||
+	       a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1 ||
+	       a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_3;
+}
+
 // A result of cudnnFind* that may be used: it ran, fits the cap, and (f32
-// unless TF32 was asked for) does not round its inputs to tensor-core
-// precision.
+// unless TF32 was asked for) neither rounds its inputs to tensor-core
+// precision nor transforms the problem (exact: exact_* above).
 template <typename Perf>
-static int usable(const Perf *r)
+static int usable(const Perf *r, int exact)
 {
 	if (r->status != CUDNN_STATUS_SUCCESS || r->memory > WORKSPACE_CAP)
 		return 0;
 	if (cuda_tf32())
 		return 1;
-	return r->mathType != CUDNN_TENSOR_OP_MATH &&
+	return exact && r->mathType != CUDNN_TENSOR_OP_MATH &&
 	       r->mathType != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
 }
 
@@ -122,7 +148,7 @@ static void find_fwd(ConvPlan *p)
 	CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithm(cuda_cudnn(), p->x, p->w, p->conv,
 	        p->y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got, r));
 	for (int i = 0; i < got; i++)   // fastest first
-		if (usable(&r[i])) {
+		if (usable(&r[i], exact_fwd(r[i].algo))) {
 			p->fwd = r[i].algo;
 			p->fwd_ws = r[i].memory;
 			p->have_fwd = 1;
@@ -140,7 +166,7 @@ static void find_bwd_data(ConvPlan *p)
 	CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithm(cuda_cudnn(), p->w, p->y,
 	        p->conv, p->x, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got, r));
 	for (int i = 0; i < got; i++)
-		if (usable(&r[i])) {
+		if (usable(&r[i], exact_bwd_data(r[i].algo))) {
 			p->bwd_data = r[i].algo;
 			p->bwd_data_ws = r[i].memory;
 			p->have_bwd_data = 1;
@@ -158,7 +184,7 @@ static void find_bwd_filter(ConvPlan *p)
 	CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithm(cuda_cudnn(), p->x, p->y,
 	        p->conv, p->w, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &got, r));
 	for (int i = 0; i < got; i++)
-		if (usable(&r[i])) {
+		if (usable(&r[i], exact_bwd_filter(r[i].algo))) {
 			p->bwd_filter = r[i].algo;
 			p->bwd_filter_ws = r[i].memory;
 			p->have_bwd_filter = 1;
