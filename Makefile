@@ -19,6 +19,91 @@ MAN1      := $(wildcard man/man1/*.1)
 MAN5      := $(wildcard man/man5/*.5)
 MAN7      := $(wildcard man/man7/*.7)
 
+# ---- The GPU (README.md, "The GPU") ----------------------------------------
+.DEFAULT_GOAL := all
+# The CUDA backend (kernels/cuda/*.cu) is built when nvcc and cuDNN are
+# found: nvcc in CUDA_HOME, cuDNN's header in CUDA_HOME/include, else in
+# CUDNN_HOME/include (e.g. the nvidia/cudnn folder of a PyTorch install).
+# CUDA=1 insists (and fails when they are missing), CUDA=0 leaves it out.
+# Without it kernels/cuda/absent.c says, when asked for the GPU, that this
+# build has none.  One architecture, sm_90 (Hopper), plus its PTX for newer
+# ones: CUDA_ARCH=.. for another.
+# DEPS_PREFIX: a folder where the Debian build dependencies were unpacked
+# (dpkg -x, tests/gpu/run.sh) on a machine without a package manager.
+CUDA_HOME  ?= /usr/local/cuda
+NVCC       ?= $(CUDA_HOME)/bin/nvcc
+CUDNN_HOME ?=
+CUDA_ARCH  ?= 90
+CUDA       ?= auto
+DEPS_PREFIX ?=
+
+ifneq ($(DEPS_PREFIX),)
+DEPS_TRIPLET := $(shell gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
+DEPS_LIBDIRS := $(DEPS_PREFIX)/usr/lib/$(DEPS_TRIPLET) \
+                $(DEPS_PREFIX)/usr/lib/$(DEPS_TRIPLET)/openblas-pthread
+CFLAGS  += -I$(DEPS_PREFIX)/usr/include -I$(DEPS_PREFIX)/usr/include/stb \
+           -I$(DEPS_PREFIX)/usr/include/$(DEPS_TRIPLET) \
+           -I$(DEPS_PREFIX)/usr/include/$(DEPS_TRIPLET)/openblas-pthread
+LDFLAGS += $(foreach d,$(DEPS_LIBDIRS),-L$(d) -Wl,-rpath,$(d))
+endif
+
+CUDNN_INC := $(firstword $(dir $(wildcard $(CUDA_HOME)/include/cudnn.h \
+                 $(if $(CUDNN_HOME),$(CUDNN_HOME)/include/cudnn.h))))
+CUDNN_LIBDIR := $(firstword $(patsubst %/,%,$(dir $(wildcard \
+                 $(CUDA_HOME)/lib64/libcudnn.so* \
+                 $(if $(CUDNN_HOME),$(CUDNN_HOME)/lib/libcudnn.so*)))))
+# a PyTorch wheel has libcudnn.so.9 but no libcudnn.so: link the file
+CUDNN_SO := $(firstword $(wildcard $(CUDNN_LIBDIR)/libcudnn.so $(CUDNN_LIBDIR)/libcudnn.so.[0-9]*))
+CUDA_FOUND := $(if $(and $(wildcard $(NVCC)),$(CUDNN_INC),$(CUDNN_SO)),1,0)
+ifeq ($(CUDA),auto)
+override CUDA := $(CUDA_FOUND)
+endif
+ifeq ($(CUDA)$(CUDA_FOUND),10)
+$(error CUDA=1: nvcc ($(NVCC)) or cuDNN (cudnn.h and libcudnn.so in $(CUDA_HOME) or CUDNN_HOME=$(CUDNN_HOME)) not found)
+endif
+
+CUDA_SRC := $(wildcard kernels/cuda/*.cu)
+CUDA_HDR := $(wildcard kernels/cuda/*.cuh kernels/*.h libcommon/util/*.h)
+# Which backend the archive holds: when CUDA changes, the stamp does, the
+# objects of the side now chosen are rebuilt, so the archive is remade.
+CUDA_STAMP := $(BUILD)/cuda.stamp
+CUDA_STATE := CUDA=$(CUDA) $(NVCC) $(CUDNN_INC) $(CUDNN_SO) sm_$(CUDA_ARCH)
+$(shell mkdir -p $(BUILD); [ "$$(cat $(CUDA_STAMP) 2>/dev/null)" = "$(CUDA_STATE)" ] || \
+        echo "$(CUDA_STATE)" > $(CUDA_STAMP))
+
+ifeq ($(CUDA),1)
+CUDA_OBJ := $(CUDA_SRC:%.cu=$(BUILD)/%.o)
+LIB_OBJ  += $(CUDA_OBJ)
+NVFLAGS  ?= -O2 -std=c++17 -g -I. -I$(CUDA_HOME)/include -I$(CUDNN_INC) \
+            -gencode arch=compute_$(CUDA_ARCH),code=[sm_$(CUDA_ARCH),compute_$(CUDA_ARCH)] \
+            -Xcompiler -Wall,-Wextra,-Werror -DCNNPIPE_CUDA_LIBDIR='"$(CUDA_LIBDIR)"'
+CUDA_LIBDIR := $(CUDA_HOME)/lib64
+# --as-needed: the programs that never pick a device (imgprep, augment,
+# ...) do not load the CUDA libraries at all; cuBLAS is opened at run time
+# (kernels/cuda/cublas_open.cu).
+LDLIBS   += -Wl,--as-needed -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) \
+            $(CUDNN_SO) -Wl,-rpath,$(CUDNN_LIBDIR) -lcudart -lstdc++ -ldl \
+            -Wl,--no-as-needed
+$(BUILD)/kernels/cuda/%.o: kernels/cuda/%.cu $(CUDA_HDR) $(CUDA_STAMP)
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVFLAGS) -c -o $@ $<
+else
+LIB_OBJ  += $(BUILD)/kernels/cuda/absent.o
+$(BUILD)/kernels/cuda/absent.o: $(CUDA_STAMP)
+endif
+
+# The GPU's own tests (tests/gpu/test_*.c): built here too, where they
+# print that no GPU answers and pass; tests/gpu/run.sh runs them on one.
+GPU_UNITS := $(patsubst tests/gpu/%.c,$(BUILD)/tests/gpu/%,$(wildcard tests/gpu/test_*.c))
+$(BUILD)/tests/gpu/%: tests/gpu/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit -MMD -MP -o $@ $< $(LIB) $(LDFLAGS) $(LDLIBS)
+UNITS     += $(GPU_UNITS)
+-include $(wildcard $(BUILD)/tests/gpu/*.d)
+gpu-tests: $(GPU_UNITS)
+gpu-check:
+	tests/gpu/run.sh
+
 all: deps tools
 tools: $(TOOLS)
 
@@ -74,7 +159,7 @@ SAN_BATS := tests/tensor.bats tests/imgprep.bats tests/man.bats tests/common.bat
 SAN_BATS_NOSHARED := tests/augment.bats tests/pipeline.bats tests/confusion.bats \
                      tests/tta.bats tests/train.bats
 sanitize:
-	$(MAKE) --no-print-directory BUILD=build-san BIN=build-san/bin CC=clang \
+	$(MAKE) --no-print-directory BUILD=build-san BIN=build-san/bin CC=clang CUDA=0 \
 		OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
 		unit tools
 	CNNPIPE_BIN=$(CURDIR)/build-san/bin bats $(SAN_BATS)
@@ -112,5 +197,6 @@ install: all
 clean:
 	rm -rf build build-san build-fuzz bin tests/tmp
 
-.PHONY: all tools deps deps-test layers unit bats test sanitize fuzz bench train install clean
+.PHONY: all tools deps deps-test layers unit bats test sanitize fuzz bench train install clean \
+        gpu-tests gpu-check
 .SECONDARY:

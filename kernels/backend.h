@@ -2,7 +2,7 @@
 // the graph, forward and backward, plus the optimiser's update.  The engine
 // (libcommon/engine) calls ops only through this table; the CPU backend
 // (kernels/cpu, C + OpenBLAS + SIMD) is one implementation of it, a CUDA
-// backend (kernels/cuda, planned) another, so a second device adds files
+// backend (kernels/cuda: cuDNN, cuBLAS) another, so a second device adds files
 // and copies no graph code.
 //
 // Every pointer of float data below is DEVICE memory of that backend (the
@@ -134,5 +134,9 @@ typedef struct Backend {
 
 // The CPU backend (kernels/cpu/backend.c).
 const Backend *backend_cpu(void);
+// The CUDA backend (kernels/cuda/backend.cu), set up on first call on the
+// process's first GPU; NULL with the reason in err when there is none
+// answering, or when this build has no CUDA backend (kernels/cuda/absent.c).
+const Backend *backend_cuda(char *err, size_t errlen);
 
 #endif

@@ -41,7 +41,8 @@ UNITS = [  # (prefix, floor, parent unit or None)
 ]
 # What the floors above kernels/ may reach of a backend: its table (for
 # device_pick), nothing else; the graph goes through kernels/backend.h.
-BACKEND_DOORS = ("kernels/cpu/backend.c", "kernels/cuda/backend.cu")
+BACKEND_DOORS = ("kernels/cpu/backend.c", "kernels/cuda/backend.cu",
+                 "kernels/cuda/absent.c")   # absent.c: a build without CUDA
 SOURCE_DIRS = ("libcommon", "formats", "kernels", "tools", "tests")
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
 
@@ -153,9 +154,10 @@ def check_objects(root, objdir):
             if not f.endswith(".o"):
                 continue
             obj = os.path.join(dirpath, f)
-            src = os.path.relpath(obj, objdir)[:-2] + ".c"
-            if (not src.startswith(("libcommon/", "formats/", "kernels/")) or
-                    not os.path.isfile(os.path.join(root, src))):
+            stem = os.path.relpath(obj, objdir)[:-2]
+            src = next((stem + ext for ext in (".c", ".cu")
+                        if os.path.isfile(os.path.join(root, stem + ext))), None)
+            if src is None or not src.startswith(("libcommon/", "formats/", "kernels/")):
                 continue   # a tool, or a stale object of a moved file
             out = subprocess.run(["nm", "-P", obj], capture_output=True,
                                  text=True, check=True).stdout
