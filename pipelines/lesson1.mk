@@ -83,6 +83,23 @@ WEIGHTS_SHA256 ?= $(lastword $(subst -, ,$(basename $(TORCHVISION.$(ARCH)))))
 
 FIT      = -b $(BS) --seed $(SEED) -j $(JOBS)
 
+# Shards: with SHARDS=n the stages that map records one by one (imgprep,
+# precompute, tta) run as n programs over shards 1/n .. n/n, side by side
+# under make -j (make -j 4 train SHARDS=4), each with JOBS/n threads, into
+# WORK/shards/NAME.I-of-n, then joined with tensor cat into the very bytes
+# of the unsharded file (imgprep(1), precompute(1), tta(1): --shard).  On a
+# cluster the same commands run as a job array (pipelines/slurm/).
+SHARDS   ?= 1
+ifneq ($(SHARDS),1)
+SHARD_IDS := $(shell seq 1 $(SHARDS))
+endif
+# the files of stage NAME: itself, or its shards
+parts    = $(if $(SHARD_IDS),$(foreach i,$(SHARD_IDS),$(WORK)/shards/$(1).$(i)-of-$(SHARDS)),$(WORK)/$(1))
+# in a recipe: the --shard option of the part being made ($@), else nothing
+shard    = $(if $(filter $(WORK)/shards/%,$@),--shard $(subst -of-,/,$(lastword $(subst ., ,$@))))
+# threads of a sharded stage's programs
+PJOBS    = $(if $(SHARD_IDS),$(shell echo $$(( ($(JOBS) + $(SHARDS) - 1) / $(SHARDS) ))),$(JOBS))
+
 # augment | train | tee: a failing stage fails the pipeline
 SHELL       := /bin/bash
 .SHELLFLAGS := -o pipefail -c
@@ -99,6 +116,10 @@ lesson1: $(LESSON1)
 	@awk -F '\t' '$$1 == "summary" && $$2 == "accuracy" { a[FILENAME] = sprintf("%.2f %%", 100 * $$3) } \
 	  END { print "lesson1: $(WORK)/unfrozen.model: accuracy " a[ARGV[1]] " without TTA, " a[ARGV[2]] " with TTA" }' \
 	  $(WORK)/valid.tsv $(WORK)/valid.tta.tsv
+
+# WORK, as this make sees it (pipelines/slurm/lesson1.sh asks)
+lesson1-work:
+	@echo $(abspath $(WORK))
 
 # ---- helpers ---------------------------------------------------------------
 
@@ -163,26 +184,26 @@ fit_table = $(if $(call resuming,$(1)),sed -u 1d | tee -ia,tee -i) $(WORK)/$(1).
 
 # ---- the lesson ------------------------------------------------------------
 
-$(WORK)/train.images: $(wildcard $(DATA)/train $(DATA)/train/*) $(WORK)/.train.images.opts
+$(call parts,train.images): $(wildcard $(DATA)/train $(DATA)/train/*) $(WORK)/.train.images.opts
 	$(check)
 	# data = ImageClassifierData.from_paths(PATH, tfms=tfms_from_model(arch, $(SZ)))
-	$(IMGPREP) -s $(SZ) -j $(JOBS) -o $@ $(DATA)/train
+	$(IMGPREP) -s $(SZ) -j $(PJOBS) $(shard) -o $@ $(DATA)/train
 
-$(WORK)/valid.images: $(WORK)/train.images $(wildcard $(DATA)/valid $(DATA)/valid/*) $(WORK)/.valid.images.opts
+$(call parts,valid.images): $(WORK)/train.images $(wildcard $(DATA)/valid $(DATA)/valid/*) $(WORK)/.valid.images.opts
 	# the validation set, through the validation transform (scale, centre crop)
-	$(IMGPREP) -s $(SZ) -j $(JOBS) --classes-from $< -o $@ $(DATA)/valid
+	$(IMGPREP) -s $(SZ) -j $(PJOBS) $(shard) --classes-from $< -o $@ $(DATA)/valid
 
-$(WORK)/train.scaled: $(WORK)/train.images $(wildcard $(DATA)/train $(DATA)/train/*) $(WORK)/.train.scaled.opts
+$(call parts,train.scaled): $(WORK)/train.images $(wildcard $(DATA)/train $(DATA)/train/*) $(WORK)/.train.scaled.opts
 	# tfms = tfms_from_model(arch, $(SZ), aug_tfms=transforms_side_on, max_zoom=1.1): the photos at 1.3*sz
-	$(IMGPREP) --scale $(SCALE) -j $(JOBS) --classes-from $< -o $@ $(DATA)/train
+	$(IMGPREP) --scale $(SCALE) -j $(PJOBS) $(shard) --classes-from $< -o $@ $(DATA)/train
 
-$(WORK)/valid.scaled: $(WORK)/train.images $(wildcard $(DATA)/valid $(DATA)/valid/*) $(WORK)/.valid.scaled.opts
+$(call parts,valid.scaled): $(WORK)/train.images $(wildcard $(DATA)/valid $(DATA)/valid/*) $(WORK)/.valid.scaled.opts
 	# the validation photos likewise, for learn.TTA()
-	$(IMGPREP) --scale $(SCALE) -j $(JOBS) --classes-from $< -o $@ $(DATA)/valid
+	$(IMGPREP) --scale $(SCALE) -j $(PJOBS) $(shard) --classes-from $< -o $@ $(DATA)/valid
 
-$(WORK)/test.scaled: $(WORK)/train.images $(wildcard $(TESTDIR)) $(WORK)/.test.scaled.opts
+$(call parts,test.scaled): $(WORK)/train.images $(wildcard $(TESTDIR)) $(WORK)/.test.scaled.opts
 	# ImageClassifierData.from_paths(PATH, tfms=tfms, test_name='$(notdir $(TESTDIR))'): the unlabelled photos
-	$(IMGPREP) --scale $(SCALE) -j $(JOBS) --classes-from $< -o $@ $(TESTDIR)
+	$(IMGPREP) --scale $(SCALE) -j $(PJOBS) $(shard) --classes-from $< -o $@ $(TESTDIR)
 
 $(WORK)/model: $(WORK)/train.images $(wildcard $(WEIGHTS) $(CFG)) $(WORK)/.model.opts
 	$(check)
@@ -191,9 +212,13 @@ $(WORK)/model: $(WORK)/train.images $(wildcard $(WEIGHTS) $(CFG)) $(WORK)/.model
 
 # fast.ai precomputes the train activations through the validation
 # transform too (ARCHITECTURE.md: precompute): train.images, not augmented.
-$(WORK)/%.act: $(WORK)/%.images $(WORK)/model
-	# precompute=True: the frozen body's activations of $*, computed once
-	$(PRECOMPUTE) -m $(WORK)/model -j $(JOBS) $< $(atomic)
+$(call parts,train.act): $(WORK)/train.images $(WORK)/model
+	# precompute=True: the frozen body's activations of train, computed once
+	$(PRECOMPUTE) -m $(WORK)/model -j $(PJOBS) $(shard) $< $(atomic)
+
+$(call parts,valid.act): $(WORK)/valid.images $(WORK)/model
+	# and of valid
+	$(PRECOMPUTE) -m $(WORK)/model -j $(PJOBS) $(shard) $< $(atomic)
 
 $(WORK)/lr.tsv: $(WORK)/train.act $(WORK)/.lr.opts
 	# learn.lr_find(); learn.sched.plot()
@@ -224,13 +249,13 @@ $(WORK)/unfrozen.model: $(WORK)/frozen.model $(WORK)/train.scaled $(WORK)/valid.
 	  --cycles 3 --cycle-len 1 --cycle-mult 2 $(FIT) --log $(WORK)/unfrozen.log - | \
 	$(call fit_table,unfrozen)
 
-$(WORK)/valid.pred: $(WORK)/unfrozen.model $(WORK)/valid.images
+$(call parts,valid.pred): $(WORK)/unfrozen.model $(WORK)/valid.images
 	# log_preds = learn.predict()
-	$(TTA) -n 0 -m $< -b $(BS) -j $(JOBS) $(WORK)/valid.images $(atomic)
+	$(TTA) -n 0 -m $< -b $(BS) -j $(PJOBS) $(shard) $(WORK)/valid.images $(atomic)
 
-$(WORK)/valid.tta.pred: $(WORK)/unfrozen.model $(WORK)/valid.scaled $(WORK)/.tta.opts
+$(call parts,valid.tta.pred): $(WORK)/unfrozen.model $(WORK)/valid.scaled $(WORK)/.tta.opts
 	# log_preds, y = learn.TTA(); probs = np.mean(np.exp(log_preds), 0)
-	$(TTA) -n 4 --seed $(SEED) -m $< -b $(BS) -j $(JOBS) $(WORK)/valid.scaled $(atomic)
+	$(TTA) -n 4 --seed $(SEED) -m $< -b $(BS) -j $(PJOBS) $(shard) $(WORK)/valid.scaled $(atomic)
 
 $(WORK)/%.tsv: $(WORK)/%.pred
 	# accuracy_np(probs, y), in confusion's tab-separated form
@@ -246,9 +271,9 @@ $(WORK)/report/report.html: $(REPORT) $(WORK)/lr.tsv $(WORK)/head.model $(WORK)/
 	# learn.sched.plot(); plot_lr(); plot_loss(); plot_val_with_title(...); plot_confusion_matrix(...)
 	CONFUSION=$(CONFUSION) TENSOR=$(TENSOR) $(REPORT) -w $(WORK) -i $(DATA)/valid -o $(WORK)/report
 
-$(WORK)/test.tta.pred: $(WORK)/unfrozen.model $(WORK)/test.scaled $(WORK)/.tta.opts
+$(call parts,test.tta.pred): $(WORK)/unfrozen.model $(WORK)/test.scaled $(WORK)/.tta.opts
 	# log_preds, _ = learn.TTA(is_test=True)
-	$(TTA) -n 4 --seed $(SEED) -m $< -b $(BS) -j $(JOBS) $(WORK)/test.scaled $(atomic)
+	$(TTA) -n 4 --seed $(SEED) -m $< -b $(BS) -j $(PJOBS) $(shard) $(WORK)/test.scaled $(atomic)
 
 # Kaggle's Dogs vs. Cats (Redux) submission: a header line, then id,label per
 # test photo, the id the number in its file name (12.jpg: 12), sorted, the
@@ -266,12 +291,25 @@ $(WORK)/submission.csv: $(WORK)/test.tta.pred
 $(WORK):
 	mkdir -p $@
 
+# SHARDS=n: each sharded file is its parts joined
+SHARDED := train.images valid.images train.scaled valid.scaled test.scaled train.act valid.act \
+           valid.pred valid.tta.pred test.tta.pred
+ifneq ($(SHARD_IDS),)
+$(foreach f,$(SHARDED),$(eval $(WORK)/$(f): $(call parts,$(f))))
+$(addprefix $(WORK)/,$(SHARDED)):
+	# the $(SHARDS) shards, joined
+	$(TENSOR) cat $^ $(atomic)
+$(foreach f,$(SHARDED),$(call parts,$(f))): | $(WORK)/shards
+$(WORK)/shards: | $(WORK)
+	mkdir -p $@
+endif
+
 # The files, made after LESSON1_AFTER (the top Makefile: the programs).
 LESSON1_FILES := $(addprefix $(WORK)/,train.images valid.images train.scaled valid.scaled \
   test.scaled model train.act valid.act lr.tsv head.model frozen.model unfrozen.model \
   valid.pred valid.tta.pred valid.tsv valid.tta.tsv confusion.txt report/report.html \
   test.tta.pred submission.csv)
-$(LESSON1_FILES): | $(WORK) $(LESSON1_AFTER)
+$(LESSON1_FILES) $(if $(SHARD_IDS),$(foreach f,$(SHARDED),$(call parts,$(f)))): | $(WORK) $(LESSON1_AFTER)
 
 # ---- make data, make weights -------------------------------------------------
 
@@ -303,5 +341,5 @@ $(WEIGHTS):
 endif
 
 FORCE:
-.PHONY: lesson1 data weights FORCE
+.PHONY: lesson1 lesson1-work data weights FORCE
 .DELETE_ON_ERROR:

@@ -105,6 +105,36 @@ assert [(r["name"], int(r["label"])) for r in ra] == [(r["name"], int(r["label"]
 	refute_output --partial passes
 }
 
+@test "tta --shard i/n: the shards joined with tensor cat are the whole, byte for byte" {
+	tta -m "$T/m.model" --seed 3 -j 2 "$T/photos.scaled" > "$T/whole.pred"
+	for n in 2 5 18 25; do
+		parts=()
+		for i in $(seq 1 $n); do
+			tta -m "$T/m.model" --seed 3 -j 2 --shard $i/$n "$T/photos.scaled" > "$T/part.$i.pred"
+			parts+=("$T/part.$i.pred")
+		done
+		tensor cat "${parts[@]}" | cmp - "$T/whole.pred"
+	done
+	# the shards of 25 records of 18 hold 0 or 1, none more
+	run tensor info "$T/part.1.pred"
+	assert_output --partial "records: 0"
+	run tensor info "$T/part.2.pred"
+	assert_output --partial "records: 1"
+	# plain prediction too, and the end-chunk counter: in the last shard only
+	tta -m "$T/m.model" -n 0 -j 2 "$T/photos.images" > "$T/whole0.pred"
+	tta -m "$T/m.model" -n 0 -j 2 --shard 1/2 "$T/photos.images" > "$T/a0.pred"
+	tta -m "$T/m.model" -n 0 -j 2 --shard 2/2 "$T/photos.images" > "$T/b0.pred"
+	tensor cat "$T/a0.pred" "$T/b0.pred" | cmp - "$T/whole0.pred"
+	# a pipe cannot be counted first: refused, nothing written
+	run -1 --separate-stderr sh -c "cat '$T/photos.scaled' | tta -m '$T/m.model' --shard 1/2"
+	assert_output ""
+	[[ "$stderr" == "tta: --shard 1/2: standard input: byte "*"cannot seek"* ]]
+	for bad in 0/2 3/2 1/0 x 1/ /2 1/2x; do
+		run -2 tta -m "$T/m.model" --shard "$bad" "$T/photos.scaled"
+		assert_line --index 0 "tta: --shard: expected i/n with 1 <= i <= n, got '$bad'"
+	done
+}
+
 @test "tta --all: logp is the log of the mean probability; pass 0 is -n 0 on imgprep -s of the photos" {
 	tta -m "$T/m.model" -n 4 --all --seed 1 -j 2 "$T/photos.scaled" > "$T/all.pred"
 	run tensor info "$T/all.pred"
