@@ -41,7 +41,7 @@ typedef struct {
 	size_t nbufs;
 } Job;
 
-// On a worker thread; sc: its buffers, reused from image to image.
+// On a worker thread; state: its ImageScratch, reused from image to image.
 static void decode(void *ctx, size_t i, void *slot, void *state)
 {
 	const Job *j = ctx;
@@ -201,8 +201,7 @@ int main(int argc, char **argv)
 	stream_meta_set(s, "source", dir);
 
 	Job job = { .ds = &ds, .size = (int)size, .scale = scale, .strict = strict,
-	            .accept_warnings = accept_warnings, .lo = lo_i,
-	            .out = s };
+	            .accept_warnings = accept_warnings, .lo = lo_i, .out = s };
 	record_init(&job.r);
 	int nworkers = threads > 1 ? (int)threads : 0;
 	OrderedMap m = { .work = decode, .consume = write_record, .ctx = &job,

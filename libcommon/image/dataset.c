@@ -74,6 +74,14 @@ static int cmp_entry(const void *a, const void *b)
 	return strcmp(((const Entry *)a)->name, ((const Entry *)b)->name);
 }
 
+// "dir/name: what", the path escaped.
+static _Noreturn void die_at(const char *dir, const char *name, const char *what)
+{
+	char *p = join(dir, name), *e = text_escape(p, 0);
+	free(p);
+	die("%s: %s", e, what);
+}
+
 // Why path, which stat could not follow, is no image (malloc'd).
 static char *unstattable(const char *path, int e)
 {
@@ -162,9 +170,11 @@ void dataset_scan(Dataset *ds, const char *dir, ClassList *classes)
 		    "folders or a flat folder of images", text_escape(dir, 0), text_escape(f, 0),
 		    text_escape(dirs.v[0], 0));
 	}
-	if (dirs.n && top.n)   // no class: nothing to put it under
-		die("%s: %s, in a folder of class folders",
-		    text_escape(join(dir, top.v[0].name), 0), top.v[0].why);
+	if (dirs.n && top.n) {   // no class to put it under
+		char *what = xmalloc(strlen(top.v[0].why) + 32);
+		sprintf(what, "%s, in a folder of class folders", top.v[0].why);
+		die_at(dir, top.v[0].name, what);
+	}
 	if (!dirs.n && !top.files)
 		die("%s: no images", text_escape(dir, 0));
 	ds->labelled = dirs.n > 0;
@@ -177,8 +187,7 @@ void dataset_scan(Dataset *ds, const char *dir, ClassList *classes)
 		}
 		for (size_t i = 0; i < dirs.n; i++)
 			if (classes_find(classes, dirs.v[i]) < 0)
-				die("%s: class folder not in the class list",
-				    text_escape(join(dir, dirs.v[i]), 0));
+				die_at(dir, dirs.v[i], "class folder not in the class list");
 		for (size_t c = 0; c < classes->n; c++) {
 			int found = 0;
 			for (size_t i = 0; i < dirs.n; i++)
@@ -189,7 +198,7 @@ void dataset_scan(Dataset *ds, const char *dir, ClassList *classes)
 			Entries cf = { 0 };
 			list_dir(cdir, &cf, NULL);
 			if (!cf.files)
-				die("%s: no images", text_escape(cdir, 0));
+				die_at(dir, classes->v[c], "no images");
 			for (size_t i = 0; i < cf.n; i++)
 				add_entry(ds, &cap, join(classes->v[c], cf.v[i].name), cf.v[i].why,
 				          (int32_t)c);
