@@ -32,7 +32,7 @@ mkset() {   # a labelled folder: 2 classes, 3 + 2 images of varied sizes
 @test "imgprep: usage errors exit 2" {
 	run imgprep
 	assert_failure 2
-	assert_output --partial "usage: imgprep [-s size | --scale side] [-j threads] [--shard i/n] [--classes a,b,... | --classes-from STREAM] [--strict] [-o out] DIR"
+	assert_output --partial "usage: imgprep [-s size | --scale side] [-j threads] [--shard i/n] [--classes a,b,... | --classes-from STREAM] [--strict] [--accept-warnings] [-o out] DIR"
 	run imgprep --shard 4/3 "$T"
 	assert_failure 2
 	run imgprep --classes a --classes-from x "$T"
@@ -223,6 +223,188 @@ open(sys.argv[2], "wb").write(b)' "$T/h/ok.jpg" "$T/h/big.jpg"
 	run imgprep -s 32 --strict -o "$T/out" "$T/h"
 	assert_failure 1
 	assert_output --partial "h/big.jpg: image too large: 40000x40000 (limits: 32768 per side, 100000000 pixels)"
+}
+
+# records STREAM: the number of records, the end chunk's skipped, the names.
+records() {
+	py 'import sys; from cnnpipe_stream import read_stream
+m, recs, tr = read_stream(sys.argv[1])
+print(len(recs), tr["skipped"], " ".join(r["name"] for r in recs))' "$1"
+}
+
+@test "imgprep: a JPEG libjpeg warns about is skipped and counted; fatal with --strict; used with --accept-warnings" {
+	# 40 copies of a generated photo with one bit of the scan flipped each,
+	# and one with garbage before its EOI: libjpeg decodes them all with a
+	# warning at most ("Corrupt JPEG data: ..."), djpeg says which.
+	mkdir -p "$T/w/dogs"
+	"$PYTHON" "$REPO/tests/make_bad_images.py" flips "$T/w/dogs"
+	run imgprep -s 64 -o "$T/out" "$T/w"
+	assert_success
+	assert_line --regexp "w/dogs/extra.jpg: bad JPEG: Corrupt JPEG data: [0-9]+ extraneous bytes before marker 0xd9 \(skipped\)$"
+	refute_line --partial "ok.jpg"
+	skipped=$(grep -c '(skipped)$' <<<"$output")
+	warned=$(grep -c ': bad JPEG: Corrupt JPEG data: .*(skipped)$' <<<"$output")
+	# every file is a record or a named skip, and the count says so
+	run records "$T/out"
+	read -r n k names <<<"$output"
+	assert_equal "$((n + skipped))" 42
+	assert_equal "$k" "$skipped"
+	[[ " $names " == *" dogs/ok.jpg "* ]]
+	# libjpeg-turbo's fast Huffman path turns a bad code into a zero without a
+	# word; fed in pieces it warns, as djpeg does
+	if command -v djpeg >/dev/null; then
+		for f in "$T"/w/dogs/*.jpg; do
+			djpeg "$f" 2>&1 >/dev/null | grep -q . && echo "${f##*/}"
+		done >"$T/djpeg.warned"
+		[ "$(wc -l <"$T/djpeg.warned")" -ge 5 ]
+		while read -r f; do
+			[[ " $names " != *" dogs/$f "* ]] || { echo "$f: djpeg warns, imgprep took it"; false; }
+		done <"$T/djpeg.warned"
+	fi
+	# --strict: the first of them is fatal
+	run ! imgprep -s 64 --strict -o "$T/strict" "$T/w"
+	assert_failure 1
+	assert_output --regexp "w/dogs/(extra|flip[0-9]+).jpg: bad JPEG: "
+	[ ! -e "$T/strict" ]
+	# --accept-warnings: the warned ones are used, named, and not counted
+	run imgprep -s 64 --accept-warnings -o "$T/lenient" "$T/w"
+	assert_success
+	assert_line --regexp "w/dogs/extra.jpg: bad JPEG: Corrupt JPEG data: [0-9]+ extraneous bytes before marker 0xd9 \(used: --accept-warnings\)$"
+	used=$(grep -c '(used: --accept-warnings)$' <<<"$output")
+	assert_equal "$(grep -c '(skipped)$' <<<"$output")" "$((skipped - used))"
+	[ "$used" -ge 1 ] && [ "$used" -le "$warned" ]
+	run records "$T/lenient"
+	read -r n2 k2 names2 <<<"$output"
+	assert_equal "$n2" "$((n + used))"
+	assert_equal "$k2" "$((skipped - used))"
+	[[ " $names2 " == *" dogs/extra.jpg "* ]]
+}
+
+@test "imgprep: sub-folders, dangling and looping links, FIFOs in a class folder are named, skipped and counted" {
+	mkset
+	mkdir "$T/set/cats/sub"
+	mkimg "$T/set/cats/sub/in.jpg" 40x40
+	ln -s nowhere.jpg "$T/set/dogs/dangling.jpg"
+	ln -s loop.jpg "$T/set/dogs/loop.jpg"
+	mkfifo "$T/set/dogs/fifo.jpg"
+	ln -s ../cats/a.jpg "$T/set/dogs/link.jpg"   # a link to an image is the image
+	run imgprep -s 32 -o "$T/out" "$T/set"
+	assert_success
+	assert_line "imgprep: $T/set/cats/sub: a folder inside a class folder (skipped)"
+	assert_line "imgprep: $T/set/dogs/dangling.jpg: a dangling symbolic link (skipped)"
+	assert_line "imgprep: $T/set/dogs/loop.jpg: a symbolic link loop (skipped)"
+	assert_line "imgprep: $T/set/dogs/fifo.jpg: not a regular file (skipped)"
+	assert_line "imgprep: $T/set: 6 images, 4 skipped"
+	run records "$T/out"
+	assert_output "6 4 cats/a.jpg cats/b.jpg cats/c.png dogs/link.jpg dogs/y.jpg dogs/z.jpg"
+	# one shard's count is its own; cat sums them
+	for i in 1 2; do imgprep -s 32 --shard $i/2 -o "$T/s$i" "$T/set" 2>/dev/null; done
+	tensor cat -o "$T/cat" "$T/s1" "$T/s2"
+	cmp "$T/cat" "$T/out"
+	run ! imgprep -s 32 --strict -o "$T/strict" "$T/set"
+	assert_failure 1
+	assert_output "imgprep: $T/set/cats/sub: a folder inside a class folder"
+	[ ! -e "$T/strict" ]
+	# flat: the same; at the top of a folder of class folders: no class to
+	# put it in, an error
+	mkdir "$T/flat"
+	mkimg "$T/flat/a.jpg" 40x40
+	ln -s gone "$T/flat/b.jpg"
+	run imgprep -s 32 -o "$T/flat.out" "$T/flat"
+	assert_success
+	assert_line "imgprep: $T/flat/b.jpg: a dangling symbolic link (skipped)"
+	assert_line "imgprep: $T/flat: 1 images, 1 skipped"
+	ln -s gone "$T/set/birds"
+	run ! imgprep -s 32 -o "$T/out2" "$T/set"
+	assert_failure 1
+	assert_output "imgprep: $T/set/birds: a dangling symbolic link, in a folder of class folders"
+}
+
+@test "imgprep: a run that skips every image fails and writes nothing" {
+	mkdir -p "$T/bad/cats" "$T/bad/dogs"
+	: >"$T/bad/cats/a.jpg"
+	printf 'not an image' >"$T/bad/dogs/b.jpg"
+	run ! imgprep -s 32 -o "$T/out" "$T/bad"
+	assert_failure 1
+	assert_line --partial "bad/cats/a.jpg: empty file (skipped)"
+	assert_line "imgprep: $T/bad: no image could be used (2 skipped)"
+	[ ! -e "$T/out" ]
+	run ! imgprep --scale 32 -o "$T/out" "$T/bad"
+	assert_failure 1
+	assert_line "imgprep: $T/bad: no image could be used (2 skipped)"
+	# a shard of good images succeeds beside it; one given no images too
+	mkimg "$T/bad/dogs/c.jpg" 40x40
+	run imgprep -s 32 --shard 2/2 -o "$T/s2" "$T/bad"
+	assert_success
+	assert_line "imgprep: $T/bad: 1 images, 1 skipped"
+	run ! imgprep -s 32 --shard 1/2 -o "$T/s1" "$T/bad"
+	assert_failure 1
+	run imgprep -s 32 --shard 1/5 -o "$T/s5" "$T/bad"
+	assert_success
+	assert_line "imgprep: $T/bad: 0 images, 0 skipped"
+}
+
+@test "imgprep: a small file claiming a big image is refused before it is decoded; memory stays bounded" {
+	# imgprep(1): what a decode needs is reckoned from the header and held
+	# to 256 MiB.  A 6000x6000 16-bit RGBA PNG of ~280 KB would take stb_image
+	# ~580 MB (8 bytes a pixel, twice); a progressive JPEG's header claiming
+	# 10000x9000 (4:4:4) ~540 MB of DCT coefficients; a 100x100 PNG whose
+	# ~200 KB of deflate go on to inflate to 200 MB (stb_image grows its
+	# buffer for all of it).
+	mkdir "$T/m" "$T/small"
+	"$PYTHON" "$REPO/tests/make_bad_images.py" png "$T/m/big.png" 6000 6000
+	"$PYTHON" "$REPO/tests/make_bad_images.py" bomb "$T/m/bomb.png" 200
+	"$PYTHON" "$REPO/tests/make_bad_images.py" progressive "$T/m/prog.jpg" 10000 9000
+	mkimg "$T/m/ok.jpg" 64x48
+	mkimg "$T/small/ok.jpg" 64x48
+	[ "$(stat -c %s "$T/m/big.png")" -lt 1000000 ]
+	# the peak resident size (kB) of the child imgprep, then its output
+	maxrss() {
+		py 'import resource, subprocess, sys
+p = subprocess.run(sys.argv[1:], stderr=subprocess.PIPE, text=True)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, p.returncode)
+sys.stdout.write(p.stderr)' "$@"
+	}
+	run maxrss imgprep -j 1 -s 32 -o "$T/out" "$T/m"
+	assert_success
+	assert_line "imgprep: $T/m/big.png: image too large to decode: 6000x6000 would take 1031 MiB (limit 256 MiB) (skipped)"
+	assert_line --regexp "^imgprep: $T/m/prog.jpg: image too large to decode: 10000x9000 would take 5[0-9][0-9] MiB \(limit 256 MiB\) \(skipped\)$"
+	assert_line "imgprep: $T/m/bomb.png: bad PNG: pixel data that does not inflate, or inflates to over twice what 100x100 needs (skipped)"
+	assert_line "imgprep: $T/m: 1 images, 3 skipped"
+	read -r big rc <<<"${lines[0]}"
+	run maxrss imgprep -j 1 -s 32 -o "$T/out.small" "$T/small"
+	read -r base rc <<<"${lines[0]}"
+	echo "peak RSS: $big kB with the big files, $base kB without"
+	[ "$big" -lt $((base + 32768)) ]
+}
+
+@test "imgprep: names are escaped in messages: a newline or escape in one forges nothing" {
+	mkdir -p "$T/n/cats"
+	mkimg "$T/n/cats/ok.jpg" 40x40
+	bad=$'x\nimgprep: forged: 9 images, 0 skipped\e[2J.jpg'
+	: >"$T/n/cats/$bad"
+	run imgprep -s 32 -o "$T/out" "$T/n"
+	assert_success
+	assert_line "imgprep: $T/n/cats/x\\nimgprep: forged: 9 images, 0 skipped\\x1b[2J.jpg: empty file (skipped)"
+	refute_line --partial "forged: 9 images"$'\n'
+	refute_line --regexp '^imgprep: forged'
+	assert_equal "${#lines[@]}" 2
+	# the record keeps its name as it is
+	run py 'import sys; from cnnpipe_stream import read_stream
+print(repr([r["name"] for r in read_stream(sys.argv[1])[1]]))' "$T/out"
+	assert_output "['cats/ok.jpg']"
+	run ! imgprep -s 32 --strict -o "$T/strict" "$T/n"
+	assert_output "imgprep: $T/n/cats/x\\nimgprep: forged: 9 images, 0 skipped\\x1b[2J.jpg: empty file"
+	# folder names: the summary's, a class name that is none
+	mkdir -p "$T/d"$'\r'"/cats"
+	mkimg "$T/d"$'\r'"/cats/ok.jpg" 40x40
+	run imgprep -s 32 -o "$T/out2" "$T/d"$'\r'
+	assert_success
+	assert_output "imgprep: $T/d\\r: 1 images, 0 skipped"
+	mkdir -p "$T/nl/a"$'\n'"b"
+	run ! imgprep -s 32 -o "$T/out3" "$T/nl"
+	assert_failure 1
+	assert_output "imgprep: $T/nl: class name 'a\\nb' is empty or holds ',' or a newline"
 }
 
 @test "imgprep: CMYK and progressive JPEGs match PIL" {

@@ -9,6 +9,7 @@
 #include "libcommon/util/alloc.h"
 #include "libcommon/util/classes.h"
 #include "libcommon/util/err.h"
+#include "libcommon/util/escape.h"
 #include "libcommon/util/ordered.h"
 #include "libcommon/util/progress.h"
 #include "libcommon/util/threads.h"
@@ -17,11 +18,11 @@
 #include "formats/stream.h"
 #include "formats/stream_classes.h"
 
-#define USAGE "imgprep [-s size | --scale side] [-j threads] [--shard i/n] [--classes a,b,... | --classes-from STREAM] [--strict] [-o out] DIR"
+#define USAGE "imgprep [-s size | --scale side] [-j threads] [--shard i/n] [--classes a,b,... | --classes-from STREAM] [--strict] [--accept-warnings] [-o out] DIR"
 
 // One decoded image: the ordered map's result slot.
 typedef struct {
-	int ok;
+	int ok, warned;       // warned: used, with libjpeg's warning in err
 	char err[300];
 	ScaledImage sc;       // --scale: (h, w, 3), the slot's buffer, reused
 	unsigned char px[];   // -s: (size, size, 3)
@@ -29,7 +30,7 @@ typedef struct {
 
 typedef struct {
 	const Dataset *ds;
-	int size, scale, strict;   // scale: 1 = size is --scale's side
+	int size, scale, strict, accept_warnings;   // scale: 1 = size is --scale's side
 	size_t lo;
 	Stream *out;
 	Record r;
@@ -40,16 +41,28 @@ typedef struct {
 	size_t nbufs;
 } Job;
 
-// On a worker thread; sc: its buffers, reused from image to image.
-static void decode(void *ctx, size_t i, void *slot, void *sc)
+// On a worker thread; state: its ImageScratch, reused from image to image.
+static void decode(void *ctx, size_t i, void *slot, void *state)
 {
 	const Job *j = ctx;
 	Slot *s = slot;
+	ImageScratch *sc = state;
+	s->warned = 0;
+	if (j->ds->why[i]) {     // a folder, a dangling link ...: no image
+		s->ok = 0;
+		snprintf(s->err, sizeof s->err, "%s", j->ds->why[i]);
+		return;
+	}
 	char *path = dataset_path(j->ds, i);
+	sc->accept_warnings = j->accept_warnings;
 	if (j->scale)
 		s->ok = image_load_scale(path, j->size, &s->sc, sc, s->err, sizeof s->err) == 0;
 	else
 		s->ok = image_load_crop(path, j->size, s->px, sc, s->err, sizeof s->err) == 0;
+	if (s->ok && sc->warnings) {
+		s->warned = 1;
+		snprintf(s->err, sizeof s->err, "bad JPEG: %s", sc->warning);
+	}
 	free(path);
 }
 
@@ -79,14 +92,18 @@ static void write_record(void *ctx, size_t i, void *slot)
 	const Slot *s = slot;
 	if (j->scale)
 		keep_buffer(j, s);
-	if (!s->ok) {
-		char *path = dataset_path(j->ds, i);
-		if (j->strict)
-			die("%s: %s", path, s->err);
-		warn("%s: %s (skipped)", path, s->err);
+	if (!s->ok || s->warned) {
+		// Names as text_escape writes them: a newline in one must not
+		// forge a line of its own.
+		char *path = dataset_path(j->ds, i), *name = text_escape(path, 0);
+		if (!s->ok && j->strict)
+			die("%s: %s", name, s->err);
+		warn("%s: %s (%s)", name, s->err, s->ok ? "used: --accept-warnings" : "skipped");
+		free(name);
 		free(path);
-		j->skipped++;
-	} else {
+		j->skipped += !s->ok;
+	}
+	if (s->ok) {
 		record_clear(&j->r);
 		int64_t dims[3] = { j->size, j->size, 3 };
 		if (j->scale) {
@@ -108,8 +125,8 @@ int main(int argc, char **argv)
 	prog_init(argc, argv, USAGE);
 	long size = 224, threads = num_cores(), shard_i = 1, shard_n = 1;
 	const char *out = "-", *classes_arg = NULL, *classes_from = NULL;
-	int strict = 0, size_given = 0, scale = 0;
-	enum { O_SHARD = 256, O_CLASSES, O_CLASSES_FROM, O_STRICT, O_SCALE };
+	int strict = 0, size_given = 0, scale = 0, accept_warnings = 0;
+	enum { O_SHARD = 256, O_CLASSES, O_CLASSES_FROM, O_STRICT, O_SCALE, O_ACCEPT_WARNINGS };
 	static const struct option lo[] = {
 		{ "size", required_argument, 0, 's' },
 		{ "scale", required_argument, 0, O_SCALE },
@@ -119,6 +136,7 @@ int main(int argc, char **argv)
 		{ "classes", required_argument, 0, O_CLASSES },
 		{ "classes-from", required_argument, 0, O_CLASSES_FROM },
 		{ "strict", no_argument, 0, O_STRICT },
+		{ "accept-warnings", no_argument, 0, O_ACCEPT_WARNINGS },
 		{ 0, 0, 0, 0 },
 	};
 	int c;
@@ -140,6 +158,7 @@ int main(int argc, char **argv)
 		case O_CLASSES: classes_arg = optarg; break;
 		case O_CLASSES_FROM: classes_from = optarg; break;
 		case O_STRICT: strict = 1; break;
+		case O_ACCEPT_WARNINGS: accept_warnings = 1; break;
 		default: die_usage(NULL);
 		}
 	}
@@ -181,8 +200,8 @@ int main(int argc, char **argv)
 	stream_meta_set(s, "layout", "HWC");
 	stream_meta_set(s, "source", dir);
 
-	Job job = { .ds = &ds, .size = (int)size, .scale = scale, .strict = strict, .lo = lo_i,
-	            .out = s };
+	Job job = { .ds = &ds, .size = (int)size, .scale = scale, .strict = strict,
+	            .accept_warnings = accept_warnings, .lo = lo_i, .out = s };
 	record_init(&job.r);
 	int nworkers = threads > 1 ? (int)threads : 0;
 	OrderedMap m = { .work = decode, .consume = write_record, .ctx = &job,
@@ -191,14 +210,21 @@ int main(int argc, char **argv)
 	progress_start(&job.pr, "imgprep", hi_i - lo_i);
 	ordered_map(&m, lo_i, hi_i, nworkers, 4 * (size_t)nworkers);
 	progress_end(&job.pr);
+	char *dir_name = text_escape(dir, 0);
+	// A stream of none of the images it was given is no result (an empty
+	// shard, given none, is).
+	if (hi_i > lo_i && job.written == 0)
+		die("%s: no image could be used (%llu skipped)", dir_name,
+		    (unsigned long long)job.skipped);
 	// After the first record this lands in the end chunk; a shard's count
 	// is its own, and tensor cat sums them.
 	char nskip[32];
 	snprintf(nskip, sizeof nskip, "%llu", (unsigned long long)job.skipped);
 	stream_meta_set_end(s, "skipped", nskip);
 	xstream_finish(s);
-	fprintf(stderr, "%s: %s: %llu images, %llu skipped\n", progname, dir,
+	fprintf(stderr, "%s: %s: %llu images, %llu skipped\n", progname, dir_name,
 	        (unsigned long long)job.written, (unsigned long long)job.skipped);
+	free(dir_name);
 	record_free(&job.r);
 	for (size_t k = 0; k < job.nbufs; k++)
 		free(job.bufs[k].px);

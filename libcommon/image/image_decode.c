@@ -13,6 +13,7 @@
 #include "libcommon/util/alloc.h"
 #include "libcommon/util/le.h"
 #include "image_decode.h"
+#include "png_check.h"
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -29,6 +30,17 @@ static int dims_absurd(long long w, long long h)
 {
 	return w < 1 || h < 1 || w > IMAGE_MAX_SIDE || h > IMAGE_MAX_SIDE ||
 	       (unsigned long long)(w * h) > IMAGE_MAX_PIXELS;
+}
+
+// need: what a decode of a w x h image would hold (IMAGE_MAX_DECODE_BYTES).
+static int over_budget(unsigned long long need, long long w, long long h, char *err,
+                       size_t errlen)
+{
+	if (need <= IMAGE_MAX_DECODE_BYTES)
+		return 0;
+	return fail(err, errlen, "image too large to decode: %lldx%lld would take %llu MiB "
+	            "(limit %zu MiB)", w, h, (need + (1u << 20) - 1) >> 20,
+	            IMAGE_MAX_DECODE_BYTES >> 20);
 }
 
 // --- EXIF orientation ---------------------------------------------------
@@ -107,6 +119,7 @@ typedef struct {
 	struct jpeg_error_mgr pub;
 	jmp_buf jb;
 	char msg[JMSG_LENGTH_MAX];
+	ImageScratch *sc;   // NULL: warnings are errors
 } JpegErr;
 
 static void jpeg_error_exit_cb(j_common_ptr c)
@@ -116,20 +129,21 @@ static void jpeg_error_exit_cb(j_common_ptr c)
 	longjmp(e->jb, 1);
 }
 
-// Warnings (msg_level -1) mean damaged data that libjpeg papers over (a
-// truncated file gets a fake EOI and grey rows): they are errors here, except
-// those that leave the pixels intact.
+// Warnings (msg_level -1) mean damaged data that libjpeg papers over
+// (image_decode.h): errors, unless the caller accepts them.
 static void jpeg_emit_message_cb(j_common_ptr c, int level)
 {
 	if (level >= 0)
 		return;     // trace messages
-	int code = c->err->msg_code;
-	if (code == JWRN_EXTRANEOUS_DATA || code == JWRN_JFIF_MAJOR ||
-	    code == JWRN_ADOBE_XFORM || code == JWRN_BOGUS_ICC) {
-		c->err->num_warnings++;
-		return;
+	JpegErr *e = (JpegErr *)c->err;
+	if (!e->sc || !e->sc->accept_warnings)
+		jpeg_error_exit_cb(c);
+	if (e->sc->warnings++ == 0) {
+		char m[JMSG_LENGTH_MAX];
+		c->err->format_message(c, m);
+		snprintf(e->sc->warning, sizeof e->sc->warning, "%s", m);
 	}
-	jpeg_error_exit_cb(c);
+	c->err->num_warnings++;
 }
 
 static void jpeg_silent_output_cb(j_common_ptr c)
@@ -178,25 +192,117 @@ static void cmyk_to_rgb(const unsigned char *row, unsigned char *o, unsigned w, 
 	}
 }
 
-static void jpeg_setup_err(struct jpeg_decompress_struct *ci, JpegErr *je)
+static void jpeg_setup_err(struct jpeg_decompress_struct *ci, JpegErr *je, ImageScratch *sc)
 {
 	ci->err = jpeg_std_error(&je->pub);
 	je->pub.error_exit = jpeg_error_exit_cb;
 	je->pub.emit_message = jpeg_emit_message_cb;
 	je->pub.output_message = jpeg_silent_output_cb;
+	je->sc = sc;
+	if (sc) {
+		sc->warnings = 0;
+		sc->warning[0] = 0;
+	}
+}
+
+// The file handed to libjpeg in pieces smaller than its fast Huffman
+// decoder asks for (512 bytes a block of an MCU): given the whole file at
+// once it takes that path everywhere, and the path turns a bad Huffman code
+// into a zero without a warning; the other path warns.
+#define JPEG_SRC_PIECE 256
+typedef struct {
+	struct jpeg_source_mgr pub;
+	const unsigned char *p, *end;
+} PieceSrc;
+
+static void piece_init(j_decompress_ptr ci)
+{
+	(void)ci;
+}
+
+static boolean piece_fill(j_decompress_ptr ci)
+{
+	static const JOCTET eoi[2] = { 0xFF, JPEG_EOI };
+	PieceSrc *s = (PieceSrc *)ci->src;
+	size_t n = (size_t)(s->end - s->p);
+	if (n == 0) {
+		// As libjpeg's own sources do at the end of the data: a warning
+		// (an error here), then an EOI so that it can stop.
+		WARNMS(ci, JWRN_JPEG_EOF);
+		s->pub.next_input_byte = eoi;
+		s->pub.bytes_in_buffer = 2;
+		return TRUE;
+	}
+	if (n > JPEG_SRC_PIECE)
+		n = JPEG_SRC_PIECE;
+	s->pub.next_input_byte = s->p;
+	s->pub.bytes_in_buffer = n;
+	s->p += n;
+	return TRUE;
+}
+
+static void piece_skip(j_decompress_ptr ci, long n)
+{
+	PieceSrc *s = (PieceSrc *)ci->src;
+	while (n > (long)s->pub.bytes_in_buffer) {
+		n -= (long)s->pub.bytes_in_buffer;
+		piece_fill(ci);
+	}
+	s->pub.next_input_byte += n;
+	s->pub.bytes_in_buffer -= (size_t)n;
+}
+
+static void piece_term(j_decompress_ptr ci)
+{
+	(void)ci;
+}
+
+static void piece_src(struct jpeg_decompress_struct *ci, PieceSrc *s, const void *buf,
+                      size_t len)
+{
+	memset(s, 0, sizeof *s);
+	s->pub.init_source = piece_init;
+	s->pub.fill_input_buffer = piece_fill;
+	s->pub.skip_input_data = piece_skip;
+	s->pub.resync_to_restart = jpeg_resync_to_restart;
+	s->pub.term_source = piece_term;
+	s->p = buf;
+	s->end = s->p + len;
+	ci->src = &s->pub;
+}
+
+// What libjpeg holds itself, from above: the saved APP1 markers (at most
+// the file), row buffers (a few dozen rows of each component: 128 bytes a
+// column each leaves room) and, for an image of several scans (progressive),
+// the DCT coefficients of the whole image, at full size whatever the
+// scaling (jdcoefct.c: rows and columns of blocks rounded up to the
+// sampling factors, 64 shorts a block).
+static unsigned long long jpeg_own_bytes(j_decompress_ptr ci, size_t len)
+{
+	unsigned long long n = len + 128ull * ci->image_width * (unsigned)ci->num_components;
+	if (jpeg_has_multiple_scans(ci))
+		for (int c = 0; c < ci->num_components; c++) {
+			const jpeg_component_info *k = &ci->comp_info[c];
+			unsigned long long bw = k->width_in_blocks, bh = k->height_in_blocks;
+			unsigned hs = (unsigned)k->h_samp_factor, vs = (unsigned)k->v_samp_factor;
+			bw = (bw + hs - 1) / hs * hs;
+			bh = (bh + vs - 1) / vs * vs;
+			n += bw * bh * sizeof(JBLOCK);
+		}
+	return n;
 }
 
 // Creates the decompressor on buf, reads the header (keeping APP1 for
 // EXIF) and refuses absurd dimensions before any pixel memory exists.
 // Called after the caller's setjmp: libjpeg errors long-jump there.
-static int jpeg_start(struct jpeg_decompress_struct *ci, const void *buf,
+static int jpeg_start(struct jpeg_decompress_struct *ci, PieceSrc *src, const void *buf,
                       size_t len, char *err, size_t errlen)
 {
 	jpeg_create_decompress(ci);
-	// No backing store: a progressive image's coefficient buffer beyond
-	// this fails cleanly instead of eating the machine.
-	ci->mem->max_memory_to_use = (long)(768L << 20);
-	jpeg_mem_src(ci, buf, (unsigned long)len);
+	// No backing store: beyond this libjpeg's big buffers fail cleanly (the
+	// budget check below refuses such an image first).
+	ci->mem->max_memory_to_use = (long)IMAGE_MAX_DECODE_BYTES;
+	piece_src(ci, src, buf, len);
 	jpeg_save_markers(ci, JPEG_APP0 + 1, 0xFFFF);
 	jpeg_read_header(ci, TRUE);
 	if (dims_absurd(ci->image_width, ci->image_height)) {
@@ -208,38 +314,59 @@ static int jpeg_start(struct jpeg_decompress_struct *ci, const void *buf,
 	return 0;
 }
 
+// Sets the output colour space and DCT scale for min_side, and checks the
+// decode's budget: libjpeg's own memory plus `per_px` bytes a pixel and
+// `per_col` a column of the scaled output that the caller will allocate.
+static int jpeg_plan(struct jpeg_decompress_struct *ci, int min_side, size_t len,
+                     unsigned per_px, unsigned per_col, char *err, size_t errlen)
+{
+	int cmyk = ci->jpeg_color_space == JCS_CMYK || ci->jpeg_color_space == JCS_YCCK;
+	ci->out_color_space = cmyk ? JCS_CMYK : JCS_RGB;   // greyscale → RGB by libjpeg-turbo
+	ci->scale_num = (unsigned)pick_scale(ci, min_side);
+	ci->scale_denom = 8;
+	jpeg_calc_output_dimensions(ci);
+	unsigned long long need = jpeg_own_bytes(ci, len) +
+	                          (unsigned long long)ci->output_width * ci->output_height * per_px +
+	                          (unsigned long long)ci->output_width * per_col;
+	if (over_budget(need, ci->image_width, ci->image_height, err, errlen) != 0) {
+		jpeg_destroy_decompress(ci);
+		return -1;
+	}
+	return 0;
+}
+
+// sc: NULL, or where warnings are accepted and counted.
 static int decode_jpeg(const unsigned char *buf, size_t len, int min_side, Image *img,
-                       char *err, size_t errlen)
+                       ImageScratch *sc, char *err, size_t errlen)
 {
 	struct jpeg_decompress_struct ci;
 	JpegErr je;
+	PieceSrc src;
 	unsigned char *volatile px = NULL;
 	unsigned char *volatile row = NULL;
 	memset(&ci, 0, sizeof ci);
-	jpeg_setup_err(&ci, &je);
+	jpeg_setup_err(&ci, &je, sc);
 	if (setjmp(je.jb)) {
 		jpeg_destroy_decompress(&ci);
 		free(px);
 		free(row);
 		return fail(err, errlen, "bad JPEG: %s", je.msg);
 	}
-	if (jpeg_start(&ci, buf, len, err, errlen) != 0)
+	if (jpeg_start(&ci, &src, buf, len, err, errlen) != 0)
 		return -1;
 	int orient = jpeg_orientation(&ci);
-
 	int cmyk = ci.jpeg_color_space == JCS_CMYK || ci.jpeg_color_space == JCS_YCCK;
-	ci.out_color_space = cmyk ? JCS_CMYK : JCS_RGB;   // greyscale → RGB by libjpeg-turbo
 	// The smallest of the scales 1/8, 1/4, 1/2 whose shorter side still
 	// covers min_side, else full size (never DCT upscaling).  Powers of two
 	// only (as PIL's draft()): libjpeg-turbo's other scaled IDCTs (3/8, 5/8,
 	// 3/4, 7/8) measured 2-4x further from an area average of the full-size
 	// decode (mean abs diff 1.4-4.6 vs 0.5 for 1/2 on upscaled photos).
-	int num = pick_scale(&ci, min_side);
-	ci.scale_num = num;
-	ci.scale_denom = 8;
+	// The pixels, their rotated copy, a CMYK row.
+	if (jpeg_plan(&ci, min_side, len, orient != 1 ? 6 : 3, cmyk ? 4 : 0, err, errlen) != 0)
+		return -1;
+	int num = (int)ci.scale_num;
 	jpeg_start_decompress(&ci);
 	unsigned w = ci.output_width, h = ci.output_height;
-	int nc = ci.output_components;
 	px = xmalloc_array((size_t)w * h, 3);
 	if (cmyk)
 		row = xmalloc_array(w, 4);
@@ -251,7 +378,6 @@ static int decode_jpeg(const unsigned char *buf, size_t len, int min_side, Image
 		if (cmyk)
 			cmyk_to_rgb(row, px + (size_t)y * w * 3, w, ci.saw_Adobe_marker);
 	}
-	(void)nc;
 	jpeg_finish_decompress(&ci);
 	jpeg_destroy_decompress(&ci);
 	free(row);
@@ -336,22 +462,23 @@ static int decode_jpeg_window(const unsigned char *buf, size_t len, Target *t,
 {
 	struct jpeg_decompress_struct ci;
 	JpegErr je;
+	PieceSrc src;
 	memset(&ci, 0, sizeof ci);
-	jpeg_setup_err(&ci, &je);
+	jpeg_setup_err(&ci, &je, sc);
 	if (setjmp(je.jb)) {
 		jpeg_destroy_decompress(&ci);
 		return fail(err, errlen, "bad JPEG: %s", je.msg);
 	}
-	if (jpeg_start(&ci, buf, len, err, errlen) != 0)
+	if (jpeg_start(&ci, &src, buf, len, err, errlen) != 0)
 		return -1;
 	if (jpeg_orientation(&ci) != 1) {
 		jpeg_destroy_decompress(&ci);
 		return 1;
 	}
 	int cmyk = ci.jpeg_color_space == JCS_CMYK || ci.jpeg_color_space == JCS_YCCK;
-	ci.out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
-	ci.scale_num = pick_scale(&ci, t->sz);
-	ci.scale_denom = 8;
+	// The ring (at most 64 + BATCH rows below) and a CMYK row.
+	if (jpeg_plan(&ci, t->sz, len, 0, 3 * 80 + (cmyk ? 4 : 0), err, errlen) != 0)
+		return -1;
 	if (target_begin(t, (int)ci.image_width, (int)ci.image_height, err, errlen) != 0) {
 		jpeg_destroy_decompress(&ci);
 		return -1;
@@ -448,6 +575,19 @@ static int decode_stb(const unsigned char *buf, size_t len, Image *img, char *er
 	if (dims_absurd(w, h))
 		return fail(err, errlen, "image too large: %dx%d (limits: %d per side, %llu pixels)",
 		            w, h, IMAGE_MAX_SIDE, IMAGE_MAX_PIXELS);
+	// stb_image holds the image at its own channels and depth (c x b bytes
+	// a pixel; HDR as floats) up to three times over at once (a PNG: the
+	// inflated rows, the unfiltered image, then its 8-bit or 3-channel
+	// conversion; the rows no more than png_check_inflate lets through),
+	// then the RGB result and its copy below.
+	unsigned b = stbi_is_hdr_from_memory(buf, (int)len) ? 4
+	           : stbi_is_16_bit_from_memory(buf, (int)len) ? 2 : 1;
+	// A PNG's IDAT data, gathered into a buffer grown by doubling, may take
+	// three times its size.
+	unsigned long long need = 3ull * len +
+	                          (unsigned long long)w * (unsigned)h * (3u * (unsigned)c * b + 6);
+	if (over_budget(need, w, h, err, errlen) != 0 || png_check_inflate(buf, len, err, errlen) != 0)
+		return -1;
 	int w2, h2;
 	unsigned char *p = stbi_load_from_memory(buf, (int)len, &w2, &h2, &c, 3);
 	if (!p)
@@ -468,15 +608,22 @@ static int decode_stb(const unsigned char *buf, size_t len, Image *img, char *er
 	return 0;
 }
 
-int image_decode_mem(const void *buf, size_t len, int min_side, Image *img,
-                     char *err, size_t errlen)
+// sc: NULL, or whose choice on libjpeg's warnings applies.
+static int decode_mem(const void *buf, size_t len, int min_side, Image *img, ImageScratch *sc,
+                      char *err, size_t errlen)
 {
 	memset(img, 0, sizeof *img);
 	if (len == 0)
 		return fail(err, errlen, "empty file");
 	if (is_jpeg(buf, len))
-		return decode_jpeg(buf, len, min_side, img, err, errlen);
+		return decode_jpeg(buf, len, min_side, img, sc, err, errlen);
 	return decode_stb(buf, len, img, err, errlen);
+}
+
+int image_decode_mem(const void *buf, size_t len, int min_side, Image *img,
+                     char *err, size_t errlen)
+{
+	return decode_mem(buf, len, min_side, img, NULL, err, errlen);
 }
 
 // Decode + resize to t: the one-pass JPEG path when it applies, else a
@@ -484,6 +631,8 @@ int image_decode_mem(const void *buf, size_t len, int min_side, Image *img,
 static int decode_to(const void *buf, size_t len, Target *t, ImageScratch *sc, char *err,
                      size_t errlen)
 {
+	sc->warnings = 0;
+	sc->warning[0] = 0;
 	if (t->sz < 1 || t->sz > 8192)
 		return fail(err, errlen, "bad size %d", t->sz);
 	if (len == 0)
@@ -494,7 +643,7 @@ static int decode_to(const void *buf, size_t len, Target *t, ImageScratch *sc, c
 			return r;
 	}
 	Image im;
-	if (image_decode_mem(buf, len, t->sz, &im, err, errlen) != 0)
+	if (decode_mem(buf, len, t->sz, &im, sc, err, errlen) != 0)
 		return -1;
 	int r = target_begin(t, im.full_w, im.full_h, err, errlen);
 	if (r == 0 && image_resize_window(im.px, im.w, im.h, &t->win, t->out) != 0)
@@ -558,6 +707,7 @@ int image_load_crop(const char *path, int sz, unsigned char *out, ImageScratch *
                     char *err, size_t errlen)
 {
 	size_t n = 0;
+	sc->warnings = 0;
 	if (read_image_file(path, sc, &n, err, errlen) != 0)
 		return -1;
 	return image_decode_crop_mem(sc->file, n, sz, out, sc, err, errlen);
@@ -568,6 +718,7 @@ int image_load_scale(const char *path, int side, ScaledImage *out, ImageScratch 
 {
 	size_t n = 0;
 	out->w = out->h = 0;
+	sc->warnings = 0;
 	if (read_image_file(path, sc, &n, err, errlen) != 0)
 		return -1;
 	return image_decode_scale_mem(sc->file, n, side, out, sc, err, errlen);

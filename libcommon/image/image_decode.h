@@ -13,7 +13,13 @@
 #define IMAGE_MAX_SIDE   32768
 #define IMAGE_MAX_PIXELS 100000000ull
 // Largest file image_load reads.
-#define IMAGE_MAX_FILE_BYTES ((size_t)512 << 20)
+#define IMAGE_MAX_FILE_BYTES ((size_t)64 << 20)
+// The most memory one decode may hold besides the file and the output: what
+// the decoder needs is reckoned from the header (dimensions, channels, bit
+// depth, a progressive JPEG's coefficients, the path taken), from above,
+// before anything it counts is allocated, and an image that would take more
+// is refused.  A 800 KB PNG can claim 10000x10000 pixels of 16-bit RGBA.
+#define IMAGE_MAX_DECODE_BYTES ((size_t)256 << 20)
 
 typedef struct {
 	int w, h;            // of px: after DCT downscaling and EXIF orientation
@@ -27,6 +33,7 @@ typedef struct {
 // 4; else full size) whose shorter side still covers min_side (exactly:
 // min(W,H)·n >= 8·min_side), so a later area resize to min_side only
 // shrinks; 0 always decodes full size.
+// libjpeg warnings are errors.
 // Returns 0, or -1 with a one-line reason in err (no file name).
 int image_decode_mem(const void *buf, size_t len, int min_side, Image *img,
                      char *err, size_t errlen);
@@ -40,13 +47,23 @@ void image_free(Image *img);
 // without EXIF rotation is decoded only over the columns (libjpeg-turbo
 // jpeg_crop_scanline) and rows (jpeg_skip_scanlines; skipped rows are still
 // entropy-decoded, so damage anywhere is still an error) the crop window
-// reads, and fed to the resize row by row from a small ring.  Scratch holds
-// buffers reused across calls by one thread (zero-initialise it once).
+// reads, and fed to the resize row by row from a small ring.  Scratch is
+// one thread's decoding state (zero-initialise it once): buffers reused
+// across calls, and libjpeg's warnings.
+//
+// A warning from libjpeg means damaged data it papers over (a bad Huffman
+// code decoded as zero, garbage before a marker after the entropy decoder
+// lost its place, a truncated file padded with grey): an error, unless
+// accept_warnings is set; then the image is used and warnings/warning say
+// how many there were in the last call and what the first said.
 #include "image_geom.h"
 typedef struct {
 	unsigned char *file, *ring, *row;
 	size_t file_cap, ring_cap, row_cap;
 	AreaPlan plan;
+	int accept_warnings;   // the caller's
+	int warnings;          // the last call's
+	char warning[200];
 } ImageScratch;
 int image_decode_crop_mem(const void *buf, size_t len, int sz, unsigned char *out,
                           ImageScratch *sc, char *err, size_t errlen);

@@ -4,6 +4,7 @@
 #include "alloc.h"
 #include "classes.h"
 #include "err.h"
+#include "escape.h"
 
 int classes_count(const char *list, const char *what)
 {
@@ -15,7 +16,7 @@ int classes_count(const char *list, const char *what)
 			die("%s: a class name may not contain a newline", what);
 		if (*p == ',') {
 			if (p == list || p[1] == ',' || !p[1])
-				die("%s: empty class name in '%s'", what, list);
+				die("%s: empty class name in '%s'", what, text_escape(list, 0));
 			n++;
 		}
 	}
@@ -25,7 +26,8 @@ int classes_count(const char *list, const char *what)
 void classes_check_name(const char *name, const char *what)
 {
 	if (!*name || strchr(name, ',') || strchr(name, '\n'))
-		die("%s: class name '%s' is empty or holds ',' or a newline", what, name);
+		die("%s: class name '%s' is empty or holds ',' or a newline", text_escape(what, 0),
+		    text_escape(name, 0));
 }
 
 void classes_push(ClassList *l, const char *name)
@@ -51,7 +53,7 @@ void classes_split(ClassList *l, const char *list, const char *what)
 	char *dup = xstrdup(list), *save = NULL;
 	for (char *t = strtok_r(dup, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
 		if (classes_find(l, t) >= 0)
-			die("%s: class '%s' listed twice", what, t);
+			die("%s: class '%s' listed twice", what, text_escape(t, 0));
 		classes_push(l, t);
 	}
 	free(dup);

@@ -408,7 +408,7 @@ static void test_scale_decode(void)
 	      strstr(err, "not an image") && si.w == 0);
 	// 300x900 with an EXIF orientation of 6 (90° clockwise) shows as 900x300:
 	// scaled to 64, 192x64 (the general path: full decode, orient, resize).
-	unsigned char app1[] = "\xff\xe1\x00\x22" "Exif\0\0II*\0\x08\0\0\0\x01\0\x12\x01\x03\0\x01\0\0\0\x06\0\0\0";
+	unsigned char app1[] = "\xff\xe1\x00\x1e" "Exif\0\0II*\0\x08\0\0\0\x01\0\x12\x01\x03\0\x01\0\0\0\x06\0\0\0";
 	size_t alen = sizeof app1 - 1, elen = len + alen;
 	unsigned char *e = malloc(elen);
 	memcpy(e, j, 2);                       // SOI, then APP1, then the rest

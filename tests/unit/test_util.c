@@ -103,7 +103,7 @@ static void test_classes(void)
 	CHECK(check_dies(count_die, "a,,\nc", 1, "empty class name"));
 	classes_check_name("cats", "dir");
 	CHECK(check_dies(name_die, "a,b", 1, "dir: class name 'a,b' is empty or holds ',' or a newline"));
-	CHECK(check_dies(name_die, "a\nb", 1, "dir: class name 'a\nb' is empty"));
+	CHECK(check_dies(name_die, "a\nb", 1, "dir: class name 'a\\nb' is empty"));   // escaped
 	CHECK(check_dies(name_die, "", 1, "dir: class name '' is empty"));
 
 	ClassList l = { 0 };

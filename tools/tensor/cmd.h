@@ -26,8 +26,8 @@ void no_opts(int c, const char *arg);
 const char *one_input(int argc, char **argv, int i);
 // Dies when a binary stream would go to a terminal.
 void check_stream_out(const char *out);
-// Prints s with \n, \t, \\ and other control bytes escaped; at most `max`
-// bytes (0 = all), then " ... (N bytes)".
+// Prints s escaped as text_escape (libcommon/util/escape.h) does; at most
+// `max` bytes (0 = all), then " ... (N bytes)".
 void print_escaped(const char *s, size_t max);
 // tensor(1)'s form of a shape: "(3,224,224)".
 #define SHAPE(t, buf) tensor_shape_str((t), ",", (buf), sizeof (buf))

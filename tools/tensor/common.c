@@ -5,6 +5,7 @@
 #include <unistd.h>
 #include "libcommon/util/alloc.h"
 #include "libcommon/util/err.h"
+#include "libcommon/util/escape.h"
 #include "cmd.h"
 
 int cmd_getopt(int argc, char **argv, const char *opts, const struct option *lo,
@@ -39,23 +40,9 @@ void check_stream_out(const char *out)
 
 void print_escaped(const char *s, size_t max)
 {
-	size_t n = strlen(s);
-	size_t lim = max && n > max ? max : n;
-	for (size_t i = 0; i < lim; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c == '\n')
-			fputs("\\n", stdout);
-		else if (c == '\t')
-			fputs("\\t", stdout);
-		else if (c == '\\')
-			fputs("\\\\", stdout);
-		else if (c < 0x20 || c == 0x7f)
-			printf("\\x%02x", c);
-		else
-			putchar(c);
-	}
-	if (lim < n)
-		printf(" ... (%zu bytes)", n);
+	char *e = text_escape(s, max);
+	fputs(e, stdout);
+	free(e);
 }
 
 void schema_take(Schema *s, const Record *r)
