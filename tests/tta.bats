@@ -247,7 +247,7 @@ write_stream(sys.argv[1], {"kind": "images", "size": "32", "channels": "3", "lay
 	run -2 tta -m "$T/m.model" --lighting 0.1 "$T/photos.scaled"
 	run -2 tta -m "$T/m.model" "$T/photos.scaled" "$T/photos.scaled"
 	run -0 tta --help
-	assert_output "usage: tta -m MODEL [-n 4] [--seed N] [--zoom 1.1] [--rotate 10] [--lighting 0.05,0.05] [--no-flip] [--top-down] [--all] [-b 64] [-j threads] [STREAM] > PREDICTIONS"
+	assert_output "usage: tta -m MODEL [-n 4] [--seed N] [--zoom 1.1] [--rotate 10] [--lighting 0.05,0.05] [--no-flip] [--top-down] [--all] [-b 64] [--shard i/n] [-j threads] [STREAM] > PREDICTIONS"
 }
 
 @test "tta: the dev set: Tiny Darknet's head, TTA not more than a point below plain prediction" {
