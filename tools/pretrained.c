@@ -177,8 +177,10 @@ int main(int argc, char **argv)
 		if (darknet_parse_cfg_mem(cfg, cfglen, cfgpath, &dn, err, sizeof err) < 0)
 			die("%s", err);
 	}
-	// The weights before the network: their size bounds it, so a cfg
-	// describing a huge network is refused before any of it is allocated.
+	// The weights before the network, built only listing its parameters:
+	// they are checked against the weights' shapes and take their memory,
+	// so a cfg describing a huge network is refused before any of it is
+	// allocated.
 	Record w;
 	record_init(&w);
 	int rc;
@@ -190,14 +192,9 @@ int main(int argc, char **argv)
 		rc = import_pth(weights, &w, err, sizeof err);
 	if (rc < 0)
 		die("%s", err);
-	size_t wbytes = 0;
-	for (int i = 0; i < w.n; i++)
-		wbytes = ((wbytes + 63) & ~(size_t)63) +
-		         (size_t)tensor_numel(&w.t[i]) * sizeof(float);
 	ModelSpec spec = { .arch = arch, .head = HEAD_IMAGENET, .cfg_text = cfg,
 	                   .cfg_len = cfglen, .darknet = darknet ? &dn : NULL,
-	                   .max_param_bytes = wbytes,
-	                   .max_param_what = "the weights file" };
+	                   .weights_follow = 1 };
 	Model full;
 	if (model_build(&full, &spec, err, sizeof err) < 0)
 		die("%s: %s", darknet ? cfgpath : arch, err);
@@ -226,7 +223,7 @@ int main(int argc, char **argv)
 		spec.num_classes = K;
 		spec.init_head = 1;
 		spec.seed = seed;
-		spec.max_param_bytes = 0;
+		spec.weights_follow = 0;
 		if (model_build(&net, &spec, err, sizeof err) < 0)
 			die("%s: %s", arch, err);
 		// same architecture: every body tensor is there with its shape

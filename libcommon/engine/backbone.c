@@ -441,6 +441,10 @@ int model_build(Model *m, const ModelSpec *spec, char *err, size_t errlen)
 	m->num_classes = num_classes;
 	if (check_caps(m, spec, err, errlen) < 0)
 		return -1;
+	if (spec->weights_follow) {
+		model_finish_listed(m);
+		return 0;
+	}
 	model_finish(m);
 	if (head == HEAD_FASTAI && spec->init_head)
 		model_init_head(m, spec->seed);

@@ -25,6 +25,9 @@ typedef struct {
 	// a model whose weights are loaded next).
 	int init_head;
 	uint64_t seed;
+	// The weights follow (model_adopt_params): the parameters are only
+	// listed, not allocated (model_finish_listed); init_head is ignored.
+	int weights_follow;
 	// When not 0: the most bytes of parameters (as model_param_bytes counts
 	// them) the network may have, e.g. what the weights meant to fill it
 	// hold (max_param_what says what, for the message: "the record").

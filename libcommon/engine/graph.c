@@ -92,7 +92,14 @@ static int add_param(Model *m, const char *node, const char *suffix, int ndim,
 
 size_t model_param_bytes(const Model *m)
 {
-	return m->params.used;
+	uint64_t n = 0;
+	for (int i = 0; i < m->params.n; i++) {
+		const Tensor *t = &m->params.t[i];
+		uint64_t b = t->dtype == DT_F32 ? t->nbytes
+		                                : (uint64_t)tensor_numel(t) * sizeof(float);
+		n = sat_add(sat_add(n, 63) & ~(uint64_t)63, b);
+	}
+	return n > SIZE_MAX ? SIZE_MAX : (size_t)n;
 }
 
 int64_t model_max_activation(const Model *m, int *node)
@@ -275,6 +282,22 @@ int graph_logsoftmax(Model *m, const char *name, int in)
 // execution state (exec.h), allocated when it first trains.  The
 // parameters get their one buffer, initialised as PyTorch initialises a
 // fresh module's: batch norm weight and running variance 1, the rest 0.
+static void number_grads(Model *m)
+{
+	int g = 0;
+	for (int i = 0; i < m->n; i++) {
+		Node *d = &m->nodes[i];
+		d->gw = d->w >= 0 ? g++ : -1;
+		d->gb = d->b >= 0 ? g++ : -1;
+	}
+	m->ngrads = g;
+}
+
+void model_finish_listed(Model *m)
+{
+	number_grads(m);
+}
+
 void model_finish(Model *m)
 {
 	Record *r = &m->params;
@@ -297,13 +320,7 @@ void model_finish(Model *m)
 				w[c] = rv[c] = 1;
 		}
 	}
-	int g = 0;
-	for (int i = 0; i < m->n; i++) {
-		Node *d = &m->nodes[i];
-		d->gw = d->w >= 0 ? g++ : -1;
-		d->gb = d->b >= 0 ? g++ : -1;
-	}
-	m->ngrads = g;
+	number_grads(m);
 }
 
 float *model_param(const Model *m, int idx)

@@ -85,18 +85,6 @@ static int meta_floats3(Stream *s, const char *key, float *out, char *err,
 	return 0;
 }
 
-// The f32 bytes a record's tensors would take as parameters: the most a
-// network filled from it can need (a larger one cannot match it).
-static size_t record_f32_bytes(const Record *r)
-{
-	uint64_t n = 0;
-	for (int i = 0; i < r->n; i++) {
-		uint64_t b = (uint64_t)tensor_numel(&r->t[i]) * sizeof(float);
-		n = ((n + 63) & ~(uint64_t)63) + b;
-	}
-	return (size_t)n;
-}
-
 int model_read(Model *m, Stream *s, const char *want, char *err, size_t errlen)
 {
 	model_init(m);
@@ -125,8 +113,9 @@ int model_read(Model *m, Stream *s, const char *want, char *err, size_t errlen)
 	    meta_long(s, "channels", 1, 4096, &ch, err, errlen) ||
 	    meta_long(s, "groups", 1, 1000, &groups, err, errlen))
 		goto out;
-	// The record first: its size bounds the network built for it, so that
-	// metadata describing a huge network costs nothing before it is refused.
+	// The record first: the network is built only listing its parameters
+	// and takes the record's memory once its shapes match, so that metadata
+	// describing a huge network costs nothing before it is refused.
 	int got = stream_read_record(s, &r);
 	if (got < 0) {
 		err_set(err, errlen, "%s", stream_error(s));
@@ -139,10 +128,7 @@ int model_read(Model *m, Stream *s, const char *want, char *err, size_t errlen)
 	const char *cfg = stream_meta_get(s, "darknet_cfg");
 	ModelSpec spec = { .arch = arch, .head = head, .num_classes = (int)K,
 	                   .in_size = (int)size, .cfg_text = cfg,
-	                   .cfg_len = cfg ? strlen(cfg) : 0,
-	                   .max_param_bytes = record_f32_bytes(&r),
-	                   .max_param_what = "its record" };
-	// (the head's weights come from the file: no init to overwrite)
+	                   .cfg_len = cfg ? strlen(cfg) : 0, .weights_follow = 1 };
 	if (model_build(m, &spec, err, errlen) < 0)
 		goto out;
 	if (m->num_classes != K) {
