@@ -140,6 +140,40 @@ static void free_sections(Section *sec, int n)
 	free(sec);
 }
 
+// RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF.
+static int utf8_ok(const unsigned char *p, size_t n)
+{
+	size_t i = 0;
+	while (i < n) {
+		unsigned c = p[i];
+		size_t k;
+		unsigned min, v;
+		if (c < 0x80) {
+			i++;
+			continue;
+		} else if ((c & 0xe0) == 0xc0) {
+			k = 1, min = 0x80, v = c & 0x1f;
+		} else if ((c & 0xf0) == 0xe0) {
+			k = 2, min = 0x800, v = c & 0x0f;
+		} else if ((c & 0xf8) == 0xf0) {
+			k = 3, min = 0x10000, v = c & 0x07;
+		} else {
+			return 0;
+		}
+		if (n - i <= k)
+			return 0;
+		for (size_t j = 1; j <= k; j++) {
+			if ((p[i + j] & 0xc0) != 0x80)
+				return 0;
+			v = v << 6 | (p[i + j] & 0x3f);
+		}
+		if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
+			return 0;
+		i += k + 1;
+	}
+	return 1;
+}
+
 // Splits the (copied, modifiable) text into sections.
 static int split(P *p, char *text, size_t len)
 {
@@ -149,10 +183,18 @@ static int split(P *p, char *text, size_t len)
 		char *nl = memchr(s, '\n', (size_t)(end - s));
 		char *e = nl ? nl : end;
 		line++;
-		// darknet's strip(): remove every space, tab, CR (and NUL).
+		// A model file keeps the cfg as its text (a UTF-8 metadata value,
+		// cut at a NUL), so bytes that cannot be kept are refused here.
+		if (memchr(s, '\0', (size_t)(e - s)))
+			return err_set(p->err, p->errlen, "%s: line %d: a NUL byte (a cfg "
+			              "is text)", p->file, line);
+		if (!utf8_ok((const unsigned char *)s, (size_t)(e - s)))
+			return err_set(p->err, p->errlen, "%s: line %d: not UTF-8 text",
+			              p->file, line);
+		// darknet's strip(): remove every space, tab and CR.
 		char *w = s;
 		for (char *r = s; r < e; r++)
-			if (*r != ' ' && *r != '\t' && *r != '\r' && *r != '\0')
+			if (*r != ' ' && *r != '\t' && *r != '\r')
 				*w++ = *r;
 		*w = 0;
 		char *ln = s;
@@ -313,6 +355,9 @@ static int parse_layer(P *p, DarknetNet *net, int i, int *c, int *h, int *w)
 	} else {
 		return perr(p, "unsupported section type");
 	}
+	if ((int64_t)l->out_c * l->out_h * l->out_w > DN_MAX_ACTIVATION)
+		return perr(p, "output %dx%dx%d: more than %lld values per image",
+		            l->out_c, l->out_h, l->out_w, (long long)DN_MAX_ACTIVATION);
 	*c = l->out_c, *h = l->out_h, *w = l->out_w;
 	return 0;
 }
@@ -336,12 +381,17 @@ int darknet_parse_cfg_mem(const char *text, size_t len, const char *name,
 		goto done;
 	}
 	int c, h, w;
-	if (get_int(&p, "width", 0, 1, DN_MAX_DIM, &w) ||
-	    get_int(&p, "height", 0, 1, DN_MAX_DIM, &h) ||
+	if (get_int(&p, "width", 0, 1, DN_MAX_INPUT, &w) ||
+	    get_int(&p, "height", 0, 1, DN_MAX_INPUT, &h) ||
 	    get_int(&p, "channels", 0, 1, DN_MAX_DIM, &c))
 		goto done;
 	if (!w || !h || !c) {
 		perr(&p, "width, height and channels are required");
+		goto done;
+	}
+	if ((int64_t)c * h * w > DN_MAX_ACTIVATION) {
+		perr(&p, "input %dx%dx%d: more than %lld values per image", c, h, w,
+		     (long long)DN_MAX_ACTIVATION);
 		goto done;
 	}
 	// Every other [net] key is a training setting (batch, learning_rate,
@@ -382,6 +432,23 @@ void darknet_free(DarknetNet *net)
 	memset(net, 0, sizeof *net);
 }
 
+// Bytes of one convolutional's tensors in a .weights file.
+static uint64_t conv_bytes(const DarknetLayer *l)
+{
+	uint64_t f = (uint64_t)l->filters;
+	uint64_t nw = f * (uint64_t)l->in_c * (uint64_t)l->size * (uint64_t)l->size;
+	return 4 * ((l->batch_normalize ? 4 : 1) * f + nw);
+}
+
+uint64_t darknet_weights_bytes(const DarknetNet *net)
+{
+	uint64_t n = 0;
+	for (int i = 0; i < net->n; i++)
+		if (net->layers[i].type == DN_CONV)
+			n += conv_bytes(&net->layers[i]);
+	return n;
+}
+
 int darknet_load_weights_mem(const void *buf, size_t len, const char *name,
                              const DarknetNet *net, Record *out, char *err,
                              size_t errlen)
@@ -391,9 +458,23 @@ int darknet_load_weights_mem(const void *buf, size_t len, const char *name,
 	if (len < 16)
 		return err_set(err, errlen, "%s: too short for a darknet weights header "
 		              "(%zu bytes)", name, len);
-	int64_t major = (int32_t)le_get32(b), minor = (int32_t)le_get32(b + 4);
+	int32_t major = (int32_t)le_get32(b), minor = (int32_t)le_get32(b + 4),
+	        rev = (int32_t)le_get32(b + 8);
+	if (major < 0 || major >= 1000 || minor < 0 || minor >= 1000)
+		return err_set(err, errlen, "%s: header: version %d.%d.%d is not a "
+		              "darknet weights version (0.1, 0.2 ...: major and minor "
+		              "in 0 .. 999)", name, major, minor, rev);
 	// darknet parser.c load_weights_upto: "seen" is 64-bit from version 0.2.
-	size_t pos = (major * 10 + minor >= 2 && major < 1000 && minor < 1000) ? 20 : 16;
+	size_t pos = major * 10 + minor >= 2 ? 20 : 16;
+	uint64_t body = darknet_weights_bytes(net);
+	size_t other = pos == 20 ? 16 : 20;
+	if (len >= pos && len - pos != body && len >= other && len - other == body)
+		return err_set(err, errlen, "%s: header: version %d.%d.%d means a "
+		              "%zu-byte header (a %d-bit \"seen\"), but the layers of "
+		              "the cfg fit the file exactly after a %zu-byte one: a bad "
+		              "version number (or 4 bytes %s)", name, major, minor, rev,
+		              pos, pos == 20 ? 64 : 32, other,
+		              pos == 20 ? "missing" : "too many");
 	if (len < pos)
 		return err_set(err, errlen, "%s: truncated header", name);
 	for (int i = 0; i < net->n; i++) {
@@ -402,7 +483,7 @@ int darknet_load_weights_mem(const void *buf, size_t len, const char *name,
 			continue;
 		uint64_t f = (uint64_t)l->filters;
 		uint64_t nw = f * (uint64_t)l->in_c * (uint64_t)l->size * (uint64_t)l->size;
-		uint64_t need = 4 * ((l->batch_normalize ? 4 : 1) * f + nw);
+		uint64_t need = conv_bytes(l);
 		if (need > len - pos) {
 			record_clear(out);
 			return err_set(err, errlen, "%s: layer %d (convolutional): needs "

@@ -12,6 +12,7 @@
 #ifndef CNNPIPE_IMPORT_H
 #define CNNPIPE_IMPORT_H
 #include <stddef.h>
+#include <stdint.h>
 #include "stream.h"
 
 // torchvision checkpoint (.pth): a state_dict saved by torch.save, in the zip
@@ -50,8 +51,15 @@ typedef struct {
 	int n;
 	DarknetLayer *layers;
 } DarknetNet;
+// Caps of what a cfg may describe, checked while parsing (before anything
+// is built): width and height at most DN_MAX_INPUT pixels, and no layer's
+// output (the input's too) more than DN_MAX_ACTIVATION values for one image
+// (1 GiB as f32).  The engine's model caps are the same (model.h).
+#define DN_MAX_INPUT 4096
+#define DN_MAX_ACTIVATION ((int64_t)1 << 28)
 // Parses the cfg and infers every layer's shapes.  Unsupported sections or
-// keys that change the computation are errors.
+// keys that change the computation are errors, and so are a NUL byte and
+// text that is not UTF-8 (a model file keeps the cfg as a metadata value).
 int darknet_parse_cfg(const char *path, DarknetNet *net, char *err, size_t errlen);
 int darknet_parse_cfg_mem(const char *text, size_t len, const char *name,
                           DarknetNet *net, char *err, size_t errlen);
@@ -62,6 +70,13 @@ void darknet_free(DarknetNet *net);
 // "layers.<i>.bn.weight" (darknet scales), "layers.<i>.bn.bias" (darknet
 // biases), "layers.<i>.bn.running_mean", "layers.<i>.bn.running_var" (as
 // stored: darknet divides by sqrt(var) + 1e-6, the caller adapts).
+// The header's version decides its size as in darknet (a 64-bit "seen"
+// from 0.2 on); a version outside 0 .. 999 or one whose header size leaves
+// the file the wrong size for the cfg, when the other size fits it
+// exactly, is refused as a bad version.  The sizes are checked against
+// the file before any tensor is allocated.
+// darknet_weights_bytes: the bytes the layers of net take after the header.
+uint64_t darknet_weights_bytes(const DarknetNet *net);
 int darknet_load_weights(const char *path, const DarknetNet *net, Record *out,
                          char *err, size_t errlen);
 int darknet_load_weights_mem(const void *buf, size_t len, const char *name,

@@ -3,7 +3,9 @@
 # two batch-normalised convolutionals around a maxpool, then darknet's
 # classifier tail) and a matching WEIGHTS file of random values (fixed seed).
 #
-#   make_tiny_darknet.py CFG WEIGHTS [SEED]
+#   make_tiny_darknet.py CFG WEIGHTS [SEED [FILTERS]]
+#
+# FILTERS: of the first convolutional (default 8).
 #
 # .weights as formats/darknet.c reads it: a header of int32 major, minor,
 # revision and then "seen" (int64 from version 0.2, so 20 bytes here); then
@@ -21,7 +23,7 @@ channels=3
 
 [convolutional]
 batch_normalize=1
-filters=8
+filters={f0}
 size=3
 stride=1
 pad=1
@@ -52,23 +54,26 @@ activation=linear
 groups=1
 """
 
-# (filters, input channels, size, batch_normalize) of each convolutional.
-CONVS = [(8, 3, 3, 1), (16, 8, 3, 1), (10, 16, 1, 0)]
+
+def convs(f0):
+    """(filters, input channels, size, batch_normalize) of each convolutional."""
+    return [(f0, 3, 3, 1), (16, f0, 3, 1), (10, 16, 1, 0)]
 
 
 def main():
-    if len(sys.argv) not in (3, 4):
-        sys.exit("usage: make_tiny_darknet.py CFG WEIGHTS [SEED]")
+    if len(sys.argv) not in (3, 4, 5):
+        sys.exit("usage: make_tiny_darknet.py CFG WEIGHTS [SEED [FILTERS]]")
     cfg, weights = sys.argv[1], sys.argv[2]
-    rng = random.Random(int(sys.argv[3]) if len(sys.argv) == 4 else 1)
+    rng = random.Random(int(sys.argv[3]) if len(sys.argv) >= 4 else 1)
+    f0 = int(sys.argv[4]) if len(sys.argv) == 5 else 8
     with open(cfg, "w") as f:
-        f.write(CFG)
+        f.write(CFG.replace("{f0}", str(f0)))
 
     def floats(n, lo, hi):
         return struct.pack("<%df" % n, *(rng.uniform(lo, hi) for _ in range(n)))
 
     out = [struct.pack("<3iq", 0, 2, 0, 0)]
-    for filters, c, size, bn in CONVS:
+    for filters, c, size, bn in convs(f0):
         out.append(floats(filters, -0.1, 0.1))              # biases
         if bn:
             out.append(floats(filters, 0.5, 1.5))           # scales

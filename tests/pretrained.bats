@@ -234,3 +234,104 @@ print(len(rs[0]), "tensors identical")' "$BATS_TEST_DIRNAME" "$T/a.model" "$T/b.
 	assert_failure 1
 	[ ! -e "$T/x.model" ]
 }
+
+# poke FILE OFFSET FORMAT VALUE: overwrites bytes of FILE with struct.pack(FORMAT, VALUE)
+poke() {
+	"$PYTHON" -c 'import struct, sys
+f = open(sys.argv[1], "r+b"); f.seek(int(sys.argv[2]))
+v = sys.argv[4]; f.write(struct.pack(sys.argv[3], float(v) if "f" in sys.argv[3] else int(v)))' "$@"
+}
+
+tiny() {  # the crafted tiny darknet: 32x32, .weights version 0.2 (20-byte header)
+	"$PYTHON" "$BATS_TEST_DIRNAME/make_tiny_darknet.py" "$T/tiny.cfg" "$T/tiny.weights"
+}
+
+@test "pretrained: a cfg a model file could not keep is refused: width 65536, a NUL byte, not UTF-8" {
+	tiny
+	sed 's/^width=32$/width=65536/' "$T/tiny.cfg" > "$T/w.cfg"
+	run pretrained -a darknet -w "$T/tiny.weights" --cfg "$T/w.cfg" -c 2 -o "$T/x.model"
+	assert_failure 1
+	assert_output "pretrained: $T/w.cfg: section 1 [net] (line 1): width=65536: expected an integer in [1, 4096]"
+	# a NUL in a comment: the model would keep the cfg cut there
+	{ sed -n 1,9p "$T/tiny.cfg"; printf '# x\0y\n'; sed 1,9d "$T/tiny.cfg"; } > "$T/nul.cfg"
+	run pretrained -a darknet -w "$T/tiny.weights" --cfg "$T/nul.cfg" -c 2 -o "$T/x.model"
+	assert_failure 1
+	assert_output "pretrained: $T/nul.cfg: line 10: a NUL byte (a cfg is text)"
+	{ printf '# caf\351\n'; cat "$T/tiny.cfg"; } > "$T/latin1.cfg"
+	run pretrained -a darknet -w "$T/tiny.weights" --cfg "$T/latin1.cfg" -c 2 -o "$T/x.model"
+	assert_failure 1
+	assert_output "pretrained: $T/latin1.cfg: line 1: not UTF-8 text"
+	[ ! -e "$T/x.model" ]
+}
+
+@test "pretrained: what it writes at the caps precompute reads; past them it refuses first" {
+	tiny
+	# the largest input, its first layer's output just at the cap (2^28 values)
+	"$PYTHON" "$BATS_TEST_DIRNAME/make_tiny_darknet.py" "$T/16.cfg" "$T/4k.weights" 1 16
+	sed 's/^width=32$/width=4096/; s/^height=32$/height=4096/' "$T/16.cfg" > "$T/4k.cfg"
+	pretrained -a darknet -w "$T/4k.weights" --cfg "$T/4k.cfg" -c cats,dogs -o "$T/4k.model"
+	"$PYTHON" -c 'import sys; sys.path.insert(0, sys.argv[1])
+from cnnpipe_stream import write_stream
+write_stream(sys.argv[2], {"kind": "images", "classes": "cats,dogs", "size": "4096",
+             "channels": "3", "labelled": "1"}, [])' "$BATS_TEST_DIRNAME" "$T/empty4k.stream"
+	run precompute -b 1 -m "$T/4k.model" "$T/empty4k.stream"
+	assert_success
+	# one filter more is past the cap
+	sed '0,/^filters=16$/s//filters=17/' "$T/4k.cfg" > "$T/4k17.cfg"
+	run pretrained -a darknet -w "$T/4k.weights" --cfg "$T/4k17.cfg" -c cats,dogs -o "$T/x.model"
+	assert_failure 1
+	assert_output "pretrained: $T/4k17.cfg: section 2 [convolutional] (layer 0, line 6): output 17x4096x4096: more than 268435456 values per image"
+	[ ! -e "$T/x.model" ]
+}
+
+@test "pretrained: a cfg implying a 3 GiB layer is refused before it is allocated" {
+	tiny
+	awk '/^filters=16$/ { print "filters=65536"; next }
+	     /^size=3$/ && ++n == 2 { print "size=39"; next } { print }' "$T/tiny.cfg" > "$T/big.cfg"
+	run sh -c 'ulimit -v 400000; exec pretrained -a darknet -w "$1" --cfg "$2" -c 2 -o "$3"' \
+		sh "$T/tiny.weights" "$T/big.cfg" "$T/x.model"
+	assert_failure 1
+	assert_output "pretrained: $T/tiny.weights: layer 2 (convolutional): needs 3190816768 bytes at offset 1012, only 5544 left (truncated, or not the weights of this cfg)"
+	[ ! -e "$T/x.model" ]
+}
+
+@test "pretrained: NaN weights or a negative running variance in the .weights are refused naming the tensor" {
+	tiny
+	# layer 0: 8 biases, 8 scales, 8 means, 8 variances after the 20-byte header
+	cp "$T/tiny.weights" "$T/var.weights"
+	poke "$T/var.weights" $((20 + 4 * 26)) '<f' -0.25
+	run pretrained -a darknet -w "$T/var.weights" --cfg "$T/tiny.cfg" -c 2 -o "$T/x.model"
+	assert_failure 1
+	assert_output "pretrained: $T/var.weights: tensor layers.0.bn.running_var[2] is -0.25: a variance is >= 0"
+	cp "$T/tiny.weights" "$T/nan.weights"
+	poke "$T/nan.weights" $((20 + 4 * 32 + 4 * 7)) '<f' nan
+	run pretrained -a darknet -w "$T/nan.weights" --cfg "$T/tiny.cfg" --imagenet -o "$T/x.model"
+	assert_failure 1
+	assert_output "pretrained: $T/nan.weights: tensor layers.0.conv.weight[7] is nan: parameters are finite"
+	[ ! -e "$T/x.model" ]
+}
+
+@test "pretrained: a .weights with a bad version is refused naming the version, not a layer" {
+	tiny
+	cp "$T/tiny.weights" "$T/v.weights"
+	poke "$T/v.weights" 4 '<i' 1      # 0.1: a 16-byte header, the file has 20
+	run pretrained -a darknet -w "$T/v.weights" --cfg "$T/tiny.cfg" -c 2 -o "$T/x.model"
+	assert_failure 1
+	assert_output "pretrained: $T/v.weights: header: version 0.1.0 means a 16-byte header (a 32-bit \"seen\"), but the layers of the cfg fit the file exactly after a 20-byte one: a bad version number (or 4 bytes too many)"
+	poke "$T/v.weights" 0 '<i' 1000
+	run pretrained -a darknet -w "$T/v.weights" --cfg "$T/tiny.cfg" -c 2 -o "$T/x.model"
+	assert_failure 1
+	assert_output --partial "v.weights: header: version 1000.1.0 is not a darknet weights version"
+	[ ! -e "$T/x.model" ]
+}
+
+@test "pretrained: Tiny Darknet's .weights with a bad major version blames the version" {
+	skip_without_shared
+	cp "$TINYDARKNET/tiny.weights" "$T/tv.weights"
+	chmod u+w "$T/tv.weights"
+	poke "$T/tv.weights" 0 '<i' 2
+	run pretrained -a darknet -w "$T/tv.weights" --cfg "$TINYDARKNET/tiny.cfg" -c 2 -o "$T/x.model"
+	assert_failure 1
+	assert_output --partial "tv.weights: header: version 2.1.0 means a 20-byte header"
+	refute_output --partial "layer 19"
+}

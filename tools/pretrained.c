@@ -12,6 +12,7 @@
 #include "libcommon/util/err.h"
 #include "formats/import.h"
 #include "libcommon/util/io.h"
+#include "libcommon/engine/model_check.h"
 #include "libcommon/engine/model_file.h"
 #include "formats/stream.h"
 
@@ -176,11 +177,10 @@ int main(int argc, char **argv)
 		if (darknet_parse_cfg_mem(cfg, cfglen, cfgpath, &dn, err, sizeof err) < 0)
 			die("%s", err);
 	}
-	ModelSpec spec = { .arch = arch, .head = HEAD_IMAGENET, .cfg_text = cfg,
-	                   .cfg_len = cfglen, .darknet = darknet ? &dn : NULL };
-	Model full;
-	if (model_build(&full, &spec, err, sizeof err) < 0)
-		die("%s: %s", darknet ? cfgpath : arch, err);
+	// The weights before the network, built only listing its parameters:
+	// they are checked against the weights' shapes and take their memory,
+	// so a cfg describing a huge network is refused before any of it is
+	// allocated.
 	Record w;
 	record_init(&w);
 	int rc;
@@ -192,9 +192,18 @@ int main(int argc, char **argv)
 		rc = import_pth(weights, &w, err, sizeof err);
 	if (rc < 0)
 		die("%s", err);
+	ModelSpec spec = { .arch = arch, .head = HEAD_IMAGENET, .cfg_text = cfg,
+	                   .cfg_len = cfglen, .darknet = darknet ? &dn : NULL,
+	                   .weights_follow = 1 };
+	Model full;
+	if (model_build(&full, &spec, err, sizeof err) < 0)
+		die("%s: %s", darknet ? cfgpath : arch, err);
 	if (model_adopt_params(&full, &w, weights, err, sizeof err) < 0)
 		die("%s (not %s weights?)", err, arch);
 	record_free(&w);
+	// what a model file may not hold (model_save would refuse it later)
+	if (model_check(&full, err, sizeof err) < 0)
+		die("%s: %s", weights, err);
 	if (darknet)
 		model_darknet_fix_bn(&full);
 
@@ -214,6 +223,7 @@ int main(int argc, char **argv)
 		spec.num_classes = K;
 		spec.init_head = 1;
 		spec.seed = seed;
+		spec.weights_follow = 0;
 		if (model_build(&net, &spec, err, sizeof err) < 0)
 			die("%s: %s", arch, err);
 		// same architecture: every body tensor is there with its shape

@@ -326,6 +326,40 @@ void model_init_head(Model *m, uint64_t seed)
 	}
 }
 
+_Static_assert(DN_MAX_INPUT == MODEL_MAX_INPUT &&
+               DN_MAX_ACTIVATION == MODEL_MAX_ACTIVATION,
+               "the darknet parser's caps are the model's");
+
+// The graph is built, its parameters only listed: refuse what is too big
+// before allocating them (and before a forward pass allocates activations).
+static int check_caps(const Model *m, const ModelSpec *spec, char *err,
+                      size_t errlen)
+{
+	int at;
+	int64_t act = model_max_activation(m, &at);
+	if (act > MODEL_MAX_ACTIVATION) {
+		snprintf(err, errlen, "%s gives %lld values per image, more than "
+		         "the cap of %lld", at < 0 ? "the input" : m->nodes[at].name,
+		         (long long)act, (long long)MODEL_MAX_ACTIVATION);
+		return -1;
+	}
+	uint64_t need = model_param_bytes(m);
+	if (need > RECORD_MAX_BYTES) {
+		snprintf(err, errlen, "the network needs %llu bytes of parameters, "
+		         "more than a model file holds (%llu)", (unsigned long long)need,
+		         (unsigned long long)RECORD_MAX_BYTES);
+		return -1;
+	}
+	if (spec->max_param_bytes && need > spec->max_param_bytes) {
+		snprintf(err, errlen, "the network needs %llu bytes of parameters, "
+		         "%s holds %llu", (unsigned long long)need,
+		         spec->max_param_what ? spec->max_param_what : "the weights",
+		         (unsigned long long)spec->max_param_bytes);
+		return -1;
+	}
+	return 0;
+}
+
 int model_build(Model *m, const ModelSpec *spec, char *err, size_t errlen)
 {
 	static const int r18[4] = { 2, 2, 2, 2 }, r34[4] = { 3, 4, 6, 3 };
@@ -334,16 +368,18 @@ int model_build(Model *m, const ModelSpec *spec, char *err, size_t errlen)
 	model_init(m);
 	snprintf(m->arch, sizeof m->arch, "%s", arch);
 	m->head = head;
-	if (head == HEAD_FASTAI && (num_classes < 2 || num_classes > 100000)) {
-		snprintf(err, errlen, "%d classes: need 2 to 100000", num_classes);
+	if (head == HEAD_FASTAI && (num_classes < 2 || num_classes > MODEL_MAX_CLASSES)) {
+		snprintf(err, errlen, "%d classes: need 2 to %d", num_classes,
+		         MODEL_MAX_CLASSES);
 		return -1;
 	}
 	int x;
 	if (!strcmp(arch, "resnet18") || !strcmp(arch, "resnet34") ||
 	    !strcmp(arch, "resnet50")) {
 		m->in_size = in_size > 0 ? in_size : 224;
-		if (m->in_size < 32 || m->in_size > 4096) {
-			snprintf(err, errlen, "input size %d: need 32 to 4096", m->in_size);
+		if (m->in_size < 32 || m->in_size > MODEL_MAX_INPUT) {
+			snprintf(err, errlen, "input size %d: need 32 to %d", m->in_size,
+			         MODEL_MAX_INPUT);
 			return -1;
 		}
 		int bott = arch[6] == '5';
@@ -376,6 +412,11 @@ int model_build(Model *m, const ModelSpec *spec, char *err, size_t errlen)
 			darknet_free(&own);
 		if (rc < 0)
 			return -1;
+		if (m->in_size > MODEL_MAX_INPUT) {
+			snprintf(err, errlen, "cfg: input size %d: at most %d", m->in_size,
+			         MODEL_MAX_INPUT);
+			return -1;
+		}
 		if (in_size > 0 && in_size != m->in_size) {
 			snprintf(err, errlen, "input size %d: the cfg says %d", in_size,
 			         m->in_size);
@@ -393,14 +434,19 @@ int model_build(Model *m, const ModelSpec *spec, char *err, size_t errlen)
 		         "resnet50, darknet)", arch);
 		return -1;
 	}
-	if (head == HEAD_FASTAI) {
+	if (head == HEAD_FASTAI)
 		model_add_fastai_head(m, x, num_classes, 0.25f, 0.5f);
-		if (spec->init_head)
-			model_init_head(m, spec->seed);
-	} else {
+	else
 		graph_logsoftmax(m, "logsoftmax", x);
-	}
 	m->num_classes = num_classes;
+	if (check_caps(m, spec, err, errlen) < 0)
+		return -1;
+	if (spec->weights_follow) {
+		model_finish_listed(m);
+		return 0;
+	}
 	model_finish(m);
+	if (head == HEAD_FASTAI && spec->init_head)
+		model_init_head(m, spec->seed);
 	return 0;
 }

@@ -25,11 +25,21 @@ typedef struct {
 	// a model whose weights are loaded next).
 	int init_head;
 	uint64_t seed;
+	// The weights follow (model_adopt_params): the parameters are only
+	// listed, not allocated (model_finish_listed); init_head is ignored.
+	int weights_follow;
+	// When not 0: the most bytes of parameters (as model_param_bytes counts
+	// them) the network may have, e.g. what the weights meant to fill it
+	// hold (max_param_what says what, for the message: "the record").
+	size_t max_param_bytes;
+	const char *max_param_what;
 } ModelSpec;
 
 // Builds the whole graph: body, then the head.  Parameters are initialised
 // as PyTorch does for a fresh module (BN: 1, 0, 0, 1; the rest 0) except
-// as init_head says.  Returns 0, or -1 with err.
+// as init_head says.  Before any parameter is allocated the network is
+// checked against the model caps (model.h) and spec->max_param_bytes.
+// Returns 0, or -1 with err.
 int model_build(Model *m, const ModelSpec *spec, char *err, size_t errlen);
 
 // Appends fast.ai's head after node x (concat pool, flatten, BatchNorm1d,

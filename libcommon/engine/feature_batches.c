@@ -26,6 +26,7 @@ void feature_batches_open_stream(FeatureBatches *b, Stream *in, const char *path
 	stream_check_classes(in, path, m, model_path);
 	v = stream_meta_get(in, "labelled");
 	b->labelled = !v || strcmp(v, "0");
+	stream_label_range(in, m, model_path, b->labelled, &b->labels);
 	b->F = F;
 	b->cap = batch;
 	b->x = xaligned_alloc(64, (size_t)batch * (size_t)F * sizeof(float));
@@ -44,7 +45,7 @@ int feature_batches_next(FeatureBatches *b)
 		if (!x || x->dtype != DT_F32 || tensor_numel(x) != b->F)
 			die("%s: record %llu: no f32 x of %d features", b->path, idx, b->F);
 		memcpy(b->x + (size_t)n * b->F, x->data, (size_t)b->F * sizeof(float));
-		record_take_meta(&b->r, b->path, idx, b->labelled, &b->name[n], &b->label[n]);
+		record_take_meta(&b->r, b->path, idx, &b->labels, &b->name[n], &b->label[n]);
 		n++;
 	}
 	b->n = n;

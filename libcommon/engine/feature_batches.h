@@ -7,12 +7,14 @@
 #include <stdint.h>
 #include "formats/stream.h"
 #include "model.h"
+#include "record_meta.h"
 
 typedef struct {
 	Stream *in;
 	const char *path;
 	int F;                 // features per row (the head's input)
 	int labelled;
+	LabelRange labels;     // what the labels may be (record_meta.h)
 	int cap;               // batch size
 	float *x;              // (cap, F), host
 	int32_t *label;        // (cap); -1 when unlabelled

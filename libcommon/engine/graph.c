@@ -56,18 +56,67 @@ int graph_add(Model *m, int op, const char *name, int in)
 	return m->n++;
 }
 
-static int add_param(Model *m, const char *node, const char *suffix, int ndim,
-                     const int64_t *dims, float fill)
+// Only the tensor's entry: the storage of every parameter is allocated at
+// once by model_finish, so that a builder can refuse a network too large
+// for its weights (or for a model file) before any of it is allocated.
+// Sizes saturate at UINT64_MAX rather than wrap.
+static uint64_t sat_add(uint64_t a, uint64_t b)
 {
-	char name[TENSOR_NAME_MAX + 1];
-	snprintf(name, sizeof name, "%s.%s", node, suffix);
-	float *p = record_add(&m->params, name, DT_F32, ndim, dims, NULL);
-	int64_t n = 1;
-	for (int i = 0; i < ndim; i++)
-		n *= dims[i];
-	for (int64_t i = 0; i < n; i++)
-		p[i] = fill;
-	return m->params.n - 1;
+	return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+static int add_param(Model *m, const char *node, const char *suffix, int ndim,
+                     const int64_t *dims)
+{
+	Record *r = &m->params;
+	if (r->buf)
+		die("%s: parameters added after model_finish", node);
+	Tensor *t = record_slot(r);
+	memset(t, 0, sizeof *t);
+	snprintf(t->name, sizeof t->name, "%s.%s", node, suffix);
+	t->dtype = DT_F32;
+	t->ndim = ndim;
+	uint64_t n = sizeof(float);
+	for (int i = 0; i < ndim; i++) {
+		t->dims[i] = dims[i];
+		n = dims[i] > 0 && n > UINT64_MAX / (uint64_t)dims[i] ? UINT64_MAX
+		                                                      : n * (uint64_t)dims[i];
+	}
+	uint64_t off = sat_add(r->used, 63) & ~(uint64_t)63;
+	t->nbytes = n > SIZE_MAX ? SIZE_MAX : (size_t)n;
+	t->offset = off > SIZE_MAX ? SIZE_MAX : (size_t)off;
+	uint64_t end = sat_add(off, n);
+	r->used = end > SIZE_MAX ? SIZE_MAX : (size_t)end;
+	return r->n - 1;
+}
+
+size_t model_param_bytes(const Model *m)
+{
+	uint64_t n = 0;
+	for (int i = 0; i < m->params.n; i++) {
+		const Tensor *t = &m->params.t[i];
+		uint64_t b = t->dtype == DT_F32 ? t->nbytes
+		                                : (uint64_t)tensor_numel(t) * sizeof(float);
+		n = sat_add(sat_add(n, 63) & ~(uint64_t)63, b);
+	}
+	return n > SIZE_MAX ? SIZE_MAX : (size_t)n;
+}
+
+int64_t model_max_activation(const Model *m, int *node)
+{
+	int64_t best = (int64_t)m->in_c * m->in_size * m->in_size;
+	if (node)
+		*node = -1;
+	for (int i = 0; i < m->n; i++) {
+		const Node *d = &m->nodes[i];
+		int64_t v = (int64_t)d->C * d->H * d->W;
+		if (v > best) {
+			best = v;
+			if (node)
+				*node = i;
+		}
+	}
+	return best;
 }
 
 int graph_conv(Model *m, const char *name, int in, int K, int k, int stride,
@@ -87,10 +136,10 @@ int graph_conv(Model *m, const char *name, int in, int K, int k, int stride,
 	d->H = s.P;
 	d->W = s.Q;
 	int64_t wd[4] = { K, C, k, k };
-	d->w = add_param(m, name, "weight", 4, wd, 0);
+	d->w = add_param(m, name, "weight", 4, wd);
 	if (bias) {
 		int64_t bd[1] = { K };
-		d->b = add_param(m, name, "bias", 1, bd, 0);
+		d->b = add_param(m, name, "bias", 1, bd);
 	}
 	return i;
 }
@@ -101,10 +150,10 @@ static int bn_common(Model *m, const char *name, int in, float eps)
 	Node *d = &m->nodes[i];
 	d->eps = eps;
 	int64_t cd[1] = { d->C };
-	d->w = add_param(m, name, "weight", 1, cd, 1);
-	d->b = add_param(m, name, "bias", 1, cd, 0);
-	d->rm = add_param(m, name, "running_mean", 1, cd, 0);
-	d->rv = add_param(m, name, "running_var", 1, cd, 1);
+	d->w = add_param(m, name, "weight", 1, cd);
+	d->b = add_param(m, name, "bias", 1, cd);
+	d->rm = add_param(m, name, "running_mean", 1, cd);
+	d->rv = add_param(m, name, "running_var", 1, cd);
 	return i;
 }
 
@@ -219,8 +268,8 @@ int graph_linear(Model *m, const char *name, int in, int O)
 	d->C = O;
 	d->H = d->W = 1;
 	int64_t wd[2] = { O, I }, bd[1] = { O };
-	d->w = add_param(m, name, "weight", 2, wd, 0);
-	d->b = add_param(m, name, "bias", 1, bd, 0);
+	d->w = add_param(m, name, "weight", 2, wd);
+	d->b = add_param(m, name, "bias", 1, bd);
 	return i;
 }
 
@@ -230,8 +279,10 @@ int graph_logsoftmax(Model *m, const char *name, int in)
 }
 
 // Gradient indices are fixed here; the gradients themselves belong to an
-// execution state (exec.h), allocated when it first trains.
-void model_finish(Model *m)
+// execution state (exec.h), allocated when it first trains.  The
+// parameters get their one buffer, initialised as PyTorch initialises a
+// fresh module's: batch norm weight and running variance 1, the rest 0.
+static void number_grads(Model *m)
 {
 	int g = 0;
 	for (int i = 0; i < m->n; i++) {
@@ -240,6 +291,36 @@ void model_finish(Model *m)
 		d->gb = d->b >= 0 ? g++ : -1;
 	}
 	m->ngrads = g;
+}
+
+void model_finish_listed(Model *m)
+{
+	number_grads(m);
+}
+
+void model_finish(Model *m)
+{
+	Record *r = &m->params;
+	if (!r->buf) {
+		if ((uint64_t)r->used > RECORD_MAX_BYTES)
+			die("%s network: %zu bytes of parameters, more than a model "
+			    "file's record holds (%llu)", m->arch, r->used,
+			    (unsigned long long)RECORD_MAX_BYTES);
+		r->bufcap = r->used ? r->used : 64;
+		r->buf = xaligned_alloc(64, r->bufcap);
+		memset(r->buf, 0, r->bufcap);
+		for (int i = 0; i < r->n; i++)
+			r->t[i].data = r->buf + r->t[i].offset;
+		for (int i = 0; i < m->n; i++) {
+			const Node *d = &m->nodes[i];
+			if (d->op != OP_BN)
+				continue;
+			float *w = r->t[d->w].data, *rv = r->t[d->rv].data;
+			for (int c = 0; c < d->C; c++)
+				w[c] = rv[c] = 1;
+		}
+	}
+	number_grads(m);
 }
 
 float *model_param(const Model *m, int idx)

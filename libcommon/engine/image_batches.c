@@ -64,6 +64,7 @@ void image_batches_open_stream(ImageBatches *b, Stream *in, const char *path,
 		stream_check_classes(b->in, path, m, model_path);
 	v = stream_meta_get(b->in, "labelled");
 	b->labelled = !v || strcmp(v, "0");
+	stream_label_range(in, m, model_path, b->labelled, &b->labels);
 	b->S = (int)S;
 	b->cap = batch;
 	input_constants(m, b->scale, b->shift);
@@ -96,7 +97,7 @@ int image_batches_read(ImageBatches *b, int max)
 		const uint8_t *p = im->data;
 		float *xo = b->x + (size_t)n * per;
 		input_normalise(plane, b->scale, b->shift, p, xo);
-		record_take_meta(&b->r, b->path, idx, b->labelled, &b->name[n], &b->label[n]);
+		record_take_meta(&b->r, b->path, idx, &b->labels, &b->name[n], &b->label[n]);
 		n++;
 	}
 	b->n = n;

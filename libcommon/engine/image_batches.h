@@ -7,12 +7,14 @@
 #include <stdint.h>
 #include "formats/stream.h"
 #include "model.h"
+#include "record_meta.h"
 
 typedef struct {
 	Stream *in;
 	const char *path;
 	int S;                 // image side
 	int labelled;
+	LabelRange labels;     // what the labels may be (record_meta.h)
 	int cap;               // batch size
 	float scale[3], shift[3];   // (v/255 - mean)/std = v*scale + shift
 	float *x;              // (cap, 3, S, S), host

@@ -82,8 +82,30 @@ int graph_flatten(Model *m, const char *name, int in);
 int graph_dropout(Model *m, const char *name, int in, float p);
 int graph_linear(Model *m, const char *name, int in, int O);
 int graph_logsoftmax(Model *m, const char *name, int in);
-// Call once all nodes are added: numbers the learnable tensors (gw, gb).
+// Call once all nodes are added: numbers the learnable tensors (gw, gb)
+// and allocates the parameters (the helpers only list them), initialised
+// as PyTorch's fresh modules (batch norm weight and running_var 1, the rest
+// 0).  Before it no parameter has storage.
 void model_finish(Model *m);
+// The same, but the parameters stay listed, without storage, for
+// model_adopt_params to give them a record's: a network is checked against
+// its weights before anything of its size is allocated.
+void model_finish_listed(Model *m);
+
+// Caps of every model (cnnpipe-model(5)), checked by model_build before
+// any parameter is allocated and by model_check: the input side at most
+// MODEL_MAX_INPUT pixels, no node's output more than MODEL_MAX_ACTIVATION
+// values for one image (1 GiB as f32), the parameters at most
+// RECORD_MAX_BYTES (a model file holds them in one record).
+#define MODEL_MAX_INPUT 4096
+#define MODEL_MAX_ACTIVATION ((int64_t)1 << 28)
+#define MODEL_MAX_CLASSES 100000
+// Bytes the parameters take, allocated or only listed so far (f32, each
+// 64-byte aligned).
+size_t model_param_bytes(const Model *m);
+// The most values one image gives at any node (the input included), and
+// that node (-1: the input).
+int64_t model_max_activation(const Model *m, int *node);
 
 // ---- queries -----------------------------------------------------------------
 // Host pointer of params->t[idx] (NULL for idx < 0).
@@ -109,7 +131,8 @@ int model_load_tensors(Model *m, const Record *src, int skip_head, int strict,
                        const char *srcname, char *err, size_t errlen);
 // The same check as model_load_tensors(m, src, 0, 1, ...), but instead of
 // copying, the model takes src's memory as its parameters (src is left
-// empty): the weights exist once.  Tensors are reordered to the model's
+// empty): the weights exist once (m's parameters may be only listed,
+// model_finish_listed).  Tensors are reordered to the model's
 // order, converted to f32 in place, and unused *.num_batches_tracked
 // counters dropped.  On failure src is untouched.
 int model_adopt_params(Model *m, Record *src, const char *srcname, char *err,

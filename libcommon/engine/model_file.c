@@ -5,11 +5,15 @@
 #include "backbone.h"
 #include "libcommon/util/alloc.h"
 #include "libcommon/util/err.h"
+#include "model_check.h"
 #include "model_file.h"
 #include "formats/stream.h"
 
 Stream *model_save_begin(const Model *m, const char *path, const char *kind)
 {
+	char err[512];
+	if (model_check(m, err, sizeof err) < 0)
+		die("%s: will not write the model: %s", path, err);
 	Stream *s = xstream_open_write(path);
 	stream_meta_set(s, "kind", kind);
 	stream_meta_set(s, "arch", m->arch);
@@ -39,92 +43,144 @@ void model_save(const Model *m, const char *path)
 	xstream_finish(s);
 }
 
-static const char *need(Stream *s, const char *path, const char *key)
+// The reader reports into err (for the fuzzer, and for model_load_begin
+// to die with): every value below comes from the file.
+static const char *need(Stream *s, const char *key, char *err, size_t errlen)
 {
 	const char *v = stream_meta_get(s, key);
 	if (!v)
-		die("%s: not a cnnpipe model: no '%s' in its metadata", path, key);
+		err_set(err, errlen, "not a cnnpipe model: no '%s' in its metadata", key);
 	return v;
 }
 
-static long meta_long(Stream *s, const char *path, const char *key, long lo,
-                      long hi)
+static int meta_long(Stream *s, const char *key, long lo, long hi, long *x,
+                     char *err, size_t errlen)
 {
-	const char *v = need(s, path, key);
+	const char *v = need(s, key, err, errlen);
+	if (!v)
+		return -1;
 	char *end;
-	long x = strtol(v, &end, 10);
-	if (end == v || *end || x < lo || x > hi)
-		die("%s: meta %s=%s: need a whole number in [%ld, %ld]", path, key,
-		    v, lo, hi);
-	return x;
+	*x = strtol(v, &end, 10);
+	if (end == v || *end || *x < lo || *x > hi)
+		return err_set(err, errlen, "meta %s=%.100s: need a whole number in "
+		              "[%ld, %ld]", key, v, lo, hi);
+	return 0;
 }
 
-static void meta_floats3(Stream *s, const char *path, const char *key, float *out)
+static int meta_floats3(Stream *s, const char *key, float *out, char *err,
+                        size_t errlen)
 {
-	const char *v = need(s, path, key);
+	const char *v = need(s, key, err, errlen);
+	if (!v)
+		return -1;
 	char *end;
 	const char *p = v;
 	for (int i = 0; i < 3; i++) {
 		out[i] = strtof(p, &end);
 		if (end == p || (i < 2 && *end != ',') || (i == 2 && *end))
-			die("%s: meta %s=%s: need 3 comma-separated numbers", path, key, v);
+			return err_set(err, errlen, "meta %s=%.100s: need 3 comma-separated "
+			              "numbers", key, v);
 		p = end + 1;
 	}
+	return 0;
 }
 
-Stream *model_load_begin(Model *m, const char *path, const char *want)
+int model_read(Model *m, Stream *s, const char *want, char *err, size_t errlen)
 {
-	Stream *s = xstream_open_read(path);
+	model_init(m);
+	Record r;
+	record_init(&r);
+	int rc = -1;
 	const char *kind = stream_meta_get(s, "kind");
-	if (!kind || strcmp(kind, want))
-		die("%s: not a cnnpipe %s (kind=%s)", path, want, kind ? kind : "none");
-	const char *arch = need(s, path, "arch");
-	const char *h = need(s, path, "head");
+	if (!kind || strcmp(kind, want)) {
+		err_set(err, errlen, "not a cnnpipe %s (kind=%.40s)", want,
+		        kind ? kind : "none");
+		goto out;
+	}
+	const char *arch = need(s, "arch", err, errlen);
+	const char *h = arch ? need(s, "head", err, errlen) : NULL;
+	if (!h)
+		goto out;
 	int head = !strcmp(h, "fastai") ? HEAD_FASTAI
 	         : !strcmp(h, "imagenet") ? HEAD_IMAGENET : 0;
-	if (!head)
-		die("%s: meta head=%s: need fastai or imagenet", path, h);
-	int K = (int)meta_long(s, path, "num_classes", 1, 100000);
-	int size = (int)meta_long(s, path, "input_size", 1, 4096);
+	if (!head) {
+		err_set(err, errlen, "meta head=%.40s: need fastai or imagenet", h);
+		goto out;
+	}
+	long K, size, ch, groups, frozen = 0;
+	if (meta_long(s, "num_classes", 1, MODEL_MAX_CLASSES, &K, err, errlen) ||
+	    meta_long(s, "input_size", 1, MODEL_MAX_INPUT, &size, err, errlen) ||
+	    meta_long(s, "channels", 1, 4096, &ch, err, errlen) ||
+	    meta_long(s, "groups", 1, 1000, &groups, err, errlen))
+		goto out;
+	// The record first: the network is built only listing its parameters
+	// and takes the record's memory once its shapes match, so that metadata
+	// describing a huge network costs nothing before it is refused.
+	int got = stream_read_record(s, &r);
+	if (got < 0) {
+		err_set(err, errlen, "%s", stream_error(s));
+		goto out;
+	}
+	if (!got) {
+		err_set(err, errlen, "no tensor record");
+		goto out;
+	}
 	const char *cfg = stream_meta_get(s, "darknet_cfg");
-	char err[512];
-	// the head's weights come from the file: no init to overwrite
-	ModelSpec spec = { .arch = arch, .head = head, .num_classes = K,
-	                   .in_size = size, .cfg_text = cfg,
-	                   .cfg_len = cfg ? strlen(cfg) : 0 };
-	if (model_build(m, &spec, err, sizeof err) < 0)
-		die("%s: %s", path, err);
-	if (m->num_classes != K)
-		die("%s: num_classes=%d but the classifier has %d", path, K,
-		    m->num_classes);
-	long ch = meta_long(s, path, "channels", 1, 4096);
-	if (ch != m->in_c)
-		die("%s: meta channels=%ld but the %s network takes %d", path, ch,
-		    m->arch, m->in_c);
-	long groups = meta_long(s, path, "groups", 1, 1000);
-	if (groups != m->ngroups)
-		die("%s: meta groups=%ld but the %s network has %d layer groups",
-		    path, groups, m->arch, m->ngroups);
-	meta_floats3(s, path, "mean", m->mean);
-	meta_floats3(s, path, "std", m->std);
-	for (int i = 0; i < 3; i++)
-		if (!(m->std[i] > 0))
-			die("%s: meta std: must be positive", path);
+	ModelSpec spec = { .arch = arch, .head = head, .num_classes = (int)K,
+	                   .in_size = (int)size, .cfg_text = cfg,
+	                   .cfg_len = cfg ? strlen(cfg) : 0, .weights_follow = 1 };
+	if (model_build(m, &spec, err, errlen) < 0)
+		goto out;
+	if (m->num_classes != K) {
+		err_set(err, errlen, "num_classes=%ld but the classifier has %d", K,
+		        m->num_classes);
+		goto out;
+	}
+	if (ch != m->in_c) {
+		err_set(err, errlen, "meta channels=%ld but the %s network takes %d",
+		        ch, m->arch, m->in_c);
+		goto out;
+	}
+	if (groups != m->ngroups) {
+		err_set(err, errlen, "meta groups=%ld but the %s network has %d layer "
+		        "groups", groups, m->arch, m->ngroups);
+		goto out;
+	}
+	if (meta_floats3(s, "mean", m->mean, err, errlen) ||
+	    meta_floats3(s, "std", m->std, err, errlen))
+		goto out;
 	const char *v = stream_meta_get(s, "classes");
 	if (v)
 		m->classes = xstrdup(v);
 	v = stream_meta_get(s, "provenance");
 	if (v)
 		m->provenance = xstrdup(v);
-	if (stream_meta_get(s, "frozen"))
-		model_freeze_to(m, (int)meta_long(s, path, "frozen", 0, m->ngroups));
-	Record r;
-	record_init(&r);
-	if (!xstream_read_record(s, &r))
-		die("%s: no tensor record", path);
-	if (model_adopt_params(m, &r, path, err, sizeof err) < 0)
-		die("%s", err);
+	if (stream_meta_get(s, "frozen")) {
+		if (meta_long(s, "frozen", 0, m->ngroups, &frozen, err, errlen))
+			goto out;
+		model_freeze_to(m, (int)frozen);
+	}
+	char e2[512];
+	if (model_adopt_params(m, &r, "record", e2, sizeof e2) < 0) {
+		err_set(err, errlen, "%s", e2 + strlen("record: "));
+		goto out;
+	}
+	if (model_check(m, err, errlen) < 0)
+		goto out;
+	rc = 0;
+out:
 	record_free(&r);
+	if (rc)
+		model_free(m);
+	return rc;
+}
+
+Stream *model_load_begin(Model *m, const char *path, const char *want)
+{
+	Stream *s = xstream_open_read(path);
+	char err[1024];
+	if (model_read(m, s, want, err, sizeof err) < 0)
+		die("%s: %s", path, err);
 	return s;
 }
 

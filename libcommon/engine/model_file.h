@@ -5,7 +5,8 @@
 #include "formats/stream.h"
 #include "model.h"
 
-// Writes m to path ("-" = stdout), whole or not at all; dies on error.
+// Writes m to path ("-" = stdout), whole or not at all; dies on error,
+// and before opening path when m fails model_check.
 void model_save(const Model *m, const char *path);
 // Reads a model file into m (built from its meta, then filled from its
 // record, every tensor checked).  Dies with "prog: <path>: ..." on error.
@@ -18,5 +19,12 @@ Stream *model_save_begin(const Model *m, const char *path, const char *kind);
 // Reads the metadata and the first record (the parameters) of a file of
 // kind `kind` into m; the stream is left at the next record.
 Stream *model_load_begin(Model *m, const char *path, const char *kind);
+
+// The reader itself, on an open stream (its header read): m built from the
+// metadata (the network no larger than the record's tensors could fill),
+// filled from the first record, and checked whole (model_check.h).
+// Returns 0, or -1 with the first fault in err (without the file name) and
+// m freed.  model_load_begin is this, dying "prog: path: err".
+int model_read(Model *m, Stream *s, const char *kind, char *err, size_t errlen);
 
 #endif

@@ -368,7 +368,24 @@ static void test_darknet_cfg(void)
 		{ "[net\n", "bad section header" },
 		{ "", "no sections" },
 		{ "[net]\nwidth=8\nwidth=9\n", "repeated" },
+		// what a model file could not keep, or a network past the caps
+		{ "[net]\nwidth=8\nheight=8\nchannels=3\n# caf\xe9 (Latin-1)\n",
+		  "n.cfg: line 5: not UTF-8 text" },
+		{ "[net]\nwidth=4097\nheight=8\nchannels=3\n", "width=4097: expected an "
+		  "integer in [1, 4096]" },
+		{ "[net]\nwidth=4096\nheight=4096\nchannels=3\n[convolutional]\n"
+		  "filters=17\n[maxpool]\n", "(layer 0, line 5): output 17x4096x4096: "
+		  "more than 268435456 values per image" },
+		{ "[net]\nwidth=4096\nheight=4096\nchannels=17\n", "input 17x4096x4096" },
 	};
+	// A NUL byte: a model file's copy of the cfg would end there.
+	static const char nul[] = "[net]\nwidth=8\nheight=8\nchannels=3\n[maxpool]\n"
+	                          "size=2\0#\n[avgpool]\n";
+	CHECK(darknet_parse_cfg_mem(nul, sizeof nul - 1, "n.cfg", &net, err, sizeof err) == -1 &&
+	      strstr(err, "n.cfg: line 6: a NUL byte (a cfg is text)") && !net.layers);
+	CHECK(parse("[net]\nwidth=8\nheight=8\nchannels=3\n# caf\xc3\xa9\n", &net, err,
+	            sizeof err) == 0);   // UTF-8 is text
+	darknet_free(&net);
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
 		err[0] = 0;
 		int rc = parse(bad[i].cfg, &net, err, sizeof err);
@@ -415,13 +432,27 @@ static void test_darknet_weights(void)
 	CHECK(darknet_load_weights_mem(w, n, "w.weights", &net, &r, err, sizeof err) == -1 &&
 	      strstr(err, "w.weights: 'layers.0.conv.weight': already in the record"));
 	CHECK(r.n == 0);
-	// Version 0.1: a 32-bit "seen" shifts everything by 4 bytes.
+	// Version 0.1: a 32-bit "seen" would shift everything by 4 bytes; the
+	// layers fit a 20-byte header exactly, so the version is to blame.
 	w[4] = 1;
 	CHECK(darknet_load_weights_mem(w, n, "w.weights", &net, &r, err, sizeof err) == -1 &&
-	      strstr(err, "w.weights: 4 bytes left over after the last layer"));
+	      strstr(err, "w.weights: header: version 0.1.0 means a 16-byte header "
+	                  "(a 32-bit \"seen\"), but the layers of the cfg fit the file "
+	                  "exactly after a 20-byte one: a bad version number"));
+	CHECK(darknet_load_weights_mem(w, n + 4, "w.weights", &net, &r, err, sizeof err) == -1 &&
+	      strstr(err, "w.weights: 8 bytes left over after the last layer"));
+	// Versions darknet never writes (its rule: major and minor below 1000).
 	w[4] = 2;
-	CHECK(darknet_load_weights_mem(w, n - 4, "w.weights", &net, &r, err, sizeof err) == -1 &&
-	      strstr(err, "w.weights: layer 2 (convolutional): needs 80 bytes at offset 516, only 76 left"));
+	w[1] = 0x80;   // major 32768
+	CHECK(darknet_load_weights_mem(w, n, "w.weights", &net, &r, err, sizeof err) == -1 &&
+	      strstr(err, "w.weights: header: version 32768.2.0 is not a darknet weights version"));
+	w[1] = 0;
+	w[3] = 0xff;   // major negative
+	CHECK(darknet_load_weights_mem(w, n, "w.weights", &net, &r, err, sizeof err) == -1 &&
+	      strstr(err, "is not a darknet weights version"));
+	w[3] = 0;
+	CHECK(darknet_load_weights_mem(w, n - 8, "w.weights", &net, &r, err, sizeof err) == -1 &&
+	      strstr(err, "w.weights: layer 2 (convolutional): needs 80 bytes at offset 516, only 72 left"));
 	CHECK(r.n == 0);
 	CHECK(darknet_load_weights_mem(w, n + 1, "w.weights", &net, &r, err, sizeof err) == -1 &&
 	      strstr(err, "1 bytes left over"));
