@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "formats/stream_shard.h"
 #include "libcommon/engine/exec.h"
 #include "libcommon/engine/image_batches.h"
 #include "libcommon/engine/model_file.h"
@@ -13,21 +14,22 @@
 #include "libcommon/util/progress.h"
 #include "libcommon/util/threads.h"
 
-#define USAGE "precompute -m MODEL [-b batch] [-j threads] [--full] [IMAGES] > ACTIVATIONS"
+#define USAGE "precompute -m MODEL [-b batch] [-j threads] [--full] [--shard i/n] [IMAGES] > ACTIVATIONS"
 
 int main(int argc, char **argv)
 {
 	prog_init(argc, argv, USAGE);
 	const char *model = NULL;
-	long batch = 64, threads = num_cores();
+	long batch = 64, threads = num_cores(), shard_i = 1, shard_n = 1;
 	int full = 0;
-	enum { O_FULL = 256, O_PROGRESS };
+	enum { O_FULL = 256, O_PROGRESS, O_SHARD };
 	static const struct option longopts[] = {
 		{ "model", required_argument, 0, 'm' },
 		{ "batch", required_argument, 0, 'b' },
 		{ "threads", required_argument, 0, 'j' },
 		{ "full", no_argument, 0, O_FULL },
 		{ "progress", no_argument, 0, O_PROGRESS },
+		{ "shard", required_argument, 0, O_SHARD },
 		{ 0, 0, 0, 0 },
 	};
 	int c;
@@ -38,6 +40,10 @@ int main(int argc, char **argv)
 		case 'j': threads = parse_long("-j", optarg, 1, 256); break;
 		case O_FULL: full = 1; break;
 		case O_PROGRESS: progress_force(1); break;
+		case O_SHARD:
+			if (shard_parse(optarg, &shard_i, &shard_n) < 0)
+				die_usage("--shard: expected i/n with 1 <= i <= n, got '%s'", optarg);
+			break;
 		default: die_usage(NULL);
 		}
 	}
@@ -55,7 +61,11 @@ int main(int argc, char **argv)
 		die("%s: an ImageNet classifier (pretrained --imagenet) has no fast.ai "
 		    "head: make the model with -c or --classes-from", model);
 	ImageBatches in;
-	image_batches_open(&in, inpath, &m, model, (int)batch);
+	Stream *is = xstream_open_read(inpath);
+	uint64_t lo = 0, hi = 0, total = 0;
+	if (shard_n > 1 && stream_shard(is, shard_i, shard_n, &lo, &hi, &total) < 0)
+		die("--shard %ld/%ld: %s", shard_i, shard_n, stream_error(is));
+	image_batches_open_stream(&in, is, inpath, &m, model, (int)batch);
 
 	int last = full ? m.n - 1 : m.feat;
 	int F = m.nodes[last].C;
@@ -110,8 +120,10 @@ int main(int argc, char **argv)
 	}
 	progress_end(&pr);
 	// the input's end chunk (read with its last record) carries `skipped`
+	// (a shard before the end counts none of them: tensor cat sums the shards')
 	if (stream_meta_get(in.in, "skipped"))
-		stream_meta_set_end(out, "skipped", stream_meta_get(in.in, "skipped"));
+		stream_meta_set_end(out, "skipped", shard_n > 1 && hi < total ? "0" :
+		                    stream_meta_get(in.in, "skipped"));
 	xstream_finish(out);
 	image_batches_close(&in);
 	if (!be->host_memory)
