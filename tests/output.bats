@@ -111,12 +111,14 @@ leftovers() {
 		[ -L "$D/link" ] || fail "${w%%|*}: the link was replaced"
 		cmp "$D/real/f" "$(ref "${w%%|*}")"
 	done
-	[ -z "$(leftovers "$D")" ] && [ -z "$(leftovers "$D/real")" ]
+	[ -z "$(leftovers "$D")" ]
+	[ -z "$(leftovers "$D/real")" ]
 	ln -s nowhere "$D/dangling"
 	run imgprep -s 16 -o "$D/dangling" "$T/d"
 	assert_failure 1
 	assert_output "imgprep: $D/dangling: a symbolic link to nothing: will not guess where to write"
-	[ -L "$D/dangling" ] && [ ! -e "$D/nowhere" ]
+	[ -L "$D/dangling" ]
+	[ ! -e "$D/nowhere" ]
 }
 
 @test "-o an existing file keeps its mode, and its owner where we may" {
@@ -257,7 +259,8 @@ await_temp() {
 	[ ! -e "$D/out" ]
 	run -0 imgprep -s 16 -o "$D/ok" "$T/d"
 	printf 'not a jpeg' > "$D/bad.jpg"
-	mkdir -p "$D/dd/a" && cp "$D/bad.jpg" "$D/dd/a/"
+	mkdir -p "$D/dd/a"
+	cp "$D/bad.jpg" "$D/dd/a/"
 	run imgprep -s 16 --strict -o "$D/ok" "$D/dd"
 	assert_failure 1
 	cmp "$D/ok" "$T/ref.imgprep"   # the old output untouched
@@ -291,7 +294,7 @@ tty() {
 @test "binary output to a terminal is refused by every writer, before it reads a terminal" {
 	command -v script > /dev/null || skip "script(1) is not installed"
 	for cmd in "imgprep -s 16 $T/d" \
-	           "precompute -m $T/tiny.model $T/imgs" \
+	           "precompute -m $T/tiny.model" \
 	           "augment -s 32" \
 	           "tta -m $T/tiny.model -n 0" \
 	           "tensor cat $T/imgs" \
