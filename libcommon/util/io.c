@@ -158,11 +158,13 @@ static void open_temporary(AtomicOut *o, const struct stat *old)
 	mode_t mode = 0666 & ~current_umask();
 	if (old) {
 		mode = old->st_mode & 07777;
-		// The owner where we may (root may); a set-id bit only with it.
+		// The owner where we may (root may).  Where we may not, the
+		// group if we are in it, and no set-id bit: it would be ours.
 		if ((old->st_uid != geteuid() || old->st_gid != getegid()) &&
 		    fchown(fd, old->st_uid, old->st_gid) != 0) {
 			mode &= ~(mode_t)(S_ISUID | S_ISGID);
-			if (fchown(fd, (uid_t)-1, old->st_gid) != 0) { /* keep ours */ }
+			int group_kept = fchown(fd, (uid_t)-1, old->st_gid) == 0;
+			(void)group_kept;   // either way the file is ours to write
 		}
 	}
 	if (fchmod(fd, mode) != 0)
