@@ -154,7 +154,8 @@ bats: $(TOOLS)
 # suites of the input-facing tools again under ASan+UBSan.
 test: deps deps-test all layers unit bats sanitize
 
-SAN_BATS := tests/tensor.bats tests/imgprep.bats tests/man.bats tests/common.bats
+SAN_BATS := tests/tensor.bats tests/imgprep.bats tests/man.bats tests/common.bats \
+            tests/output.bats
 # these without their dev-set runs (minutes under ASan)
 SAN_BATS_NOSHARED := tests/augment.bats tests/pipeline.bats tests/confusion.bats \
                      tests/tta.bats tests/train.bats

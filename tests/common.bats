@@ -40,8 +40,8 @@ setup() {
 	assert_failure 1
 	assert_output --partial "4.jpg"
 	[ ! -e "$T/out.stream" ]
-	run ls "$T"
-	refute_output --partial ".tmp"
+	run ls -A "$T"
+	refute_output --partial ".cnnpipe."   # the temporary (cnnpipe(7))
 }
 
 @test "a write error on standard output is a failed run" {

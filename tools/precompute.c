@@ -11,6 +11,7 @@
 #include "libcommon/engine/model_file.h"
 #include "libcommon/util/alloc.h"
 #include "libcommon/util/err.h"
+#include "libcommon/util/io.h"
 #include "libcommon/util/progress.h"
 #include "libcommon/util/threads.h"
 
@@ -52,6 +53,7 @@ int main(int argc, char **argv)
 	if (argc - optind > 1)
 		die_usage("one IMAGES stream at most");
 	const char *inpath = optind < argc ? argv[optind] : "-";
+	refuse_terminal_stdout();   // before the work, not after it
 	const Backend *be = device_pick(NULL);
 	be->set_threads((int)threads);
 

@@ -17,6 +17,7 @@
 #include "libcommon/image/tta_views.h"
 #include "libcommon/util/alloc.h"
 #include "libcommon/util/err.h"
+#include "libcommon/util/io.h"
 #include "libcommon/util/progress.h"
 #include "libcommon/util/threads.h"
 
@@ -118,8 +119,7 @@ int main(int argc, char **argv)
 	if (no_flip && top_down)
 		die_usage("--no-flip and --top-down exclude each other");
 	cfg.flip = top_down ? AUG_TOP_DOWN : no_flip ? AUG_NO_FLIP : AUG_SIDE_ON;
-	if (isatty(STDOUT_FILENO))
-		die("will not write a binary stream to a terminal");
+	refuse_terminal_stdout();   // before the work, not after it
 	const char *path = optind < argc ? argv[optind] : "-";
 	const Backend *be = device_pick(NULL);
 	be->set_threads((int)threads);

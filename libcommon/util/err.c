@@ -8,16 +8,28 @@
 const char *progname = "cnnpipe";
 static const char *usage_text = "";
 
+// Set by die() and its kin: the run has failed and said why.
+static int failed;
+
 // A failed write to stdout is a failed run: checked once, at exit, so that
-// "tool > /dev/full" fails loudly instead of losing the output.
+// "tool > /dev/full" fails loudly instead of losing the output.  A run that
+// died has said so already (often of this very error, which the flush in
+// vmsg meets again): one message is enough.
 static void check_stdout(void)
 {
-	if (fflush(stdout) != 0 || ferror(stdout)) {
-		// EPIPE from a consumer that stopped reading is still a failure.
-		fprintf(stderr, "%s: write error on standard output: %s\n",
-		        progname, strerror(errno));
-		_exit(EXIT_FAIL);
-	}
+	errno = 0;
+	int flushed = fflush(stdout) == 0;
+	if (failed || (flushed && !ferror(stdout)))
+		return;
+	// EPIPE from a consumer that stopped reading is still a failure.  The
+	// reason is known only when this flush failed: an earlier one's errno
+	// is long gone.
+	if (flushed)
+		fprintf(stderr, "%s: write error on standard output\n", progname);
+	else
+		fprintf(stderr, "%s: write error on standard output: %s\n", progname,
+		        strerror(errno));
+	_exit(EXIT_FAIL);
 }
 
 void prog_init(int argc, char **argv, const char *usage)
@@ -39,7 +51,7 @@ void prog_init(int argc, char **argv, const char *usage)
 
 static void vmsg(const char *fmt, va_list ap, int err)
 {
-	fflush(stdout);
+	fflush(stdout);   // what was written before the message, in order
 	fprintf(stderr, "%s: ", progname);
 	vfprintf(stderr, fmt, ap);
 	if (err)
@@ -49,6 +61,7 @@ static void vmsg(const char *fmt, va_list ap, int err)
 
 void die(const char *fmt, ...)
 {
+	failed = 1;
 	va_list ap;
 	va_start(ap, fmt);
 	vmsg(fmt, ap, 0);
@@ -59,6 +72,7 @@ void die(const char *fmt, ...)
 void die_errno(const char *fmt, ...)
 {
 	int e = errno;
+	failed = 1;
 	va_list ap;
 	va_start(ap, fmt);
 	vmsg(fmt, ap, e);
@@ -68,6 +82,7 @@ void die_errno(const char *fmt, ...)
 
 void die_usage(const char *fmt, ...)
 {
+	failed = 1;
 	if (fmt) {
 		va_list ap;
 		va_start(ap, fmt);

@@ -28,15 +28,31 @@ int map_file(const char *path, MappedFile *m, char *err, size_t errlen);
 void unmap_file(MappedFile *m);
 
 // An output that appears whole or not at all.  For "-" it is stdout.
+//
+// A regular file (or one reached through a symbolic link) is written to a
+// new temporary ".cnnpipe.XXXXXX" in the file's own directory (created with
+// O_EXCL, so nothing is overwritten, and short, so any legal name fits),
+// given the old file's mode and, where it may, its owner, and renamed over
+// it on commit.  A character device or a FIFO (/dev/null, a named pipe) is
+// written straight through, as the shell's ">" would: not atomically.  A
+// directory, a block device, a dangling link or a terminal is refused.  A
+// temporary is removed on every failure, at exit and on a fatal signal
+// (tempfiles.h); only SIGKILL can leave one behind.
 typedef struct {
 	FILE *f;
-	char *path;     // the final name
-	char *tmp;      // the temporary name, NULL for stdout
+	char *path;     // the name given (for messages)
+	char *dest;     // what the temporary becomes: path, or a link's target
+	char *tmp;      // the temporary; NULL when written straight through
+	int slot;       // the temporary's registration (tempfiles.h)
 } AtomicOut;
 void atomic_open(AtomicOut *o, const char *path);
 // Flushes, fsyncs and renames into place; dies naming the path on failure.
 void atomic_commit(AtomicOut *o);
 // Removes the temporary file (also done at exit for every uncommitted output).
 void atomic_abort(AtomicOut *o);
+
+// Dies if standard output is a terminal: binary data there helps no one.
+// atomic_open("-") checks it; a tool may ask first, before its real work.
+void refuse_terminal_stdout(void);
 
 #endif

@@ -6,6 +6,7 @@
 #include "libcommon/util/alloc.h"
 #include "libcommon/util/err.h"
 #include "libcommon/util/escape.h"
+#include "libcommon/util/io.h"
 #include "cmd.h"
 
 int cmd_getopt(int argc, char **argv, const char *opts, const struct option *lo,
@@ -31,11 +32,12 @@ const char *one_input(int argc, char **argv, int i)
 	return i < argc ? argv[i] : "-";
 }
 
-// A stream written to a terminal is of no use to anyone.
+// Binary output to a terminal is refused before the work (atomic_open
+// would refuse it too, but only once the input has been read).
 void check_stream_out(const char *out)
 {
-	if (strcmp(out, "-") == 0 && isatty(STDOUT_FILENO))
-		die("refusing to write a binary stream to a terminal (redirect it or use -o)");
+	if (strcmp(out, "-") == 0)
+		refuse_terminal_stdout();
 }
 
 void print_escaped(const char *s, size_t max)

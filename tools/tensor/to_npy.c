@@ -21,8 +21,7 @@ int cmd_to_npy(int argc, char **argv)
 {
 	int i = cmd_getopt(argc, argv, "+t:o:", NULL, tonpy_opts);
 	const char *in = one_input(argc, argv, i);
-	if (strcmp(opt_out, "-") == 0 && isatty(STDOUT_FILENO))
-		die("refusing to write a .npy file to a terminal (redirect it or use -o)");
+	check_stream_out(opt_out);
 	Stream *s = xstream_open_read(in);
 	Record r;
 	record_init(&r);
