@@ -12,7 +12,7 @@
 # settings changed (each stage keeps them in WORK/.STAGE.opts); a fit that
 # was interrupted resumes from its checkpoint.  The stages and their files:
 #   imgprep      train.images valid.images   centre-cropped to SZ
-#                train.scaled valid.scaled   scaled to SCALE: augment's and
+#                train.scaled valid.scaled   shrunk to SCALE: augment's and
 #                test.scaled                 tta's sources (test: only when
 #                                            DATA/test or DATA/test1 exists)
 #   pretrained   model                       the backbone and a new head
@@ -45,8 +45,11 @@ TORCHVISION.resnet50 := resnet50-0676ba61.pth
 WEIGHTS  ?= $(addprefix weights/,$(TORCHVISION.$(ARCH)))
 CFG      ?=
 SZ       ?= 224
-# fast.ai's tfms_from_model(..., max_zoom=1.1) on photos resized to 1.3*sz
-# (ImageClassifierData.resize): the sources of augmentation and of TTA
+# fast.ai's tfms_from_model(..., max_zoom=1.1) on the photos as they are
+# (lesson 1 resizes nothing): the sources of augmentation and of TTA, the
+# larger photos shrunk to 1.3*sz (as ImageClassifierData.resize would), the
+# smaller kept as they are (imgprep --no-enlarge: enlarging them first only
+# resamples them twice)
 ifeq ($(origin SCALE),undefined)
 SCALE    := $(shell echo $$(( $(SZ) * 13 / 10 )))
 endif
@@ -95,8 +98,8 @@ SHARD_IDS := $(shell seq 1 $(SHARDS))
 endif
 # the files of stage NAME: itself, or its shards
 parts    = $(if $(SHARD_IDS),$(foreach i,$(SHARD_IDS),$(WORK)/shards/$(1).$(i)-of-$(SHARDS)),$(WORK)/$(1))
-# in a recipe: the --shard option of the part being made ($@), else nothing
-shard    = $(if $(filter $(WORK)/shards/%,$@),--shard $(subst -of-,/,$(lastword $(subst ., ,$@))))
+# in a recipe: " --shard I/N" for the part being made ($@), else nothing
+shard    = $(if $(filter $(WORK)/shards/%,$@), --shard $(subst -of-,/,$(lastword $(subst ., ,$@))))
 # threads of a sharded stage's programs
 PJOBS    = $(if $(SHARD_IDS),$(shell echo $$(( ($(JOBS) + $(SHARDS) - 1) / $(SHARDS) ))),$(JOBS))
 
@@ -187,23 +190,23 @@ fit_table = $(if $(call resuming,$(1)),sed -u 1d | tee -ia,tee -i) $(WORK)/$(1).
 $(call parts,train.images): $(wildcard $(DATA)/train $(DATA)/train/*) $(WORK)/.train.images.opts
 	$(check)
 	# data = ImageClassifierData.from_paths(PATH, tfms=tfms_from_model(arch, $(SZ)))
-	$(IMGPREP) -s $(SZ) -j $(PJOBS) $(shard) -o $@ $(DATA)/train
+	$(IMGPREP) -s $(SZ) -j $(PJOBS)$(shard) -o $@ $(DATA)/train
 
 $(call parts,valid.images): $(WORK)/train.images $(wildcard $(DATA)/valid $(DATA)/valid/*) $(WORK)/.valid.images.opts
 	# the validation set, through the validation transform (scale, centre crop)
-	$(IMGPREP) -s $(SZ) -j $(PJOBS) $(shard) --classes-from $< -o $@ $(DATA)/valid
+	$(IMGPREP) -s $(SZ) -j $(PJOBS)$(shard) --classes-from $< -o $@ $(DATA)/valid
 
 $(call parts,train.scaled): $(WORK)/train.images $(wildcard $(DATA)/train $(DATA)/train/*) $(WORK)/.train.scaled.opts
 	# tfms = tfms_from_model(arch, $(SZ), aug_tfms=transforms_side_on, max_zoom=1.1): the photos at 1.3*sz
-	$(IMGPREP) --scale $(SCALE) -j $(PJOBS) $(shard) --classes-from $< -o $@ $(DATA)/train
+	$(IMGPREP) --scale $(SCALE) --no-enlarge -j $(PJOBS)$(shard) --classes-from $< -o $@ $(DATA)/train
 
 $(call parts,valid.scaled): $(WORK)/train.images $(wildcard $(DATA)/valid $(DATA)/valid/*) $(WORK)/.valid.scaled.opts
 	# the validation photos likewise, for learn.TTA()
-	$(IMGPREP) --scale $(SCALE) -j $(PJOBS) $(shard) --classes-from $< -o $@ $(DATA)/valid
+	$(IMGPREP) --scale $(SCALE) --no-enlarge -j $(PJOBS)$(shard) --classes-from $< -o $@ $(DATA)/valid
 
 $(call parts,test.scaled): $(WORK)/train.images $(wildcard $(TESTDIR)) $(WORK)/.test.scaled.opts
 	# ImageClassifierData.from_paths(PATH, tfms=tfms, test_name='$(notdir $(TESTDIR))'): the unlabelled photos
-	$(IMGPREP) --scale $(SCALE) -j $(PJOBS) $(shard) --classes-from $< -o $@ $(TESTDIR)
+	$(IMGPREP) --scale $(SCALE) --no-enlarge -j $(PJOBS)$(shard) --classes-from $< -o $@ $(TESTDIR)
 
 $(WORK)/model: $(WORK)/train.images $(wildcard $(WEIGHTS) $(CFG)) $(WORK)/.model.opts
 	$(check)
@@ -214,11 +217,11 @@ $(WORK)/model: $(WORK)/train.images $(wildcard $(WEIGHTS) $(CFG)) $(WORK)/.model
 # transform too (ARCHITECTURE.md: precompute): train.images, not augmented.
 $(call parts,train.act): $(WORK)/train.images $(WORK)/model
 	# precompute=True: the frozen body's activations of train, computed once
-	$(PRECOMPUTE) -m $(WORK)/model -j $(PJOBS) $(shard) $< $(atomic)
+	$(PRECOMPUTE) -m $(WORK)/model -j $(PJOBS)$(shard) $< $(atomic)
 
 $(call parts,valid.act): $(WORK)/valid.images $(WORK)/model
 	# and of valid
-	$(PRECOMPUTE) -m $(WORK)/model -j $(PJOBS) $(shard) $< $(atomic)
+	$(PRECOMPUTE) -m $(WORK)/model -j $(PJOBS)$(shard) $< $(atomic)
 
 $(WORK)/lr.tsv: $(WORK)/train.act $(WORK)/.lr.opts
 	# learn.lr_find(); learn.sched.plot()
@@ -251,11 +254,11 @@ $(WORK)/unfrozen.model: $(WORK)/frozen.model $(WORK)/train.scaled $(WORK)/valid.
 
 $(call parts,valid.pred): $(WORK)/unfrozen.model $(WORK)/valid.images
 	# log_preds = learn.predict()
-	$(TTA) -n 0 -m $< -b $(BS) -j $(PJOBS) $(shard) $(WORK)/valid.images $(atomic)
+	$(TTA) -n 0 -m $< -b $(BS) -j $(PJOBS)$(shard) $(WORK)/valid.images $(atomic)
 
 $(call parts,valid.tta.pred): $(WORK)/unfrozen.model $(WORK)/valid.scaled $(WORK)/.tta.opts
 	# log_preds, y = learn.TTA(); probs = np.mean(np.exp(log_preds), 0)
-	$(TTA) -n 4 --seed $(SEED) -m $< -b $(BS) -j $(PJOBS) $(shard) $(WORK)/valid.scaled $(atomic)
+	$(TTA) -n 4 --seed $(SEED) -m $< -b $(BS) -j $(PJOBS)$(shard) $(WORK)/valid.scaled $(atomic)
 
 $(WORK)/%.tsv: $(WORK)/%.pred
 	# accuracy_np(probs, y), in confusion's tab-separated form
@@ -273,7 +276,7 @@ $(WORK)/report/report.html: $(REPORT) $(WORK)/lr.tsv $(WORK)/head.model $(WORK)/
 
 $(call parts,test.tta.pred): $(WORK)/unfrozen.model $(WORK)/test.scaled $(WORK)/.tta.opts
 	# log_preds, _ = learn.TTA(is_test=True)
-	$(TTA) -n 4 --seed $(SEED) -m $< -b $(BS) -j $(PJOBS) $(shard) $(WORK)/test.scaled $(atomic)
+	$(TTA) -n 4 --seed $(SEED) -m $< -b $(BS) -j $(PJOBS)$(shard) $(WORK)/test.scaled $(atomic)
 
 # Kaggle's Dogs vs. Cats (Redux) submission: a header line, then id,label per
 # test photo, the id the number in its file name (12.jpg: 12), sorted, the

@@ -280,6 +280,78 @@ stage_outputs() {
 	refute_output --partial bin/
 }
 
+# same_as_ref: every stream and text of $OUT as in the reference run, byte
+# for byte but for the folder's own name, which metadata and logs carry.
+same_as_ref() {
+	local f
+	for f in $STREAMS; do
+		diff <(tensor meta "$OUT/$f" | sed "s|$OUT/|W/|g") \
+		     <(tensor meta "$D/ref/$f" | sed "s|$D/ref/|W/|g") || { echo "$f: metadata" >&2; return 1; }
+		diff <(tensor dump "$OUT/$f") <(tensor dump "$D/ref/$f") || { echo "$f: records" >&2; return 1; }
+	done
+	for f in $TEXTS; do
+		diff <(sed "s|$OUT/|W/|g" "$OUT/$f") <(sed "s|$D/ref/|W/|g" "$D/ref/$f") ||
+			{ echo "$f differs" >&2; return 1; }
+	done
+}
+
+@test "lesson1.mk: SHARDS=3 under make -j3: the sharded stages joined are the unsharded bytes" {
+	run lesson1 SHARDS=3 -j3
+	assert_success
+	# three programs per sharded stage, each given its shard
+	assert_output --partial "--shard 1/3"
+	assert_output --partial "--shard 3/3"
+	assert_output --partial "bin/tensor cat $OUT/shards/train.images.1-of-3"
+	[ "$(ls "$OUT/shards" | wc -l)" -eq 30 ]   # 10 sharded files x 3
+	rm -rf "$OUT/shards"
+	same_as_ref
+}
+
+@test "pipelines/slurm/lesson1.sh: job arrays of shards, then the joins and fits, as the lesson" {
+	# a stand-in for sbatch: each job run at once, in order (the
+	# dependencies hold), an array's tasks one after another
+	cat > "$BATS_TEST_TMPDIR/sbatch" <<-'EOF'
+	#!/bin/bash
+	set -eu
+	arr= wrap= dep=
+	for a in "$@"; do
+		case $a in
+		--array=*) arr=${a#--array=} ;;
+		--wrap=*) wrap=${a#--wrap=} ;;
+		--dependency=afterok:*) dep=${a#--dependency=afterok:} ;;
+		esac
+	done
+	n=$(($(cat "$JOBS_FILE" 2>/dev/null || echo 100) + 1)); echo $n > "$JOBS_FILE"
+	[ -z "$dep" ] || [ "$dep" -lt "$n" ]   # depends on a job submitted before
+	echo "$n $arr $wrap" >> "$JOBS_FILE.log"
+	if [ -n "$arr" ]; then
+		for ((i = ${arr%-*}; i <= ${arr#*-}; i++)); do
+			SLURM_ARRAY_TASK_ID=$i bash -c "$wrap" > /dev/null 2>&1
+		done
+	else
+		bash -c "$wrap" > /dev/null 2>&1
+	fi
+	echo $n
+	EOF
+	chmod +x "$BATS_TEST_TMPDIR/sbatch"
+	export JOBS_FILE="$BATS_TEST_TMPDIR/jobs"
+	run env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL SBATCH="$BATS_TEST_TMPDIR/sbatch" \
+		"$REPO/pipelines/slurm/lesson1.sh" -n 2 BIN="$BIN" DATA="$D/data" ARCH=darknet \
+		WEIGHTS="$D/tiny.weights" CFG="$D/tiny.cfg" SZ=32 BS=2 JOBS=2 WORK="$OUT" \
+		REPORT=/nonexistent/report.sh
+	assert_success
+	assert_output "101 102 103 104 105 106 107 108"
+	# four arrays of two tasks, four single jobs
+	[ "$(grep -c ' 1-2 ' "$JOBS_FILE.log")" -eq 4 ]
+	grep -q "SHARDS=2" "$JOBS_FILE.log"
+	rm -rf "$OUT/shards" "$OUT"/slurm-*
+	same_as_ref
+	run -2 "$REPO/pipelines/slurm/lesson1.sh" -n x
+	assert_output "lesson1.sh: -n x: a number of shards, 1 or more"
+	run -2 "$REPO/pipelines/slurm/lesson1.sh" nonsense
+	assert_output "lesson1.sh: nonsense: VAR=value expected"
+}
+
 @test "lesson1.mk: a changed setting redoes the stages that use it, and only those" {
 	finished
 	run lesson1 -n LR=3e-2

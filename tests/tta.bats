@@ -235,7 +235,7 @@ write_stream(sys.argv[1], {"kind": "images", "size": "32", "channels": "3", "lay
 	run --separate-stderr tta -m "$T/m.model" -n 0 "$T/k.images"
 	assert_failure 1
 	[ -z "$output" ]
-	[[ "$stderr" == "tta: $T/k.images: record 0: label 9, the model has 8 classes" ]]
+	[[ "$stderr" == "tta: $T/k.images: record 0: label 9, but the model $T/m.model has 8 classes (labels 0 to 7: $C)" ]]
 }
 
 @test "tta: usage errors exit 2 with the usage line" {

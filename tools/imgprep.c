@@ -18,7 +18,7 @@
 #include "formats/stream.h"
 #include "formats/stream_classes.h"
 
-#define USAGE "imgprep [-s size | --scale side] [-j threads] [--shard i/n] [--classes a,b,... | --classes-from STREAM] [--strict] [--accept-warnings] [-o out] DIR"
+#define USAGE "imgprep [-s size | --scale side [--no-enlarge]] [-j threads] [--shard i/n] [--classes a,b,... | --classes-from STREAM] [--strict] [--accept-warnings] [-o out] DIR"
 
 // One decoded image: the ordered map's result slot.
 typedef struct {
@@ -31,6 +31,7 @@ typedef struct {
 typedef struct {
 	const Dataset *ds;
 	int size, scale, strict, accept_warnings;   // scale: 1 = size is --scale's side
+	int enlarge;          // --scale: a photo smaller than the side is scaled up
 	size_t lo;
 	Stream *out;
 	Record r;
@@ -56,7 +57,7 @@ static void decode(void *ctx, size_t i, void *slot, void *state)
 	char *path = dataset_path(j->ds, i);
 	sc->accept_warnings = j->accept_warnings;
 	if (j->scale)
-		s->ok = image_load_scale(path, j->size, &s->sc, sc, s->err, sizeof s->err) == 0;
+		s->ok = image_load_scale(path, j->size, j->enlarge, &s->sc, sc, s->err, sizeof s->err) == 0;
 	else
 		s->ok = image_load_crop(path, j->size, s->px, sc, s->err, sizeof s->err) == 0;
 	if (s->ok && sc->warnings) {
@@ -125,11 +126,13 @@ int main(int argc, char **argv)
 	prog_init(argc, argv, USAGE);
 	long size = 224, threads = num_cores(), shard_i = 1, shard_n = 1;
 	const char *out = "-", *classes_arg = NULL, *classes_from = NULL;
-	int strict = 0, size_given = 0, scale = 0, accept_warnings = 0;
-	enum { O_SHARD = 256, O_CLASSES, O_CLASSES_FROM, O_STRICT, O_SCALE, O_ACCEPT_WARNINGS };
+	int strict = 0, size_given = 0, scale = 0, accept_warnings = 0, enlarge = 1;
+	enum { O_SHARD = 256, O_CLASSES, O_CLASSES_FROM, O_STRICT, O_SCALE, O_ACCEPT_WARNINGS,
+	       O_NO_ENLARGE };
 	static const struct option lo[] = {
 		{ "size", required_argument, 0, 's' },
 		{ "scale", required_argument, 0, O_SCALE },
+		{ "no-enlarge", no_argument, 0, O_NO_ENLARGE },
 		{ "threads", required_argument, 0, 'j' },
 		{ "output", required_argument, 0, 'o' },
 		{ "shard", required_argument, 0, O_SHARD },
@@ -158,6 +161,7 @@ int main(int argc, char **argv)
 		case O_CLASSES: classes_arg = optarg; break;
 		case O_CLASSES_FROM: classes_from = optarg; break;
 		case O_STRICT: strict = 1; break;
+		case O_NO_ENLARGE: enlarge = 0; break;
 		case O_ACCEPT_WARNINGS: accept_warnings = 1; break;
 		default: die_usage(NULL);
 		}
@@ -168,6 +172,8 @@ int main(int argc, char **argv)
 		die_usage("--classes and --classes-from exclude each other");
 	if (size_given && scale)
 		die_usage("-s and --scale exclude each other");
+	if (!enlarge && !scale)
+		die_usage("--no-enlarge goes with --scale");
 	const char *dir = argv[optind];
 
 	ClassList classes = { 0 };   // empty: from the folder names
@@ -200,7 +206,7 @@ int main(int argc, char **argv)
 	stream_meta_set(s, "layout", "HWC");
 	stream_meta_set(s, "source", dir);
 
-	Job job = { .ds = &ds, .size = (int)size, .scale = scale, .strict = strict,
+	Job job = { .ds = &ds, .size = (int)size, .scale = scale, .enlarge = enlarge, .strict = strict,
 	            .accept_warnings = accept_warnings, .lo = lo_i, .out = s };
 	record_init(&job.r);
 	int nworkers = threads > 1 ? (int)threads : 0;

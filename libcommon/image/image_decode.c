@@ -425,6 +425,7 @@ static void *grow_buf(unsigned char **p, size_t *cap, size_t n)
 // buffer, grown once the size is known.
 typedef struct {
 	int sz;
+	int enlarge;           // scaled: a shorter side under sz is scaled up
 	unsigned char *out;
 	ScaledImage *dst;
 	ResizeWindow win;
@@ -437,7 +438,10 @@ static int target_begin(Target *t, int full_w, int full_h, char *err, size_t err
 		fastai_crop_window(full_w, full_h, t->sz, &t->win);
 		return 0;
 	}
-	fastai_scale_window(full_w, full_h, t->sz, &t->win);
+	int side = t->sz, shorter = full_w < full_h ? full_w : full_h;
+	if (!t->enlarge && shorter < side)
+		side = shorter;   // kept at its own size: the identity resize
+	fastai_scale_window(full_w, full_h, side, &t->win);
 	int ow = t->win.ow, oh = t->win.oh;
 	_Static_assert(IMAGE_MAX_SIDE <= AREA_MAX_SIDE, "a scaled image the resize cannot plan");
 	if (dims_absurd(ow, oh))
@@ -659,10 +663,10 @@ int image_decode_crop_mem(const void *buf, size_t len, int sz, unsigned char *ou
 	return decode_to(buf, len, &t, sc, err, errlen);
 }
 
-int image_decode_scale_mem(const void *buf, size_t len, int side, ScaledImage *out,
-                           ImageScratch *sc, char *err, size_t errlen)
+int image_decode_scale_mem(const void *buf, size_t len, int side, int enlarge,
+                           ScaledImage *out, ImageScratch *sc, char *err, size_t errlen)
 {
-	Target t = { .sz = side, .dst = out };
+	Target t = { .sz = side, .enlarge = enlarge, .dst = out };
 	out->w = out->h = 0;
 	if (decode_to(buf, len, &t, sc, err, errlen) != 0)
 		return -1;
@@ -713,15 +717,15 @@ int image_load_crop(const char *path, int sz, unsigned char *out, ImageScratch *
 	return image_decode_crop_mem(sc->file, n, sz, out, sc, err, errlen);
 }
 
-int image_load_scale(const char *path, int side, ScaledImage *out, ImageScratch *sc,
-                     char *err, size_t errlen)
+int image_load_scale(const char *path, int side, int enlarge, ScaledImage *out,
+                     ImageScratch *sc, char *err, size_t errlen)
 {
 	size_t n = 0;
 	out->w = out->h = 0;
 	sc->warnings = 0;
 	if (read_image_file(path, sc, &n, err, errlen) != 0)
 		return -1;
-	return image_decode_scale_mem(sc->file, n, side, out, sc, err, errlen);
+	return image_decode_scale_mem(sc->file, n, side, enlarge, out, sc, err, errlen);
 }
 
 int image_load(const char *path, int min_side, Image *img, char *err, size_t errlen)

@@ -84,10 +84,11 @@ typedef struct {
 	unsigned char *px;
 	size_t cap;
 } ScaledImage;
-int image_decode_scale_mem(const void *buf, size_t len, int side, ScaledImage *out,
-                           ImageScratch *sc, char *err, size_t errlen);
-int image_load_scale(const char *path, int side, ScaledImage *out, ImageScratch *sc,
-                     char *err, size_t errlen);
+// enlarge 0: an image whose shorter side is under `side` keeps its own size.
+int image_decode_scale_mem(const void *buf, size_t len, int side, int enlarge,
+                           ScaledImage *out, ImageScratch *sc, char *err, size_t errlen);
+int image_load_scale(const char *path, int side, int enlarge, ScaledImage *out,
+                     ImageScratch *sc, char *err, size_t errlen);
 void image_scratch_free(ImageScratch *sc);
 
 // EXIF orientation (1..8) from a JPEG APP1 "Exif" payload (the bytes after

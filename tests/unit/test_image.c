@@ -386,7 +386,7 @@ static void test_scale_decode(void)
 				         image_resize_window(im.px, im.w, im.h, &win, b) == 0;
 				if (ok)
 					image_free(&im);
-				ok = ok && image_decode_scale_mem(j, len, side, &si, &sc, err, sizeof err) == 0;
+				ok = ok && image_decode_scale_mem(j, len, side, 1, &si, &sc, err, sizeof err) == 0;
 				n++;
 				if (!ok || si.w != win.ow || si.h != win.oh || memcmp(si.px, b, nb) != 0) {
 					bad++;
@@ -397,14 +397,34 @@ static void test_scale_decode(void)
 				free(j);
 			}
 	CHECK(bad == 0 && n == 100);
+	// enlarge 0: a photo smaller than the side keeps its size and its
+	// pixels (the identity resize); a larger one shrinks as with enlarge 1
+	{
+		unsigned long len;
+		unsigned char *j = make_jpeg_kind(200, 150, 0, 0, &len);
+		Image im;
+		CHECK(image_decode_mem(j, len, 200, &im, err, sizeof err) == 0);
+		CHECK(image_decode_scale_mem(j, len, 291, 0, &si, &sc, err, sizeof err) == 0 &&
+		      si.w == 200 && si.h == 150 && im.w == 200 && im.h == 150 &&
+		      memcmp(si.px, im.px, (size_t)200 * 150 * 3) == 0);
+		image_free(&im);
+		CHECK(image_decode_scale_mem(j, len, 100, 0, &si, &sc, err, sizeof err) == 0 &&
+		      si.w == 133 && si.h == 100);
+		unsigned char *b = malloc((size_t)133 * 100 * 3);
+		memcpy(b, si.px, (size_t)133 * 100 * 3);
+		CHECK(image_decode_scale_mem(j, len, 100, 1, &si, &sc, err, sizeof err) == 0 &&
+		      si.w == 133 && si.h == 100 && memcmp(si.px, b, (size_t)133 * 100 * 3) == 0);
+		free(b);
+		free(j);
+	}
 	// Errors: no image (w = h = 0), the buffer kept for the next.
 	unsigned long len;
 	unsigned char *j = make_jpeg_kind(300, 900, 0, 0, &len);
-	CHECK(image_decode_scale_mem(j, len - len / 20, 64, &si, &sc, err, sizeof err) == -1 &&
+	CHECK(image_decode_scale_mem(j, len - len / 20, 64, 1, &si, &sc, err, sizeof err) == -1 &&
 	      strstr(err, "Premature end") && si.w == 0 && si.h == 0 && si.px != NULL);
-	CHECK(image_decode_scale_mem("", 0, 64, &si, &sc, err, sizeof err) == -1 &&
+	CHECK(image_decode_scale_mem("", 0, 64, 1, &si, &sc, err, sizeof err) == -1 &&
 	      strstr(err, "empty") && si.w == 0);
-	CHECK(image_decode_scale_mem("hello, world", 12, 64, &si, &sc, err, sizeof err) == -1 &&
+	CHECK(image_decode_scale_mem("hello, world", 12, 64, 1, &si, &sc, err, sizeof err) == -1 &&
 	      strstr(err, "not an image") && si.w == 0);
 	// 300x900 with an EXIF orientation of 6 (90° clockwise) shows as 900x300:
 	// scaled to 64, 192x64 (the general path: full decode, orient, resize).
@@ -414,14 +434,14 @@ static void test_scale_decode(void)
 	memcpy(e, j, 2);                       // SOI, then APP1, then the rest
 	memcpy(e + 2, app1, alen);
 	memcpy(e + 2 + alen, j + 2, len - 2);
-	CHECK(image_decode_scale_mem(e, elen, 64, &si, &sc, err, sizeof err) == 0 && si.w == 192 &&
+	CHECK(image_decode_scale_mem(e, elen, 64, 1, &si, &sc, err, sizeof err) == 0 && si.w == 192 &&
 	      si.h == 64);
 	free(e);
 	free(j);
 	// A scaled size beyond the limits is an error of that image: 3000x1 to
 	// shorter side 8192 would be 24576000x8192.
 	unsigned char *thin = make_jpeg_kind(3000, 1, 0, 3, &len);
-	CHECK(image_decode_scale_mem(thin, len, 8192, &si, &sc, err, sizeof err) == -1 &&
+	CHECK(image_decode_scale_mem(thin, len, 8192, 1, &si, &sc, err, sizeof err) == -1 &&
 	      strstr(err, "scaled image too large") && si.w == 0);
 	free(thin);
 	free(si.px);
