@@ -525,6 +525,32 @@ print([(r["name"], int(r["label"])) for r in a] == [(r["name"], int(r["label"]))
 	assert_output "True"
 }
 
+@test "imgprep --scale --no-enlarge: photos under the side keep their size and pixels, larger ones shrink" {
+	mkdir -p "$T/ne/cats" "$T/ne/dogs"
+	mkimg "$T/ne/cats/land.jpg" 1000x750
+	mkimg "$T/ne/cats/small.jpg" 200x150
+	mkimg "$T/ne/dogs/odd.png" 333x250
+	mkimg "$T/ne/dogs/tiny.jpg" 50x30
+	imgprep --scale 224 --no-enlarge -o "$T/ne.s" "$T/ne" 2>/dev/null
+	run scale_shapes "$T/ne.s"
+	assert_success
+	assert_output "cats/land.jpg 224x298 3 uint8 0
+cats/small.jpg 150x200 3 uint8 0
+dogs/odd.png 224x298 3 uint8 1
+dogs/tiny.jpg 30x50 3 uint8 1
+images cats,dogs 1 224 False 3 HWC 0"
+	# shrunk as without the option; enlarged only without it
+	imgprep --scale 224 -o "$T/ne.e" "$T/ne" 2>/dev/null
+	run py 'import sys, numpy as np; from cnnpipe_stream import read_stream
+ne, en = (dict((r["name"], r["image"]) for r in read_stream(f)[1]) for f in sys.argv[1:3])
+assert np.array_equal(ne["cats/land.jpg"], en["cats/land.jpg"])   # shrunk alike
+assert en["cats/small.jpg"].shape == (224, 298, 3)                  # enlarged without
+print("ok")' "$T/ne.s" "$T/ne.e"
+	assert_output "ok"
+	run -2 imgprep -s 64 --no-enlarge "$T/ne"
+	assert_output --partial "imgprep: --no-enlarge goes with --scale"
+}
+
 @test "imgprep --scale: EXIF orientation is applied before scaling (portrait stays portrait)" {
 	mkdir "$T/e"
 	py 'import sys
