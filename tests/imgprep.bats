@@ -32,7 +32,7 @@ mkset() {   # a labelled folder: 2 classes, 3 + 2 images of varied sizes
 @test "imgprep: usage errors exit 2" {
 	run imgprep
 	assert_failure 2
-	assert_output --partial "usage: imgprep [-s size | --scale side] [-j threads] [--shard i/n] [--classes a,b,... | --classes-from STREAM] [--strict] [--accept-warnings] [-o out] DIR"
+	assert_output --partial "usage: imgprep [-s size | --scale side [--no-enlarge]] [-j threads] [--shard i/n] [--classes a,b,... | --classes-from STREAM] [--strict] [--accept-warnings] [-o out] DIR"
 	run imgprep --shard 4/3 "$T"
 	assert_failure 2
 	run imgprep --classes a --classes-from x "$T"
