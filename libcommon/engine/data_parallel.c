@@ -252,6 +252,13 @@ void dp_sum(DataParallel *dp, double *v, size_t n)
 		fail(dp, "a sum", err);
 }
 
+void dp_barrier(DataParallel *dp)
+{
+	char err[1024];
+	if (comm_barrier(dp->world, err, sizeof err) < 0)
+		fail(dp, "a barrier", err);
+}
+
 int dp_stop_requested(const DataParallel *dp)
 {
 	return dp->size == 1 ? stop_requested() : dp->stop;

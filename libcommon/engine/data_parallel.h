@@ -71,6 +71,8 @@ void dp_eval(DataParallel *dp, Trainer *t, int N, const float *x,
              const int32_t *y, double *loss_sum, int64_t *correct);
 // v (n doubles) summed over the ranks, on every rank.
 void dp_sum(DataParallel *dp, double *v, size_t n);
+// Waits for every rank.
+void dp_barrier(DataParallel *dp);
 // A stop request (signals.h) seen by any rank at the last step.
 int dp_stop_requested(const DataParallel *dp);
 // This rank writes the outputs (rank 0).

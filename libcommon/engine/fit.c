@@ -175,8 +175,13 @@ void fit_run(const FitSpec *spec, Trainer *t, TrainData *train,
 					    " (no checkpoint asked for)", by, ep, b + 1);
 				if (writer)
 					checkpoint_save(spec->checkpoint, t, &now, desc);
-				die("stopped by %s at epoch %" PRId64 ", batch %" PRId64
-				    ": resume with --resume %s", by, ep, b + 1, spec->checkpoint);
+				warn("stopped by %s at epoch %" PRId64 ", batch %" PRId64
+				     ": resume with --resume %s", by, ep, b + 1, spec->checkpoint);
+				// no rank ends before rank 0 has written and said so: the
+				// launcher ends the others when one ends with an error
+				if (dp)
+					dp_barrier(dp);
+				exit(EXIT_FAIL);
 			}
 		}
 		st->epoch = ep + 1;
