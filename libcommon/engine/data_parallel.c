@@ -275,9 +275,13 @@ void dp_check_same(DataParallel *dp, const char *what)
 		return;
 	exec_params_to_host(&dp->t->e);
 	const Record *p = &dp->t->m->params;
-	uint64_t h = 1469598103934665603ULL, h0;   // FNV-1a over the bytes
-	for (size_t i = 0; i < p->used; i++)
-		h = (h ^ p->buf[i]) * 1099511628211ULL;
+	// FNV-1a over the tensors' bytes (not the padding between them)
+	uint64_t h = 1469598103934665603ULL, h0;
+	for (int t = 0; t < p->n; t++) {
+		const unsigned char *b = p->t[t].data;
+		for (size_t i = 0; i < p->t[t].nbytes; i++)
+			h = (h ^ b[i]) * 1099511628211ULL;
+	}
 	h0 = h;
 	char err[1024];
 	if (comm_broadcast(dp->world, &h0, sizeof h0, 0, err, sizeof err) < 0)
