@@ -2,8 +2,8 @@
 // node through the backend table.
 #include <stdlib.h>
 #include <string.h>
-#include "exec.h"
 #include "batch_slice.h"
+#include "exec.h"
 #include "libcommon/util/err.h"
 #include "plan.h"
 
@@ -22,8 +22,10 @@ static void aux_fit(const Backend *be, const Node *d, NodeRun *r, int N,
 		be->free(r->save_mean);
 		be->free(r->save_invstd);
 		// a mean and invstd per ghost batch (batch_slice.h)
-		r->save_mean = be->alloc((size_t)d->C * ghost_bn_count(N, bn_batch) * sizeof(float));
-		r->save_invstd = be->alloc((size_t)d->C * ghost_bn_count(N, bn_batch) * sizeof(float));
+		r->save_mean = be->alloc((size_t)d->C * ghost_bn_count(N, bn_batch) *
+		                         sizeof(float));
+		r->save_invstd = be->alloc((size_t)d->C * ghost_bn_count(N, bn_batch) *
+		                           sizeof(float));
 		break;
 	case OP_MAXPOOL:
 		be->free(r->argmax);
