@@ -135,6 +135,24 @@ assert body and all(not np.array_equal(a[k], b[k]) for k in body), "the body did
 	same_weights "$T/full.model" "$T/s1.model" 1e-4
 }
 
+@test "mpi: SIGTERM to one rank alone: the others stop after the same batch too" {
+	mpirun -np 2 --oversubscribe train -m "$T/tiny.model" -o "$T/o.model" --lr 1e-3 \
+		--cycles 60 -j 1 "$T/big.act" > /dev/null 2> "$T/o.err" &
+	local mp=$!
+	for _ in $(seq 300); do [ -e "$T/o.model.ckpt" ] && break; sleep 0.1; done
+	kill -TERM $(pgrep -P "$mp" -x train | sort -n | tail -1)
+	local rc=0
+	wait "$mp" || rc=$?
+	[ "$rc" -ne 0 ]
+	grep -q "^train (rank 1): stopped by signal 15 at epoch" "$T/o.err"
+	grep -q "^train: stopped by another rank's signal at epoch" "$T/o.err"
+	local b
+	b=$(grep -o 'epoch [0-9]*, batch [0-9]*' "$T/o.err" | sort -u)
+	[ "$(echo "$b" | wc -l)" -eq 1 ]
+	[ "$(tensor meta -k batch "$T/o.model.ckpt")" = "${b##* }" ]
+	tensor validate "$T/o.model.ckpt"
+}
+
 @test "mpi: a rank killed mid-run ends the job with an error, no hang; the checkpoint stays valid" {
 	mpirun -np 2 --oversubscribe train -m "$T/tiny.model" -o "$T/k.model" --lr 1e-3 \
 		--cycles 60 -j 1 "$T/big.act" > /dev/null 2> "$T/k.err" &
