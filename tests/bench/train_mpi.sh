@@ -2,7 +2,9 @@
 # Part of `make bench`: data-parallel train (mpirun) on this machine.
 #   1. scaling: training images/s of 1 process against 2 ranks, one thread
 #      each (Tiny Darknet unfrozen on 224x224 images, global batch 32;
-#      K-batch run minus 1-batch run, so start-up is not counted);
+#      K-batch run minus 1-batch run, so start-up is not counted), and the
+#      CPU time an image, whose ratio is the scaling where each rank has a
+#      core of its own;
 #   2. the time of one all-reduce of ResNet34's gradients (21.8 M floats)
 #      between 2 ranks (tests/bench/allreduce.c), against the compute time
 #      of one ResNet34 step (unfrozen, batch 16 a rank, one thread) here;
@@ -22,10 +24,19 @@ T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 PATH="$REPO/bin:$PATH"
 secs() { local a b; a=$(date +%s.%N); "$@" >/dev/null 2>&1; b=$(date +%s.%N); echo "$b - $a" | bc -l; }
+# CPU seconds (user + system) of a command and its children (mpirun's ranks)
+cpus() { /usr/bin/time -f "%U %S" -o "$T/time" "$@" >/dev/null 2>&1; awk '{print $1 + $2}' "$T/time"; }
 fmt() { awk '{printf "%.2f", $1}'; }
 images() {  # images N: an images stream of N 224x224 photos, one epoch
 	[ -e "$T/im$1" ] || "$PY" "$REPO/tests/make_images.py" "$T/im$1" "$1" 224 cats,dogs --epochs 1
 	echo "$T/im$1"
+}
+cpi() {  # cpi "LAUNCH" MODEL B ARGS...: CPU ms an image, all ranks together
+	local launch=$1 m=$2 b=$3 t1 tk
+	shift 3
+	t1=$(cpus $launch train -m "$m" -o "$T/o.model" -b "$b" -j 1 "$@" "$(images "$b")")
+	tk=$(cpus $launch train -m "$m" -o "$T/o.model" -b "$b" -j 1 "$@" "$(images $((b * K)))")
+	echo "($tk - $t1) * 1000 / ($b * ($K - 1))" | bc -l | fmt
 }
 ips() {  # ips "LAUNCH" MODEL B ARGS...: training images/s
 	local launch=$1 m=$2 b=$3 t1 tk
@@ -44,6 +55,13 @@ if [ -d "$TINY" ]; then
 	par=$(ips "$two" "$T/tiny.model" 32 --unfreeze)
 	echo "Tiny Darknet unfrozen, global batch 32: 1 process $one img/s, 2 ranks $par img/s," \
 	     "scaling $(echo "$par / $one" | bc -l | fmt)x (ideal 2)"
+	# a loaded machine (or the scheduler's autogroup: one share a session)
+	# gives 2 ranks no second core; the CPU time says what they would do
+	# with one each: 2 * (CPU an image alone) / (CPU an image of both)
+	c1=$(cpi "" "$T/tiny.model" 32 --unfreeze --bn-batch 16)
+	c2=$(cpi "$two" "$T/tiny.model" 32 --unfreeze)
+	echo "CPU an image: 1 process $c1 ms, 2 ranks $c2 ms together;" \
+	     "scaling with a free core a rank $(echo "2 * $c1 / $c2" | bc -l | fmt)x"
 else
 	echo "scaling: $TINY absent, skipped"
 fi
