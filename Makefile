@@ -104,6 +104,49 @@ gpu-tests: $(GPU_UNITS)
 gpu-check:
 	tests/gpu/run.sh
 
+# ---- Data-parallel training (README.md, "Data-parallel training") ---------
+# libcommon/util/comm_mpi.c carries MPI when mpicc is found (MPI=1 insists,
+# MPI=0 leaves it out); comm_nccl.c carries NCCL when, besides MPI and the
+# CUDA backend, nccl.h and libnccl are in CUDA_HOME (NCCL=1 insists, NCCL=0
+# leaves it out).  Without them each compiles to a "this build has none" and
+# train runs in one process as before.  Only train calls them: the other
+# programs link the libraries --as-needed, that is not at all.
+MPICC ?= mpicc
+MPI   ?= auto
+NCCL  ?= auto
+MPI_FOUND := $(if $(shell command -v $(MPICC) 2>/dev/null),1,0)
+ifeq ($(MPI),auto)
+override MPI := $(MPI_FOUND)
+endif
+ifeq ($(MPI)$(MPI_FOUND),10)
+$(error MPI=1: $(MPICC) not found (apt-get install libopenmpi-dev openmpi-bin))
+endif
+NCCL_INC    := $(wildcard $(CUDA_HOME)/include/nccl.h)
+NCCL_LIBDIR := $(firstword $(patsubst %/,%,$(dir $(wildcard \
+                 $(CUDA_HOME)/lib64/libnccl.so $(CUDA_HOME)/lib/libnccl.so))))
+NCCL_FOUND  := $(if $(and $(filter 1,$(MPI)),$(filter 1,$(CUDA)),$(NCCL_INC),$(NCCL_LIBDIR)),1,0)
+ifeq ($(NCCL),auto)
+override NCCL := $(NCCL_FOUND)
+endif
+ifeq ($(NCCL)$(NCCL_FOUND),10)
+$(error NCCL=1: needs MPI, the CUDA backend, and nccl.h and libnccl.so in $(CUDA_HOME))
+endif
+# as the CUDA stamp: a change of MPI or NCCL rebuilds the two objects
+COMM_STAMP := $(BUILD)/comm.stamp
+COMM_STATE := MPI=$(MPI) NCCL=$(NCCL) $(MPICC) $(NCCL_LIBDIR)
+$(shell mkdir -p $(BUILD); [ "$$(cat $(COMM_STAMP) 2>/dev/null)" = "$(COMM_STATE)" ] || \
+        echo "$(COMM_STATE)" > $(COMM_STAMP))
+$(BUILD)/libcommon/util/comm_mpi.o $(BUILD)/libcommon/util/comm_nccl.o: $(COMM_STAMP)
+ifeq ($(MPI),1)
+$(BUILD)/libcommon/util/comm_mpi.o: CFLAGS += -DCNNPIPE_MPI=1 $(shell $(MPICC) --showme:compile)
+LDLIBS += -Wl,--as-needed $(shell $(MPICC) --showme:link) -Wl,--no-as-needed
+endif
+ifeq ($(NCCL),1)
+$(BUILD)/libcommon/util/comm_nccl.o: CFLAGS += -DCNNPIPE_NCCL=1 -I$(CUDA_HOME)/include
+LDLIBS += -Wl,--as-needed -L$(NCCL_LIBDIR) -Wl,-rpath,$(NCCL_LIBDIR) -lnccl \
+          -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -Wl,--no-as-needed
+endif
+
 all: deps tools
 tools: $(TOOLS)
 

@@ -5,7 +5,7 @@
 set -u
 need="libjpeg62-turbo-dev libstb-dev libopenblas-dev"
 if [ "${1:-build}" = test ]; then
-	need="$need bats bats-assert bats-support python3-torchvision python3-pil imagemagick libjpeg-turbo-progs clang libclang-rt-14-dev mandoc groff-base gnuplot-nox chromium curl unzip"
+	need="$need bats bats-assert bats-support python3-torchvision python3-pil imagemagick libjpeg-turbo-progs clang libclang-rt-14-dev mandoc groff-base gnuplot-nox chromium curl unzip libopenmpi-dev openmpi-bin"
 fi
 missing=
 for p in $need; do

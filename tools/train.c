@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "libcommon/engine/data_parallel.h"
 #include "libcommon/engine/fit.h"
 #include "libcommon/engine/model_file.h"
 #include "libcommon/util/alloc.h"
@@ -15,7 +16,7 @@
 
 #define USAGE "train -m MODEL -o OUT [--valid STREAM] [--lr LR | --lr LR0,LR1,LR2] " \
               "[--cycles N] [--cycle-len L] [--cycle-mult M] [--unfreeze | --freeze-to G] " \
-              "[-b 64] [--momentum 0.9] [--wd 0] [--seed N] [--save-cycles PREFIX] " \
+              "[-b 64] [--bn-batch B] [--momentum 0.9] [--wd 0] [--seed N] [--save-cycles PREFIX] " \
               "[--log FILE] [--resume CKPT] [-j threads] [STREAM]"
 
 // "1e-2" or "1e-4,1e-3,1e-2"; returns how many.
@@ -42,9 +43,9 @@ int main(int argc, char **argv)
 	FitSpec spec = { .n_cycle = 1, .cycle_mult = 1, .momentum = 0.9f, .bs = 64,
 	                 .seed = 1, .lines = stdout };
 	long threads = num_cores(), freeze_to = -1;
-	int unfreeze = 0;
+	int unfreeze = 0, bn_batch = 0, progress = 0;
 	enum { O_VALID = 256, O_LR, O_CYCLES, O_CLEN, O_CMULT, O_UNFREEZE, O_FREEZE,
-	       O_MOM, O_WD, O_SEED, O_SAVE, O_LOG, O_RESUME, O_PROGRESS };
+	       O_MOM, O_WD, O_SEED, O_SAVE, O_LOG, O_RESUME, O_PROGRESS, O_BNB };
 	static const struct option longopts[] = {
 		{ "model", required_argument, 0, 'm' }, { "output", required_argument, 0, 'o' },
 		{ "valid", required_argument, 0, O_VALID }, { "lr", required_argument, 0, O_LR },
@@ -54,6 +55,7 @@ int main(int argc, char **argv)
 		{ "unfreeze", no_argument, 0, O_UNFREEZE },
 		{ "freeze-to", required_argument, 0, O_FREEZE },
 		{ "batch", required_argument, 0, 'b' },
+		{ "bn-batch", required_argument, 0, O_BNB },
 		{ "momentum", required_argument, 0, O_MOM }, { "wd", required_argument, 0, O_WD },
 		{ "seed", required_argument, 0, O_SEED },
 		{ "save-cycles", required_argument, 0, O_SAVE },
@@ -75,6 +77,7 @@ int main(int argc, char **argv)
 		case O_UNFREEZE: unfreeze = 1; break;
 		case O_FREEZE: freeze_to = parse_long("--freeze-to", optarg, 0, OPTIM_MAX_GROUPS); break;
 		case 'b': spec.bs = (int)parse_long("-b", optarg, 1, 4096); break;
+		case O_BNB: bn_batch = (int)parse_long("--bn-batch", optarg, 1, 4096); break;
 		case O_MOM: spec.momentum = (float)parse_double("--momentum", optarg, 0, 1); break;
 		case O_WD: spec.wd = (float)parse_double("--wd", optarg, 0, 1); break;
 		case O_SEED: spec.seed = (uint64_t)parse_long("--seed", optarg, 0, 0x7fffffffffffffffL); break;
@@ -82,7 +85,7 @@ int main(int argc, char **argv)
 		case O_LOG: logp = optarg; break;
 		case O_RESUME: resume = optarg; break;
 		case 'j': threads = parse_long("-j", optarg, 1, 256); break;
-		case O_PROGRESS: progress_force(1); break;
+		case O_PROGRESS: progress = 1; break;
 		default: die_usage(NULL);
 		}
 	}
@@ -100,6 +103,20 @@ int main(int argc, char **argv)
 	double lrs[OPTIM_MAX_GROUPS];
 	int nlr = parse_lrs(lrarg, lrs);
 
+	// the ranks of an mpirun job (or this process alone), before the
+	// device: each rank's GPU is chosen there
+	DataParallel dp;
+	dp_open(&dp, spec.bs, bn_batch);
+	spec.dp = &dp;
+	char rankname[64];
+	if (!dp_writer(&dp)) {   // only rank 0 writes the lines and the log
+		snprintf(rankname, sizeof rankname, "%s (rank %d)", progname, dp.rank);
+		progname = rankname;
+		spec.lines = NULL;
+		logp = NULL;
+	} else if (progress) {
+		progress_force(1);
+	}
 	const Backend *be = device_pick(NULL);
 	be->set_threads((int)threads);
 	Model m;
@@ -141,6 +158,7 @@ int main(int argc, char **argv)
 	spec.checkpoint = ck;
 	Trainer t;
 	trainer_init(&t, &m, be, mode, spec.bs, spec.momentum, spec.wd, spec.seed);
+	dp_attach(&dp, &t);
 	if (resume) {
 		char now[1024], err[256];
 		fit_describe(&spec, m.ngroups, m.frozen, mode, now, sizeof now);
@@ -158,6 +176,7 @@ int main(int argc, char **argv)
 	fit_run(&spec, &t, &train, validp ? &valid : NULL, &st);
 	if (spec.log && fclose(spec.log))
 		die_errno("%s", logp);
+	dp_close(&dp);
 	trainer_free(&t);
 	train_data_close(&train);
 	if (validp)

@@ -2,6 +2,7 @@
 // every node's backward through the backend table, in reverse.
 #include <stdlib.h>
 #include <string.h>
+#include "batch_slice.h"
 #include "exec.h"
 #include "exec_internal.h"
 #include "libcommon/util/alloc.h"
@@ -113,7 +114,11 @@ float *exec_backward(Exec *e, const float *dyl, int want_dx)
 			break;
 		}
 		case OP_BN:
-			if (r->bn_train)
+			if (r->bn_train && ghost_bn_count(N, e->bn_batch) > 1)   // data-parallel
+				ghost_bn_backward(be, N, e->bn_batch, d->C, d->H * d->W, xin,
+				        exec_param(e, d->w), r->save_mean, r->save_invstd,
+				        r->dy, dst[0], gw, gb);
+			else if (r->bn_train)
 				be->batchnorm_backward_train(N, d->C, d->H * d->W, xin,
 				        exec_param(e, d->w), r->save_mean, r->save_invstd,
 				        r->dy, dst[0], gw, gb);

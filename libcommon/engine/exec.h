@@ -54,6 +54,11 @@ typedef struct {
 	size_t dx_in_len;
 	int run_first, run_last, run_N, run_train, run_keep;
 	const float *run_x;
+	// ---- data-parallel (batch_slice.h, data_parallel.h) ----
+	int bn_batch;         // train-mode batch norm over ghost batches of
+	                      // this many samples (0: the whole batch)
+	int drop_row0, drop_rows;  // this forward's samples are rows [drop_row0,
+	                      // +N) of a batch of drop_rows (0: the whole batch)
 } Exec;
 
 // Starts running m on backend be (m must outlive e; its parameters are

@@ -43,14 +43,25 @@ static void epoch_line(FILE *f, int64_t epoch, double trn, const double *val, in
 
 // Validation loss and accuracy over the whole set (fast.ai's average of
 // batch values weighted by batch size: the overall means).
-static void validate(Trainer *t, TrainData *v, double *loss, double *acc)
+// Under several ranks each evaluates its share of every batch.
+static void validate(Trainer *t, DataParallel *dp, TrainData *v, double *loss,
+                     double *acc)
 {
 	train_data_epoch(v, NULL);
 	double sum = 0;
 	int64_t correct = 0;
 	for (int64_t b = 0; b < train_data_batches(v); b++) {
 		int N = train_data_batch(v, b);
-		trainer_eval(t, N, v->bx, v->by, &sum, &correct);
+		if (dp)
+			dp_eval(dp, t, N, v->bx, v->by, &sum, &correct);
+		else
+			trainer_eval(t, N, v->bx, v->by, &sum, &correct);
+	}
+	if (dp && dp->size > 1) {
+		double s[2] = { sum, (double)correct };
+		dp_sum(dp, s, 2);
+		sum = s[0];
+		correct = (int64_t)s[1];
 	}
 	*loss = sum / (double)v->n;
 	*acc = (double)correct / (double)v->n;
@@ -67,6 +78,9 @@ void fit_describe(const FitSpec *spec, int ngroups, int frozen, int mode,
 		         "bs=%d momentum=%a wd=%a seed=%" PRIu64 " frozen=%d mode=%d",
 		         spec->n_cycle, spec->cycle_len, spec->cycle_mult, spec->bs,
 		         (double)spec->momentum, (double)spec->wd, spec->seed, frozen, mode);
+	o = strlen(out);
+	if (spec->dp && spec->dp->bn_batch && o < len)
+		snprintf(out + o, len - o, " bn_batch=%d", spec->dp->bn_batch);
 }
 
 static void save_cycle(const FitSpec *spec, Trainer *t, int64_t k)
@@ -81,11 +95,14 @@ void fit_run(const FitSpec *spec, Trainer *t, TrainData *train,
              TrainData *valid, FitState *st)
 {
 	const Model *m = t->m;
+	DataParallel *dp = spec->dp;
+	int writer = !dp || dp_writer(dp);   // rank 0 alone writes
 	int64_t E = fit_epochs(spec->n_cycle, spec->cycle_len, spec->cycle_mult);
 	int64_t nbpe = train_data_batches(train);
 	if (train->kind == DATA_IMAGES && train->epochs < E)
 		die("%s: %" PRId64 " epochs of images, the schedule needs %" PRId64
 		    " (augment --epochs %" PRId64 ")", train->path, train->epochs, E, E);
+	st->ranks = dp ? dp->size : 1;
 	int fresh = st->epoch == 0 && st->batch == 0 && st->sched.iteration == 0;
 	if (fresh) {
 		sched_fit(&st->sched, nbpe, spec->cycle_len, spec->cycle_mult);
@@ -122,7 +139,8 @@ void fit_run(const FitSpec *spec, Trainer *t, TrainData *train,
 			double f = sched_next(&st->sched);
 			for (int g = 0; g < m->ngroups; g++)
 				lr[g] = spec->lr[g] * f;
-			double loss = trainer_step(t, N, train->bx, train->by, lr);
+			double loss = dp ? dp_step(dp, t, N, train->bx, train->by, lr)
+			                 : trainer_step(t, N, train->bx, train->by, lr);
 			if (!isfinite(loss))
 				die("epoch %" PRId64 ", batch %" PRId64 ": the loss is %s; the last "
 				    "good checkpoint is %s", ep, b, isnan(loss) ? "NaN" : "infinite",
@@ -136,8 +154,15 @@ void fit_run(const FitSpec *spec, Trainer *t, TrainData *train,
 				fprintf(spec->log, "\t%.9g\t%.9g\n", loss, shown);
 			}
 			progress_update(&pr, (uint64_t)(ep * nbpe + b + 1));
-			int sig = stop_requested();
-			if (sig) {
+			// under several ranks a request any of them saw, agreed in
+			// the step: they all stop after the same batch
+			if (dp ? dp_stop_requested(dp) : stop_requested()) {
+				int sig = stop_requested();
+				char by[64];
+				if (sig)
+					snprintf(by, sizeof by, "signal %d", sig);
+				else
+					snprintf(by, sizeof by, "another rank's signal");
 				FitState now = *st;
 				now.epoch = ep;
 				now.batch = b + 1;
@@ -146,11 +171,17 @@ void fit_run(const FitSpec *spec, Trainer *t, TrainData *train,
 				if (spec->log)
 					fflush(spec->log);
 				if (!spec->checkpoint)
-					die("stopped by signal %d at epoch %" PRId64 ", batch %" PRId64
-					    " (no checkpoint asked for)", sig, ep, b + 1);
-				checkpoint_save(spec->checkpoint, t, &now, desc);
-				die("stopped by signal %d at epoch %" PRId64 ", batch %" PRId64
-				    ": resume with --resume %s", sig, ep, b + 1, spec->checkpoint);
+					die("stopped by %s at epoch %" PRId64 ", batch %" PRId64
+					    " (no checkpoint asked for)", by, ep, b + 1);
+				if (writer)
+					checkpoint_save(spec->checkpoint, t, &now, desc);
+				warn("stopped by %s at epoch %" PRId64 ", batch %" PRId64
+				     ": resume with --resume %s", by, ep, b + 1, spec->checkpoint);
+				// no rank ends before rank 0 has written and said so: the
+				// launcher ends the others when one ends with an error
+				if (dp)
+					dp_barrier(dp);
+				exit(EXIT_FAIL);
 			}
 		}
 		st->epoch = ep + 1;
@@ -159,7 +190,7 @@ void fit_run(const FitSpec *spec, Trainer *t, TrainData *train,
 		progress_end(&pr);
 		if (valid) {
 			double vl[2];
-			validate(t, valid, &vl[0], &vl[1]);
+			validate(t, dp, valid, &vl[0], &vl[1]);
 			if (spec->lines)
 				epoch_line(spec->lines, ep, shown, vl, 2);
 		} else if (spec->lines) {
@@ -167,15 +198,19 @@ void fit_run(const FitSpec *spec, Trainer *t, TrainData *train,
 		}
 		if (spec->log)
 			fflush(spec->log);
-		if (spec->checkpoint && ep + 1 < E)
+		if (dp)
+			dp_check_same(dp, "after an epoch");
+		if (writer && spec->checkpoint && ep + 1 < E)
 			checkpoint_save(spec->checkpoint, t, st, desc);
-		if (spec->save_cycles && st->sched.kind == SCHED_SGDR &&
+		if (writer && spec->save_cycles && st->sched.kind == SCHED_SGDR &&
 		    sched_cycle_ended(&st->sched))
 			save_cycle(spec, t, st->sched.cycle_count - 1);
 		if (ep + 1 < E)
 			progress_start(&pr, "train", (uint64_t)(E * nbpe));
 	}
 	exec_params_to_host(&t->e);
+	if (!writer)
+		return;
 	model_save(t->m, spec->out);
 	if (spec->checkpoint)
 		unlink(spec->checkpoint);   // the run is complete: -o holds it
@@ -204,6 +239,8 @@ void checkpoint_save(const char *path, Trainer *t, const FitState *st,
 	set_rng(s, "rng_dropout", &st->drop);
 	set_rng(s, "rng_shuffle", &st->shuffle);
 	stream_meta_setf(s, "consumed", "%" PRId64, st->consumed);
+	if (st->ranks > 1)   // data-parallel: for the record (any count resumes)
+		stream_meta_setf(s, "ranks", "%d", st->ranks);
 	xstream_write_record(s, &t->m->params);
 	xstream_write_record(s, sgd_state(&t->opt));
 	xstream_finish(s);

@@ -6,6 +6,7 @@
 #define CNNPIPE_FIT_H
 #include <stdint.h>
 #include <stdio.h>
+#include "data_parallel.h"
 #include "optim.h"
 #include "schedule.h"
 #include "train_data.h"
@@ -24,6 +25,9 @@ typedef struct {
 	FILE *log;                    // a TSV row per batch, or NULL
 	FILE *lines;                  // fast.ai's epoch lines (stdout)
 	int progress;                 // a progress bar on stderr
+	DataParallel *dp;             // the ranks of a data-parallel job (or
+	                              // NULL: this process alone); only rank 0
+	                              // writes out, checkpoint, save_cycles
 } FitSpec;
 
 // Where a run is: what a checkpoint holds besides the weights and the
@@ -35,6 +39,7 @@ typedef struct {
 	Rng drop;                     // dropout draws
 	Rng shuffle;                  // the epoch shuffle, as at the start of `epoch`
 	int64_t consumed;             // images read
+	int ranks;                    // of the data-parallel job that saved it
 } FitState;
 
 // Trains t's model on train (validating on valid when not NULL) as spec
@@ -46,7 +51,8 @@ void fit_run(const FitSpec *spec, Trainer *t, TrainData *train,
              TrainData *valid, FitState *st);
 
 // The options of a fit as one string, saved in a checkpoint and compared
-// on resume.
+// on resume (the ghost batch of batch norm among them when it is not the
+// whole batch: a run resumes under any number of ranks with the same).
 void fit_describe(const FitSpec *spec, int ngroups, int frozen, int mode,
                   char *out, size_t len);
 

@@ -2,6 +2,7 @@
 // node through the backend table.
 #include <stdlib.h>
 #include <string.h>
+#include "batch_slice.h"
 #include "exec.h"
 #include "libcommon/util/err.h"
 #include "plan.h"
@@ -9,7 +10,7 @@
 // Grows the per-node buffers a forward of N samples needs (argmax, batch
 // statistics, dropout masks), on the device.
 static void aux_fit(const Backend *be, const Node *d, NodeRun *r, int N,
-                    int train)
+                    int train, int bn_batch)
 {
 	if (r->aux_n >= (size_t)N && r->aux_n)
 		return;
@@ -20,8 +21,11 @@ static void aux_fit(const Backend *be, const Node *d, NodeRun *r, int N,
 			return;
 		be->free(r->save_mean);
 		be->free(r->save_invstd);
-		r->save_mean = be->alloc((size_t)d->C * sizeof(float));
-		r->save_invstd = be->alloc((size_t)d->C * sizeof(float));
+		// a mean and invstd per ghost batch (batch_slice.h)
+		r->save_mean = be->alloc((size_t)d->C * ghost_bn_count(N, bn_batch) *
+		                         sizeof(float));
+		r->save_invstd = be->alloc((size_t)d->C * ghost_bn_count(N, bn_batch) *
+		                           sizeof(float));
 		break;
 	case OP_MAXPOOL:
 		be->free(r->argmax);
@@ -123,7 +127,12 @@ static void node_forward(Exec *e, int N, int first, const float *x, int i,
 		break;
 	}
 	case OP_BN:
-		if (r->bn_train)
+		if (r->bn_train && ghost_bn_count(N, e->bn_batch) > 1)   // data-parallel
+			ghost_bn_forward(be, N, e->bn_batch, d->C, d->H * d->W, xi,
+			        exec_param(e, d->w), exec_param(e, d->b),
+			        exec_param(e, d->rm), exec_param(e, d->rv),
+			        0.1f, d->eps, r->save_mean, r->save_invstd, y);
+		else if (r->bn_train)
 			be->batchnorm_forward_train(N, d->C, d->H * d->W, xi,
 			        exec_param(e, d->w), exec_param(e, d->b),
 			        exec_param(e, d->rm), exec_param(e, d->rv),
@@ -167,7 +176,10 @@ static void node_forward(Exec *e, int N, int first, const float *x, int i,
 	case OP_FLATTEN:
 		break;   // an alias of its input
 	case OP_DROPOUT:
-		if (train)
+		if (train && e->drop_rows)   // data-parallel: a slice's rows
+			slice_dropout_forward(be, n, N, d->p, &e->rng, e->drop_row0,
+			                      e->drop_rows, xi, y, r->mask);
+		else if (train)
 			be->dropout_forward(n, d->p, &e->rng, xi, y, r->mask);
 		break;   // eval: an alias of its input
 	case OP_LINEAR:
@@ -204,7 +216,7 @@ float *exec_forward(Exec *e, int N, const float *x, int first, int last,
 	}
 	for (int i = first; i <= last; i++) {
 		int k = i - first;
-		aux_fit(e->be, &m->nodes[i], &e->run[i], N, train || keep);
+		aux_fit(e->be, &m->nodes[i], &e->run[i], N, train || keep, e->bn_batch);
 		if (p.cof[k] >= 0) {
 			const Chain *c = &p.ch[p.cof[k] - first];
 			if (c->tail == i)

@@ -75,6 +75,8 @@ double trainer_step(Trainer *t, int N, const float *x, const int32_t *y,
 	be->nll_loss_backward(N, t->K, t->tdev, 1.0f, t->dlogp);
 	exec_zero_grad(&t->e);
 	exec_backward(&t->e, t->dlogp, 0);
+	if (t->reduce)   // data-parallel: the ranks' gradients summed
+		t->reduce(t->reduce_ctx, N, loss);
 	sgd_step(&t->opt, lr);
 	return loss;
 }

@@ -26,6 +26,11 @@ typedef struct {
 	int32_t *tdev;         // targets on the device
 	float *dlogp;          // (bs, K) device
 	float *logp;           // (bs, K) host
+	// ---- data-parallel (data_parallel.h) ----
+	// Called by trainer_step between the backward and the optimiser's step
+	// with the batch's size and mean loss: sums the ranks' gradients.
+	void (*reduce)(void *ctx, int N, double loss);
+	void *reduce_ctx;
 } Trainer;
 
 // mode from the data kind and the model's frozen groups.  Dropout draws
