@@ -7,8 +7,8 @@
 //   dw, 3x3 stride 1: in the Winograd domain (conv_winograd_dw.c);
 //   dw, other shapes: dy . col^T over column blocks of the whole batch
 //       (several small images per product), partial sums per thread.
-// The Winograd paths follow ops_winograd(): off, every gradient is direct
-// products (closest to PyTorch's numerics).
+// With ops_winograd() off, every gradient is instead summed in PyTorch's
+// order (backward_direct).
 #include <stdlib.h>
 #include <string.h>
 #include <cblas.h>
@@ -237,12 +237,87 @@ static void backward_bias(const ConvShape *s, const float *dy, float *db)
 		}
 }
 
+// ---- direct: PyTorch's order ------------------------------------------------
+// With Winograd off every gradient is summed as PyTorch's CPU convolution
+// does (per image: dw += dy[n] . col^T, dcol = w^T . dy[n]), and threads
+// split the images with partial dw per thread: the step-matching test
+// (tests/train.bats) holds this path to 1e-4 of PyTorch after ten steps,
+// which ten steps of training amplify any other summation order past.
+static void direct_images(void *ctx, size_t begin, size_t end, int thread)
+{
+	BwdJob *j = ctx;
+	const ConvShape *s = j->s;
+	const int CRS = s->C * s->R * s->S, PQ = s->P * s->Q;
+	const size_t chw = (size_t)s->C * s->H * s->W;
+	const int pw = conv_is_pointwise(s);
+	float *col = ops_scratch(j->scratch, thread, (size_t)2 * CRS * PQ);
+	float *dcol = col + (size_t)CRS * PQ;
+	float *dw = j->dw ? j->dwt + (size_t)thread * s->K * CRS : NULL;
+	for (size_t n = begin; n < end; n++) {
+		const float *xn = j->x + n * chw;
+		const float *dyn = j->dy + n * (size_t)s->K * PQ;
+		if (dw) {
+			const float *B = xn;
+			if (!pw) {
+				conv_im2col_range(s, xn, 0, (size_t)PQ, col, (size_t)PQ);
+				B = col;
+			}
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->K, CRS, PQ,
+			            1.0f, dyn, PQ, B, PQ, 1.0f, dw, CRS);
+		}
+		if (j->dx) {
+			float *dxn = j->dx + n * chw;
+			if (pw) {
+				cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, CRS, PQ, s->K,
+				            1.0f, j->w, CRS, dyn, PQ, 0.0f, dxn, PQ);
+			} else {
+				cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, CRS, PQ, s->K,
+				            1.0f, j->w, CRS, dyn, PQ, 0.0f, dcol, PQ);
+				memset(dxn, 0, sizeof(float) * chw);
+				col2im(s, dcol, dxn);
+			}
+		}
+	}
+}
+
+static void backward_direct(OpsScratch *sp, const ConvShape *s, const float *x,
+                            const float *w, const float *dy, float *dx, float *dw)
+{
+	const size_t KCRS = (size_t)s->K * s->C * s->R * s->S;
+	int T = ops_threads();
+	int slots = T > 1 && s->N >= T ? T : 1;
+	BwdJob j = { .s = s, .x = x, .w = w, .dy = dy, .dx = dx, .dw = dw,
+	             .scratch = sp };
+	if (dw) {
+		j.dwt = ops_scratch(sp, OPS_SLOT_WEIGHTS, slots * KCRS);
+		memset(j.dwt, 0, sizeof(float) * slots * KCRS);
+	}
+	if (slots > 1) {
+		ops_blas_threads(1);
+		parallel_for((size_t)s->N, T, direct_images, &j);
+	} else {
+		ops_blas_threads(T);
+		direct_images(&j, 0, (size_t)s->N, 0);
+	}
+	for (int t = 0; dw && t < slots; t++)
+		for (size_t i = 0; i < KCRS; i++)
+			dw[i] += j.dwt[(size_t)t * KCRS + i];
+}
+
 void conv2d_backward(const ConvShape *s, const float *x, const float *w,
                      const float *dy, float *dx, float *dw, float *db)
 {
 	if (s->N == 0 || (!dx && !dw && !db))
 		return;
 	OpsScratch *sp = ops_scratch_acquire();
+	if (!ops_winograd()) {
+		if (db)
+			backward_bias(s, dy, db);
+		if (dx || dw)
+			backward_direct(sp, s, x, w, dy, dx, dw);
+		ops_scratch_release(sp);
+		return;
+	}
 	if (db)
 		backward_bias(s, dy, db);
 	if (dx)

@@ -194,6 +194,13 @@ static void fast_vs_ref(void)
 		unsetenv("CNNPIPE_CONV_COLS");
 		unsetenv("CNNPIPE_WINO_TILES");
 		conv_vs_ref(&r, 2, 8, 40, 40, 8, 1, 1, 1, 0, 1);  // pointwise, whole images
+		// ResNet18 at 32x32: maps of 2x2 and 1x1, column blocks of many
+		// images in the filter gradient
+		conv_vs_ref(&r, 9, 16, 2, 2, 32, 3, 3, 1, 1, 0);
+		conv_vs_ref(&r, 9, 16, 1, 1, 32, 3, 3, 1, 1, 0);
+		conv_vs_ref(&r, 9, 16, 2, 2, 32, 3, 3, 2, 1, 0);
+		conv_vs_ref(&r, 9, 16, 4, 4, 32, 1, 1, 2, 0, 0);
+		conv_vs_ref(&r, 9, 16, 4, 4, 32, 3, 3, 1, 1, 0);
 		linear_vs_ref(&r, 1, 13, 5);
 		linear_vs_ref(&r, 7, 33, 19);
 		linear_vs_ref(&r, 64, 1024, 2);
