@@ -99,3 +99,14 @@ meta[k] = v; write_stream(sys.argv[3], meta, recs, tr)' \
 	done
 	assert_output --partial "meta groups=x: need a whole number"
 }
+
+@test "precompute: the same bytes whatever the batch size and threads" {
+	skip_without_torch
+	precompute -m "$T/r18.model" -b 1 -j 1 "$T/im.stream" > "$T/det1.1"
+	for b in 1 2 3 7; do
+		for j in 1 2; do
+			precompute -m "$T/r18.model" -b $b -j $j "$T/im.stream" > "$T/det$b.$j"
+			cmp "$T/det1.1" "$T/det$b.$j"
+		done
+	done
+}
