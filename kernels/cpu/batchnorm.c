@@ -9,6 +9,8 @@
 //   NULL (= 1 / 0, affine=False).
 #include <math.h>
 #include <stddef.h>
+#include <stdlib.h>
+#include "libcommon/util/alloc.h"
 #include "ops.h"
 #include "ops_internal.h"
 #include "libcommon/util/threads.h"
@@ -132,6 +134,25 @@ void batchnorm_backward_eval_ref(int N, int C, int HW, const float *x,
 	                dgamma, dbeta);
 }
 
+// The activation's backward first (dy' = act > 0 ? dy : slope*dy, 0 for
+// slope 0), then batchnorm_backward_train_ref on dy'.
+void batchnorm_backward_train_act_ref(int N, int C, int HW, const float *x,
+                                      const float *gamma,
+                                      const float *save_mean,
+                                      const float *save_invstd,
+                                      const float *act, float slope,
+                                      const float *dy, float *dx,
+                                      float *dgamma, float *dbeta)
+{
+	size_t n = (size_t)N * C * HW;
+	float *g = xmalloc_array(n ? n : 1, sizeof(float));
+	for (size_t i = 0; i < n; i++)
+		g[i] = act[i] > 0.0f ? dy[i] : slope == 0.0f ? 0.0f : dy[i] * slope;
+	batchnorm_backward_train_ref(N, C, HW, x, gamma, save_mean, save_invstd, g,
+	                             dx, dgamma, dbeta);
+	free(g);
+}
+
 #undef XI
 
 // ---- fast path ------------------------------------------------------------
@@ -141,6 +162,8 @@ typedef struct {
 	const float *x, *gamma, *beta, *dy, *mean, *var;
 	float *rmean, *rvar, *smean, *sinvstd, *y, *dx, *dgamma, *dbeta;
 	float momentum, eps;
+	const float *act;   // backward: the activation's mask source, or NULL
+	float slope;
 } BnJob;
 
 #define AT(p, n, c) ((p) + ((size_t)(n) * j->C + (c)) * j->HW)
@@ -249,11 +272,18 @@ static void bwd(void *ctx, size_t c0, size_t c1, int thread, int train)
 		double invstd = train ? (double)j->var[c]  // var holds save_invstd
 		                      : 1.0 / sqrt((double)j->var[c] + j->eps);
 		double sdy = 0.0, sdyx = 0.0;
+		const float sl = j->slope;
+		// dy through the activation (ReLU / leaky after the batch norm),
+		// where the fused backward was asked for: the same value as the
+		// activation's own backward, without its pass over memory
+#define DY(gp, ap, i) (ap ? (ap[i] > 0.0f ? gp[i] : sl == 0.0f ? 0.0f : gp[i] * sl) : gp[i])
 		for (int n = 0; n < j->N; n++) {
 			const float *xp = AT(j->x, n, c), *gp = AT(j->dy, n, c);
+			const float *ap = j->act ? AT(j->act, n, c) : NULL;
 			for (int i = 0; i < j->HW; i++) {
-				sdy += gp[i];
-				sdyx += gp[i] * (xp[i] - mean);
+				float g = DY(gp, ap, i);
+				sdy += g;
+				sdyx += g * (xp[i] - mean);
 			}
 		}
 		sdyx *= invstd;   // = sum dy*xhat
@@ -270,9 +300,14 @@ static void bwd(void *ctx, size_t c0, size_t c1, int thread, int train)
 			float bcoef = (float)(sdyx / M * invstd);  // per (x - mean)
 			for (int n = 0; n < j->N; n++) {
 				const float *xp = AT(j->x, n, c), *gp = AT(j->dy, n, c);
+				const float *ap = j->act ? AT(j->act, n, c) : NULL;
 				float *dp = AT(j->dx, n, c);
-				for (int i = 0; i < j->HW; i++)
-					dp[i] = k * (gp[i] - a - (xp[i] - (float)mean) * bcoef);
+				if (ap)
+					for (int i = 0; i < j->HW; i++)
+						dp[i] = k * (DY(gp, ap, i) - a - (xp[i] - (float)mean) * bcoef);
+				else
+					for (int i = 0; i < j->HW; i++)
+						dp[i] = k * (gp[i] - a - (xp[i] - (float)mean) * bcoef);
 			}
 		} else {
 			for (int n = 0; n < j->N; n++) {
@@ -298,6 +333,20 @@ void batchnorm_backward_train(int N, int C, int HW, const float *x,
 	BnJob j = { .N = N, .C = C, .HW = HW, .x = x, .gamma = gamma, .dy = dy,
 	            .mean = save_mean, .var = save_invstd, .dx = dx,
 	            .dgamma = dgamma, .dbeta = dbeta };
+	parallel_for((size_t)C, bn_threads(N, C, HW), train_bwd, &j);
+}
+
+void batchnorm_backward_train_act(int N, int C, int HW, const float *x,
+                                  const float *gamma, const float *save_mean,
+                                  const float *save_invstd, const float *act,
+                                  float slope, const float *dy, float *dx,
+                                  float *dgamma, float *dbeta)
+{
+	if (N * (size_t)HW == 0)
+		return;
+	BnJob j = { .N = N, .C = C, .HW = HW, .x = x, .gamma = gamma, .dy = dy,
+	            .mean = save_mean, .var = save_invstd, .dx = dx,
+	            .dgamma = dgamma, .dbeta = dbeta, .act = act, .slope = slope };
 	parallel_for((size_t)C, bn_threads(N, C, HW), train_bwd, &j);
 }
 

@@ -122,6 +122,23 @@ void batchnorm_backward_train_ref(int N, int C, int HW, const float *x,
                                   const float *gamma, const float *save_mean,
                                   const float *save_invstd, const float *dy,
                                   float *dx, float *dgamma, float *dbeta);
+// The backward of an activation after a training-mode batch norm fused
+// into the batch norm's: dy' = act > 0 ? dy : slope*dy (slope 0: ReLU,
+// dy' = 0; act: the ReLU's output or the leaky ReLU's input, the batch
+// norm's output), then batchnorm_backward_train on dy', in one pass fewer.
+// act, dy, dx: (N, C, HW); dx may be dy.
+void batchnorm_backward_train_act(int N, int C, int HW, const float *x,
+                                  const float *gamma, const float *save_mean,
+                                  const float *save_invstd, const float *act,
+                                  float slope, const float *dy, float *dx,
+                                  float *dgamma, float *dbeta);
+void batchnorm_backward_train_act_ref(int N, int C, int HW, const float *x,
+                                      const float *gamma,
+                                      const float *save_mean,
+                                      const float *save_invstd,
+                                      const float *act, float slope,
+                                      const float *dy, float *dx,
+                                      float *dgamma, float *dbeta);
 // Backward of eval mode (fixed statistics): dx = gamma*invstd * dy, the
 // parameter gradients as in training.
 void batchnorm_backward_eval(int N, int C, int HW, const float *x,
