@@ -75,11 +75,22 @@ static void dy_group(const DwJob *j, int g)
 	float d[16 * VL];   // [a*4+b][tile]
 	for (int k = 0; k < K; k++) {
 		const float *dk = j->dy + (size_t)k * PQ;
-		for (int l = 0; l < VL; l++)
+		for (int l = 0; l < VL; l++) {
+			const float *src = dk + off[l];
+			if (nr[l] == 4 && ncol[l] == 4) {   // whole tiles: no tests
+				for (int a = 0; a < 4; a++, src += Q) {
+					d[(a * 4 + 0) * VL + l] = src[0];
+					d[(a * 4 + 1) * VL + l] = src[1];
+					d[(a * 4 + 2) * VL + l] = src[2];
+					d[(a * 4 + 3) * VL + l] = src[3];
+				}
+				continue;
+			}
 			for (int a = 0; a < 4; a++)
 				for (int b = 0; b < 4; b++)
 					d[(a * 4 + b) * VL + l] = a < nr[l] && b < ncol[l] ?
-						dk[off[l] + (size_t)a * Q + b] : 0.0f;
+						src[(size_t)a * Q + b] : 0.0f;
+		}
 		v16 t[24];   // [i*4+b]: A over the rows a, for each column b
 		for (int b = 0; b < 4; b++)
 			A6(vld(d + (0 * 4 + b) * VL), vld(d + (1 * 4 + b) * VL),
