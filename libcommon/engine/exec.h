@@ -54,6 +54,13 @@ typedef struct {
 	size_t dx_in_len;
 	int run_first, run_last, run_N, run_train, run_keep;
 	const float *run_x;
+	// Set by whoever trains: convolutions that learn keep no cache.  Their
+	// weights move every step, so the cache (Winograd filters: 4x the
+	// weights, ResNet34's body about 310 MB) would be remade each step
+	// anyway; the backend makes them into reused scratch memory instead.
+	// The evaluation passes between epochs pay that transform per batch
+	// (a few % of their time).
+	int learning;
 } Exec;
 
 // Starts running m on backend be (m must outlive e; its parameters are
