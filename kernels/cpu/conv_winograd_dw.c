@@ -19,6 +19,9 @@
 #include "libcommon/util/threads.h"
 #include "ops.h"
 #include "ops_internal.h"
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
 
 #define VL 16   // tiles per vector
 typedef float v16 __attribute__((vector_size(64)));
@@ -73,8 +76,44 @@ static void dy_group(const DwJob *j, int g)
 		off[l] = n * K * PQ + (size_t)oh * Q + ow;
 	}
 	float d[16 * VL];   // [a*4+b][tile]
+#ifdef __AVX512F__
+	// Per tile: the row loads' masks (its columns inside dy, none for rows
+	// past P or tiles past the chunk).  Row a of tiles 4m..4m+3 is loaded
+	// into one vector (tile 4m+i in lanes 4i..4i+3), then permutes leave
+	// value b of all 16 tiles in one vector.
+	__mmask16 rmask[4][VL];
+	for (int l = 0; l < VL; l++)
+		for (int a = 0; a < 4; a++)
+			rmask[a][l] = (__mmask16)(a < nr[l] ? ((1u << ncol[l]) - 1) << (4 * (l % 4)) : 0);
+	__m512i pick[4];
+	for (int b = 0; b < 4; b++) {
+		int ix[16];
+		for (int i = 0; i < 16; i++)
+			ix[i] = i < 8 ? 4 * i + b : 0;
+		pick[b] = _mm512_loadu_si512(ix);
+	}
+#endif
 	for (int k = 0; k < K; k++) {
 		const float *dk = j->dy + (size_t)k * PQ;
+#ifdef __AVX512F__
+		for (int a = 0; a < 4; a++) {
+			__m512 z[4];
+			for (int m = 0; m < 4; m++) {
+				z[m] = _mm512_setzero_ps();
+				for (int i = 0; i < 4; i++) {
+					int l = 4 * m + i;
+					z[m] = _mm512_mask_loadu_ps(z[m], rmask[a][l],
+					        dk + off[l] + (size_t)a * Q - 4 * i);
+				}
+			}
+			for (int b = 0; b < 4; b++) {
+				__m512 lo = _mm512_permutex2var_ps(z[0], pick[b], z[1]);
+				__m512 hi = _mm512_permutex2var_ps(z[2], pick[b], z[3]);
+				_mm512_storeu_ps(d + (a * 4 + b) * VL, _mm512_shuffle_f32x4(lo, hi, 0x44));
+			}
+		}
+		goto transform;
+#endif
 		for (int l = 0; l < VL; l++) {
 			const float *src = dk + off[l];
 			if (nr[l] == 4 && ncol[l] == 4) {   // whole tiles: no tests
@@ -91,6 +130,9 @@ static void dy_group(const DwJob *j, int g)
 					d[(a * 4 + b) * VL + l] = a < nr[l] && b < ncol[l] ?
 						src[(size_t)a * Q + b] : 0.0f;
 		}
+#ifdef __AVX512F__
+transform:;
+#endif
 		v16 t[24];   // [i*4+b]: A over the rows a, for each column b
 		for (int b = 0; b < 4; b++)
 			A6(vld(d + (0 * 4 + b) * VL), vld(d + (1 * 4 + b) * VL),
