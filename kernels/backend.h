@@ -71,6 +71,15 @@ typedef struct Backend {
 	                                 const float *gamma, const float *save_mean,
 	                                 const float *save_invstd, const float *dy,
 	                                 float *dx, float *dgamma, float *dbeta);
+	// the activation after it fused in: dy' = act > 0 ? dy : slope*dy
+	// (slope 0: 0), then batchnorm_backward_train; dx may be dy
+	void (*batchnorm_backward_train_act)(int N, int C, int HW, const float *x,
+	                                     const float *gamma,
+	                                     const float *save_mean,
+	                                     const float *save_invstd,
+	                                     const float *act, float slope,
+	                                     const float *dy, float *dx,
+	                                     float *dgamma, float *dbeta);
 	void (*batchnorm_backward_eval)(int N, int C, int HW, const float *x,
 	                                const float *gamma, const float *mean,
 	                                const float *var, float eps,

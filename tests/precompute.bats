@@ -209,4 +209,13 @@ write_stream(sys.argv[3], meta, recs, tr)' "$BATS_TEST_DIRNAME" "$@"
 	run sh -c 'ulimit -v 400000; exec precompute -m "$1" "$2"' sh "$T/huge.model" "$T/im32.stream"
 	assert_failure 1
 	assert_output --regexp "^precompute: $T/huge.model: the network needs [0-9]+ bytes of parameters, more than a model file holds \(4294967296\)$"
+@test "precompute: the same bytes whatever the batch size and threads" {
+	skip_without_torch
+	precompute -m "$T/r18.model" -b 1 -j 1 "$T/im.stream" > "$T/det1.1"
+	for b in 1 2 3 7; do
+		for j in 1 2; do
+			precompute -m "$T/r18.model" -b $b -j $j "$T/im.stream" > "$T/det$b.$j"
+			cmp "$T/det1.1" "$T/det$b.$j"
+		done
+	done
 }

@@ -48,6 +48,7 @@ static const Backend CPU = {
 	.batchnorm_forward_train = batchnorm_forward_train,
 	.batchnorm_forward_eval = batchnorm_forward_eval,
 	.batchnorm_backward_train = batchnorm_backward_train,
+	.batchnorm_backward_train_act = batchnorm_backward_train_act,
 	.batchnorm_backward_eval = batchnorm_backward_eval,
 	.relu_forward = relu_forward,
 	.relu_backward = relu_backward,

@@ -1,8 +1,8 @@
 // 2-D convolution (cross-correlation, as PyTorch's Conv2d), zero padding, no
-// groups.  Reference: direct loops.  Fast path: per image, im2col then one
-// OpenBLAS sgemm; images are shared among threads, each with its own
-// workspace of one image's columns (C*R*S x P*Q floats), so memory does not
-// grow with the batch.
+// groups.  Reference: direct loops.  Fast paths of the forward: Winograd
+// (conv_winograd.c), direct (conv_direct.c), and here column blocks of
+// im2col times packed weights by our own kernel (or OpenBLAS).  The
+// backward: conv_backward.c.
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,7 +98,7 @@ void conv_fold_batchnorm_ref(int K, size_t CRS, const float *w, const float *b,
 // ---- fast path ------------------------------------------------------------
 
 // Valid output columns [*lo, *hi) for kernel column t: 0 <= q*st-pad+t < W.
-static void valid_range(int W, int Q, int stride, int pad, int t, int *lo, int *hi)
+void conv_valid_range(int W, int Q, int stride, int pad, int t, int *lo, int *hi)
 {
 	int a = pad - t;                 // need q*stride >= a
 	int l = a <= 0 ? 0 : (a + stride - 1) / stride;
@@ -112,75 +112,11 @@ static void valid_range(int W, int Q, int stride, int pad, int t, int *lo, int *
 	*hi = h;
 }
 
-// x: (C, H, W) one image -> col: (C*R*S, P*Q)
-static void im2col(const ConvShape *s, const float *x, float *col)
-{
-	const int P = s->P, Q = s->Q, st = s->stride;
-	for (int c = 0; c < s->C; c++)
-	for (int r = 0; r < s->R; r++)
-	for (int t = 0; t < s->S; t++) {
-		float *dst = col + ((size_t)(c * s->R + r) * s->S + t) * P * Q;
-		int lo, hi;
-		valid_range(s->W, Q, st, s->pad, t, &lo, &hi);
-		for (int p = 0; p < P; p++, dst += Q) {
-			int ih = p * st - s->pad + r;
-			if (ih < 0 || ih >= s->H) {
-				memset(dst, 0, sizeof(float) * Q);
-				continue;
-			}
-			const float *src = x + ((size_t)c * s->H + ih) * s->W - s->pad + t;
-			for (int q = 0; q < lo; q++)
-				dst[q] = 0.0f;
-			if (st == 1)
-				memcpy(dst + lo, src + lo, sizeof(float) * (hi - lo));
-			else
-				for (int q = lo; q < hi; q++)
-					dst[q] = src[q * st];
-			for (int q = hi; q < Q; q++)
-				dst[q] = 0.0f;
-		}
-	}
-}
-
-// col: (C*R*S, P*Q) -> dx: (C, H, W), accumulating (dx zeroed by the caller)
-static void col2im(const ConvShape *s, const float *col, float *dx)
-{
-	const int P = s->P, Q = s->Q, st = s->stride;
-	for (int c = 0; c < s->C; c++)
-	for (int r = 0; r < s->R; r++)
-	for (int t = 0; t < s->S; t++) {
-		const float *src = col + ((size_t)(c * s->R + r) * s->S + t) * P * Q;
-		int lo, hi;
-		valid_range(s->W, Q, st, s->pad, t, &lo, &hi);
-		for (int p = 0; p < P; p++, src += Q) {
-			int ih = p * st - s->pad + r;
-			if (ih < 0 || ih >= s->H)
-				continue;
-			float *dst = dx + ((size_t)c * s->H + ih) * s->W - s->pad + t;
-			if (st == 1)
-				for (int q = lo; q < hi; q++)
-					dst[q] += src[q];
-			else
-				for (int q = lo; q < hi; q++)
-					dst[q * st] += src[q];
-		}
-	}
-}
-
 // A 1x1 stride-1 unpadded convolution needs no im2col: x[n] is the matrix.
-static int is_pointwise(const ConvShape *s)
+int conv_is_pointwise(const ConvShape *s)
 {
 	return s->R == 1 && s->S == 1 && s->stride == 1 && s->pad == 0;
 }
-
-typedef struct {
-	const ConvShape *s;
-	const float *x, *w, *b, *dy;
-	float *y, *dx, *dw, *db;
-	float *dwt;            // per-thread dw partials: threads x K*CRS
-	float *dbt;            // per-thread db partials: threads x K
-	size_t ws_floats;      // per-thread workspace size
-} ConvJob;
 
 // ---- forward: column blocks ------------------------------------------------
 // The output pixels of the whole batch, j = (n*P + p)*Q + q, are cut into
@@ -236,7 +172,7 @@ static void im2col_segs(const ConvShape *s, const Seg *sg, int nseg,
 	const size_t plane = (size_t)H * s->W;
 	for (int t = 0; t < s->S; t++) {
 		int lo, hi;
-		valid_range(s->W, s->Q, st, s->pad, t, &lo, &hi);
+		conv_valid_range(s->W, s->Q, st, s->pad, t, &lo, &hi);
 		for (int c = 0; c < s->C; c++)
 		for (int r = 0; r < s->R; r++) {
 			float *row = col + ((size_t)(c * s->R + r) * s->S + t) * ld;
@@ -268,8 +204,8 @@ static void im2col_segs(const ConvShape *s, const Seg *sg, int nseg,
 	}
 }
 
-static void im2col_range(const ConvShape *s, const float *x, size_t j0, size_t j1,
-                         float *col, size_t ld)
+void conv_im2col_range(const ConvShape *s, const float *x, size_t j0, size_t j1,
+                      float *col, size_t ld)
 {
 	const int Q = s->Q;
 	const size_t PQ = (size_t)s->P * Q;
@@ -328,7 +264,7 @@ static void fwd_block_core(void *ctx, size_t blk, size_t blk_end, int thread)
 	}
 	float *col = ops_scratch(j->scratch, thread, (size_t)CRS * nc +
 	                         (one_image ? 0 : (size_t)K * nc));
-	im2col_range(s, j->x, j0, j1, col, nc);
+	conv_im2col_range(s, j->x, j0, j1, col, nc);
 	if (one_image) {   // straight into y[n][:, j0 - n*PQ ...], row stride PQ
 		gemm_into_image(K, nc, CRS, j->w, col, nc, j->b,
 		                j->y + n0 * (size_t)K * PQ + (j0 - n0 * PQ), PQ);
@@ -375,7 +311,7 @@ static void conv2d_forward_gemm(OpsScratch *sp, const ConvShape *s, const float 
 	const size_t CRS = (size_t)s->C * s->R * s->S, PQ = (size_t)s->P * s->Q;
 	FwdJob j = { .s = s, .x = x, .w = w, .b = b, .y = y, .epi = epi };
 	j.total = (size_t)s->N * PQ;
-	j.direct = is_pointwise(s);
+	j.direct = conv_is_pointwise(s);
 	// Columns per block: col about 1 M floats (half the L2 cache), at
 	// least 256 so that packing w is amortised; measured on ResNet34.
 	// CNNPIPE_CONV_COLS sets it (tests and tuning).
@@ -416,13 +352,13 @@ static int round8(int v)
 	return (v + 7) / 8 * 8;
 }
 
-static size_t packed_weights_floats(const ConvShape *s)
+size_t conv_packed_weights_floats(const ConvShape *s)
 {
 	return (size_t)round8(s->K) * s->C * s->R * s->S;
 }
 
 // wp[k/8][e][k%8] = w[k][e], e over C*R*S; rows k >= K zero
-static void pack_weights(const ConvShape *s, const float *w, float *wp)
+void conv_pack_weights(const ConvShape *s, const float *w, float *wp)
 {
 	const size_t CRS = (size_t)s->C * s->R * s->S;
 	const int K8 = round8(s->K);
@@ -449,7 +385,7 @@ static void pk_item_core(void *ctx, size_t item, size_t item_end, int thread)
 	const size_t PQ = (size_t)s->P * s->Q;
 	const size_t j0 = item * PK_COLS;
 	const size_t j1 = j0 + PK_COLS < j->total ? j0 + PK_COLS : j->total;
-	const int nblk = (int)((j1 - j0 + 31) / 32), pw = is_pointwise(s);
+	const int nblk = (int)((j1 - j0 + 31) / 32), pw = conv_is_pointwise(s);
 	float *col = ops_scratch(j->scratch, thread, (size_t)nblk * CRS * 32);
 	// Column block tb: the kernel's v operand and its row stride; whole
 	// blocks inside one image (inplace) are written straight into y.
@@ -474,7 +410,7 @@ static void pk_item_core(void *ctx, size_t item, size_t item_end, int thread)
 		}
 		if (e - a < 32)   // last block: finite zeros in the unused columns
 			memset(cb, 0, sizeof(float) * CRS * 32);
-		im2col_range(s, j->x, a, e, cb, 32);
+		conv_im2col_range(s, j->x, a, e, cb, 32);
 		vb[tb] = cb;
 		ldv[tb] = 32;
 	}
@@ -482,27 +418,31 @@ static void pk_item_core(void *ctx, size_t item, size_t item_end, int thread)
 	for (int k0 = 0; k0 < K8; k0 += 8) {
 		const float *wk = j->wp + (size_t)k0 * CRS;
 		const int nk = K - k0 < 8 ? K - k0 : 8;
+		// The bias goes into the accumulators first wherever the block
+		// lands, so that every output is bias + the same sum in the same
+		// order: an image's numbers do not depend on its place in the batch.
+		float bias8[8] = { 0 };
+		if (j->b)
+			for (int i = 0; i < nk; i++)
+				bias8[i] = j->b[k0 + i];
 		for (int tb = 0; tb < nblk; tb++) {
 			size_t a = j0 + (size_t)tb * 32, e = a + 32 < j1 ? a + 32 : j1;
 			if (inplace[tb] && nk == 8) {
 				size_t n = a / PQ;
 				ops_gemm_8x32(CRS, wk, vb[tb], ldv[tb],
 				              j->y + (n * K + k0) * PQ + (a - n * PQ), PQ,
-				              j->b ? j->b + k0 : NULL);
+				              j->b ? bias8 : NULL);
 				continue;
 			}
-			ops_gemm_8x32(CRS, wk, vb[tb], ldv[tb], m, 32, NULL);
+			ops_gemm_8x32(CRS, wk, vb[tb], ldv[tb], m, 32, j->b ? bias8 : NULL);
 			// m (8, 32) -> y, per image met
 			while (a < e) {
 				size_t n = a / PQ, off = a - n * PQ;
 				size_t len = (n + 1) * PQ < e ? (n + 1) * PQ - a : e - a;
 				const float *src = m + (a - j0 - (size_t)tb * 32);
-				for (int i = 0; i < nk; i++) {
-					float *dst = j->y + (n * K + k0 + i) * PQ + off;
-					float bk = j->b ? j->b[k0 + i] : 0.0f;
-					for (size_t l = 0; l < len; l++)
-						dst[l] = src[i * 32 + l] + bk;
-				}
+				for (int i = 0; i < nk; i++)
+					memcpy(j->y + (n * K + k0 + i) * PQ + off, src + i * 32,
+					       sizeof(float) * len);
 				a += len;
 			}
 		}
@@ -520,9 +460,9 @@ static void pk_item(void *ctx, size_t item, size_t item_end, int thread)
 	}
 }
 
-static void conv2d_forward_packed(OpsScratch *sp, const ConvShape *s, const float *x,
-                                  const float *wp, const float *b, const ConvEpi *epi,
-                                  float *y)
+void conv2d_forward_packed(OpsScratch *sp, const ConvShape *s, const float *x,
+                           const float *wp, const float *b, const ConvEpi *epi,
+                           float *y)
 {
 	PackJob j = { .s = s, .x = x, .wp = wp, .b = b, .y = y, .epi = epi };
 	j.total = (size_t)s->N * s->P * s->Q;
@@ -535,10 +475,13 @@ static void conv2d_forward_packed(OpsScratch *sp, const ConvShape *s, const floa
 enum { ALG_GEMM, ALG_WINOGRAD, ALG_DIRECT, ALG_PACKED };
 
 // The packed kernel beats im2col + OpenBLAS by 10 % (ResNet's strided 3x3
-// layers) to 40 % (Tiny Darknet's 1x1 layers at 14x14 and 28x28) when
-// there are at least 32 output channels; with 16 OpenBLAS is as fast or
-// faster.  CNNPIPE_CONV_PACKED=1 / 0 forces it on / off (tests,
-// comparisons).
+// layers) to 40 % (Tiny Darknet's 1x1 layers at 14x14 and 28x28) with at
+// least 32 output channels, and is as fast with 16 (Tiny Darknet's 1x1
+// 32-16 and 128-16 at 56x56: 6.1 vs 6.8 and 20.7 vs 22.3 ms CPU, batch
+// 64).  It also sums every output in one fixed order whatever the batch
+// (OpenBLAS picks its kernels by the matrix widths), so it is the default
+// for every shape: precompute's bytes do not depend on -b or -j.
+// CNNPIPE_CONV_PACKED=0 / 1 forces OpenBLAS / it (tests, comparisons).
 static int conv_algorithm(const ConvShape *s)
 {
 	if (ops_winograd() && conv2d_winograd_applies(s) && s->C >= 8)
@@ -546,10 +489,7 @@ static int conv_algorithm(const ConvShape *s)
 	if (conv2d_direct_applies(s))
 		return ALG_DIRECT;
 	const char *e = getenv("CNNPIPE_CONV_PACKED");
-	int packed = s->K >= 32;
-	if (e && (*e == '0' || *e == '1'))
-		packed = *e == '1';
-	return packed && s->K >= 8 ? ALG_PACKED : ALG_GEMM;
+	return e && *e == '0' ? ALG_GEMM : ALG_PACKED;
 }
 
 // Weights rearranged for the algorithm (Winograd-transformed or packed).
@@ -582,7 +522,7 @@ void conv_cache_invalidate(ConvCache *c)
 static size_t prepared_floats(const ConvShape *s, int alg)
 {
 	return alg == ALG_WINOGRAD ? wino_filter_floats(s->K, s->C) :
-	       alg == ALG_PACKED ? packed_weights_floats(s) :
+	       alg == ALG_PACKED ? conv_packed_weights_floats(s) :
 	       conv_direct_weights_floats(s);
 }
 
@@ -591,7 +531,7 @@ static void prepare(const ConvShape *s, int alg, const float *w, float *buf)
 	if (alg == ALG_WINOGRAD)
 		wino_filter_transform(s->K, s->C, w, buf);
 	else if (alg == ALG_PACKED)
-		pack_weights(s, w, buf);
+		conv_pack_weights(s, w, buf);
 	else
 		conv_direct_pack(s, w, buf);
 }
@@ -671,100 +611,4 @@ void conv2d_forward(const ConvShape *s, const float *x, const float *w,
                     const float *b, float *y)
 {
 	conv2d_forward_cached(NULL, s, x, w, b, y);
-}
-
-// ---- backward ---------------------------------------------------------------
-
-// Images go to threads with single-threaded sgemm when there are enough of
-// them; a single image uses OpenBLAS's own threads instead.
-static void run_images(ConvJob *j, ParallelFn fn)
-{
-	const ConvShape *s = j->s;
-	int T = ops_threads();
-	if (T > 1 && s->N >= T) {
-		ops_blas_threads(1);
-		parallel_for((size_t)s->N, T, fn, j);
-	} else {
-		ops_blas_threads(T);
-		fn(j, 0, (size_t)s->N, 0);
-	}
-}
-
-static void bwd_slice(void *ctx, size_t begin, size_t end, int thread)
-{
-	ConvJob *j = ctx;
-	const ConvShape *s = j->s;
-	const int CRS = s->C * s->R * s->S, PQ = s->P * s->Q;
-	const size_t chw = (size_t)s->C * s->H * s->W;
-	int pw = is_pointwise(s);
-	float *col = (!pw && j->dw) ? xmalloc(sizeof(float) * j->ws_floats) : NULL;
-	float *dcol = (!pw && j->dx) ? xmalloc(sizeof(float) * j->ws_floats) : NULL;
-	float *dw = j->dw ? j->dwt + (size_t)thread * s->K * CRS : NULL;
-	float *db = j->db ? j->dbt + (size_t)thread * s->K : NULL;
-	for (size_t n = begin; n < end; n++) {
-		const float *xn = j->x + n * chw;
-		const float *dyn = j->dy + n * (size_t)s->K * PQ;
-		if (db)
-			for (int k = 0; k < s->K; k++) {
-				const float *g = dyn + (size_t)k * PQ;
-				float acc = 0.0f;
-				for (int i = 0; i < PQ; i++)
-					acc += g[i];
-				db[k] += acc;
-			}
-		if (dw) {
-			const float *B = xn;
-			if (col) {
-				im2col(s, xn, col);
-				B = col;
-			}
-			// dw: (K, CRS) += dy[n]: (K, PQ) . col^T: (PQ, CRS)
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->K, CRS, PQ,
-			            1.0f, dyn, PQ, B, PQ, 1.0f, dw, CRS);
-		}
-		if (j->dx) {
-			float *dxn = j->dx + n * chw;
-			// dcol: (CRS, PQ) = w^T: (CRS, K) . dy[n]: (K, PQ)
-			if (pw) {
-				cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, CRS, PQ, s->K,
-				            1.0f, j->w, CRS, dyn, PQ, 0.0f, dxn, PQ);
-			} else {
-				cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, CRS, PQ, s->K,
-				            1.0f, j->w, CRS, dyn, PQ, 0.0f, dcol, PQ);
-				memset(dxn, 0, sizeof(float) * chw);
-				col2im(s, dcol, dxn);
-			}
-		}
-	}
-	free(col);
-	free(dcol);
-}
-
-void conv2d_backward(const ConvShape *s, const float *x, const float *w,
-                     const float *dy, float *dx, float *dw, float *db)
-{
-	if (s->N == 0 || (!dx && !dw && !db))
-		return;
-	const size_t KCRS = (size_t)s->K * s->C * s->R * s->S;
-	int T = ops_threads();
-	int slots = (T > 1 && s->N >= T) ? T : 1;
-	ConvJob j = { .s = s, .x = x, .w = w, .dy = dy, .dx = dx, .dw = dw, .db = db };
-	j.ws_floats = (size_t)s->C * s->R * s->S * s->P * s->Q;
-	// Partial parameter gradients per thread, summed at the end, so that
-	// threads never write the same memory.
-	if (dw)
-		j.dwt = xcalloc((size_t)slots * KCRS, sizeof(float));
-	if (db)
-		j.dbt = xcalloc((size_t)slots * s->K, sizeof(float));
-	run_images(&j, bwd_slice);
-	for (int t = 0; t < slots; t++) {
-		if (dw)
-			for (size_t i = 0; i < KCRS; i++)
-				dw[i] += j.dwt[(size_t)t * KCRS + i];
-		if (db)
-			for (int k = 0; k < s->K; k++)
-				db[k] += j.dbt[(size_t)t * s->K + k];
-	}
-	free(j.dwt);
-	free(j.dbt);
 }

@@ -107,6 +107,22 @@ void wino_filter_transform(int K, int C, const float *w, float *U)
 	parallel_for(nkb, ops_threads_for(nkb, 3200.0 * C), filter_slice, &f);
 }
 
+// The flipped filters read in place cost 2x the transform (16 channels
+// 9K floats apart); a transposed copy first, in wt (K*C*9 floats), reads
+// them in order.
+void wino_filter_transform_flipped(int K, int C, const float *w, float *wt,
+                                   float *U)
+{
+	for (int k = 0; k < K; k++)
+		for (int c = 0; c < C; c++) {
+			const float *src = w + ((size_t)k * C + c) * 9;
+			float *dst = wt + ((size_t)c * K + k) * 9;
+			for (int e = 0; e < 9; e++)
+				dst[e] = src[8 - e];
+		}
+	wino_filter_transform(C, K, wt, U);
+}
+
 // 16 tiles side by side: the transforms run on vectors across tiles.
 typedef float v16 __attribute__((vector_size(64)));
 #define VL 16
@@ -148,25 +164,165 @@ typedef struct {
 } WinoJob;
 
 // Tile t (global, over N x TH x TW) -> image and top-left output corner.
-static inline void tile_pos(const WinoJob *j, size_t t, int *n, int *oh, int *ow)
+static inline void tile_pos(int TH, int TW, size_t t, int *n, int *oh, int *ow)
 {
-	size_t per = (size_t)j->TH * j->TW;
+	size_t per = (size_t)TH * TW;
 	*n = (int)(t / per);
 	int r = (int)(t % per);
-	*oh = 4 * (r / j->TW);
-	*ow = 4 * (r % j->TW);
+	*oh = 4 * (r / TW);
+	*ow = 4 * (r % TW);
 }
+
+// The input transform of tiles tb + g .. tb + g + 15 (those past T are
+// zeros): V[xi][c][t] = (B^T d B)[xi] for every channel, into V with row
+// length Tr, 36 planes of C * Tr floats; blocked (the product kernel's
+// (Tr/32, C, 32) per plane) or plain ((C, Tr) per plane, rows of tiles).
+static void input_group(const ConvShape *s, const float *x, int TH, int TW,
+                        size_t tb, int T, int g, float *V, int Tr, int plain)
+{
+	const int C = s->C, H = s->H, W = s->W;
+	const size_t CT = (size_t)C * Tr;
+	float d[36 * VL];   // gathered 6x6 inputs of 16 tiles: [r*6+i][tile]
+	int n[VL], ih0[VL], iw0[VL], inside[VL];
+	for (int l = 0; l < VL; l++) {
+		if (g + l < T) {
+			int oh, ow;
+			tile_pos(TH, TW, tb + g + l, &n[l], &oh, &ow);
+			ih0[l] = oh - s->pad;
+			iw0[l] = ow - s->pad;
+			inside[l] = ih0[l] >= 0 && iw0[l] >= 0 &&
+			            ih0[l] + 6 <= H && iw0[l] + 6 <= W;
+		} else {
+			n[l] = -1;
+			inside[l] = 0;
+		}
+	}
+#ifdef __AVX512F__
+	// Per tile l and window row r: where the row's 6 (of 8 loaded)
+	// values start relative to channel c's plane of image 0, and
+	// which of them are inside the image (a load mask; 0 for rows
+	// outside and for lanes past the chunk).  Masked-off lanes are
+	// never read, so starts before or after x are harmless.
+	ptrdiff_t roff[VL];
+	__mmask16 rm[6][VL];
+	for (int l = 0; l < VL; l++) {
+		roff[l] = n[l] < 0 ? 0 : (ptrdiff_t)n[l] * C * H * W +
+		          (ptrdiff_t)ih0[l] * W + iw0[l];
+		unsigned cm = 0;
+		for (int i = 0; i < 6; i++)
+			if (n[l] >= 0 && iw0[l] + i >= 0 && iw0[l] + i < W)
+				cm |= 1u << i;
+		for (int r = 0; r < 6; r++) {
+			int ih = ih0[l] + r;
+			rm[r][l] = (__mmask16)(ih >= 0 && ih < H ? cm : 0);
+		}
+	}
+	const __m512i lo_idx = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19,
+	                                         8, 9, 10, 11, 24, 25, 26, 27);
+	const __m512i hi_idx = _mm512_setr_epi32(4, 5, 6, 7, 20, 21, 22, 23,
+	                                         12, 13, 14, 15, 28, 29, 30, 31);
+#endif
+	for (int c = 0; c < C; c++) {
+#ifdef __AVX512F__
+		// Row r of the 16 windows: zmm m holds tile m's 8 values in
+		// its low half and tile m+8's in its high half; an 8x8
+		// transpose inside each half (unpack, shuffle, then 128-bit
+		// lanes by permutex2var) leaves value i of all 16 tiles in
+		// one vector (gathers are several times slower here).
+		const uintptr_t xc = (uintptr_t)(x + (size_t)c * H * W);
+		if (c + PF_DIST < C) {   // a later channel's rows: hide memory latency
+			const uintptr_t xn = xc + (uintptr_t)PF_DIST * H * W * 4;
+			for (int l = 0; l < VL; l += 2)
+				if (n[l] >= 0)
+					for (int r = 0; r < 6; r++)
+						_mm_prefetch((const char *)(xn + (roff[l] + (ptrdiff_t)r * W) * 4),
+						             _MM_HINT_T0);
+		}
+		for (int r = 0; r < 6; r++) {
+			__m512 z[8];
+			for (int m = 0; m < 8; m++) {
+				const float *p0 = (const float *)(xc + (roff[m] + (ptrdiff_t)r * W) * 4);
+				const float *p1 = (const float *)(xc + (roff[m + 8] + (ptrdiff_t)r * W - 8) * 4);
+				__m512 v = _mm512_maskz_loadu_ps(rm[r][m], p0);
+				z[m] = _mm512_mask_loadu_ps(v, (__mmask16)(rm[r][m + 8] << 8), p1);
+			}
+			__m512 t0 = _mm512_unpacklo_ps(z[0], z[1]), t1 = _mm512_unpackhi_ps(z[0], z[1]);
+			__m512 t2 = _mm512_unpacklo_ps(z[2], z[3]), t3 = _mm512_unpackhi_ps(z[2], z[3]);
+			__m512 t4 = _mm512_unpacklo_ps(z[4], z[5]), t5 = _mm512_unpackhi_ps(z[4], z[5]);
+			__m512 t6 = _mm512_unpacklo_ps(z[6], z[7]), t7 = _mm512_unpackhi_ps(z[6], z[7]);
+			__m512 s0 = _mm512_shuffle_ps(t0, t2, 0x44), s1 = _mm512_shuffle_ps(t0, t2, 0xEE);
+			__m512 s2 = _mm512_shuffle_ps(t1, t3, 0x44), s3 = _mm512_shuffle_ps(t1, t3, 0xEE);
+			__m512 s4 = _mm512_shuffle_ps(t4, t6, 0x44), s5 = _mm512_shuffle_ps(t4, t6, 0xEE);
+			__m512 s6 = _mm512_shuffle_ps(t5, t7, 0x44), s7 = _mm512_shuffle_ps(t5, t7, 0xEE);
+			float *dr = d + r * 6 * VL;
+			_mm512_storeu_ps(dr + 0 * VL, _mm512_permutex2var_ps(s0, lo_idx, s4));
+			_mm512_storeu_ps(dr + 1 * VL, _mm512_permutex2var_ps(s1, lo_idx, s5));
+			_mm512_storeu_ps(dr + 2 * VL, _mm512_permutex2var_ps(s2, lo_idx, s6));
+			_mm512_storeu_ps(dr + 3 * VL, _mm512_permutex2var_ps(s3, lo_idx, s7));
+			_mm512_storeu_ps(dr + 4 * VL, _mm512_permutex2var_ps(s0, hi_idx, s4));
+			_mm512_storeu_ps(dr + 5 * VL, _mm512_permutex2var_ps(s1, hi_idx, s5));
+		}
+		goto transform;
+#endif
+		for (int l = 0; l < VL; l++) {
+			if (inside[l]) {
+				const float *xp = x + ((size_t)n[l] * C + c) * H * W +
+				                  (size_t)ih0[l] * W + iw0[l];
+				for (int r = 0; r < 6; r++)
+					for (int i = 0; i < 6; i++)
+						d[(r * 6 + i) * VL + l] = xp[r * W + i];
+			} else if (n[l] < 0) {
+				for (int e = 0; e < 36; e++)
+					d[e * VL + l] = 0.0f;
+			} else {
+				const float *xc = x + ((size_t)n[l] * C + c) * H * W;
+				for (int r = 0; r < 6; r++) {
+					int ih = ih0[l] + r;
+					for (int i = 0; i < 6; i++) {
+						int iw = iw0[l] + i;
+						d[(r * 6 + i) * VL + l] =
+							(ih >= 0 && ih < H && iw >= 0 && iw < W) ?
+							xc[(size_t)ih * W + iw] : 0.0f;
+					}
+				}
+			}
+		}
+#ifdef __AVX512F__
+transform:;
+#endif
+		v16 t[36];
+		for (int i = 0; i < 6; i++)   // columns: B^T over r for each i
+			BT6(vld(d + (0 * 6 + i) * VL), vld(d + (1 * 6 + i) * VL),
+			    vld(d + (2 * 6 + i) * VL), vld(d + (3 * 6 + i) * VL),
+			    vld(d + (4 * 6 + i) * VL), vld(d + (5 * 6 + i) * VL),
+			    t[0 * 6 + i], t[1 * 6 + i], t[2 * 6 + i], t[3 * 6 + i],
+			    t[4 * 6 + i], t[5 * 6 + i]);
+		float *vc = plain ? V + (size_t)c * Tr + g
+		                  : V + ((size_t)(g / TB) * C + c) * TB + g % TB;
+		for (int a = 0; a < 6; a++) {   // rows: B^T over i for each a
+			v16 o0, o1, o2, o3, o4, o5;
+			BT6(t[a * 6 + 0], t[a * 6 + 1], t[a * 6 + 2], t[a * 6 + 3],
+			    t[a * 6 + 4], t[a * 6 + 5], o0, o1, o2, o3, o4, o5);
+			vst(vc + (size_t)(a * 6 + 0) * CT, o0);
+			vst(vc + (size_t)(a * 6 + 1) * CT, o1);
+			vst(vc + (size_t)(a * 6 + 2) * CT, o2);
+			vst(vc + (size_t)(a * 6 + 3) * CT, o3);
+			vst(vc + (size_t)(a * 6 + 4) * CT, o4);
+			vst(vc + (size_t)(a * 6 + 5) * CT, o5);
+		}
+	}
+}
+
 
 static void wino_slice(void *ctx, size_t c0, size_t c1, int thread)
 {
 	WinoJob *j = ctx;
 	const ConvShape *s = j->s;
-	const int C = s->C, K = s->K, H = s->H, W = s->W, P = s->P, Q = s->Q;
+	const int C = s->C, K = s->K, P = s->P, Q = s->Q;
 	const size_t Tp = j->chunk;
 	const int K8 = round_up(K, KB);
 	float *V = ops_scratch(j->scratch, thread, (size_t)36 * (C + K8) * Tp);
 	float *M = V + (size_t)36 * C * Tp;
-	float d[36 * VL];   // gathered 6x6 inputs of 16 tiles: [r*6+i][tile]
 	float o[16 * VL];   // 4x4 outputs of 16 tiles: [a*4+b][tile]
 	for (size_t chunk = c0; chunk < c1; chunk++) {
 		size_t tb = chunk * j->chunk, te = tb + j->chunk;
@@ -175,136 +331,8 @@ static void wino_slice(void *ctx, size_t c0, size_t c1, int thread)
 		const int T = (int)(te - tb);
 		const int Tr = round_up(T, TB);   // V, M row length
 		const size_t CT = (size_t)C * Tr, KT = (size_t)K8 * Tr;
-		// input transform: V[xi][c][t] = (B^T d B)[xi]
-		for (int g = 0; g < Tr; g += VL) {
-			int n[VL], ih0[VL], iw0[VL], inside[VL];
-			for (int l = 0; l < VL; l++) {
-				if (g + l < T) {
-					int oh, ow;
-					tile_pos(j, tb + g + l, &n[l], &oh, &ow);
-					ih0[l] = oh - s->pad;
-					iw0[l] = ow - s->pad;
-					inside[l] = ih0[l] >= 0 && iw0[l] >= 0 &&
-					            ih0[l] + 6 <= H && iw0[l] + 6 <= W;
-				} else {
-					n[l] = -1;
-					inside[l] = 0;
-				}
-			}
-#ifdef __AVX512F__
-			// Per tile l and window row r: where the row's 6 (of 8 loaded)
-			// values start relative to channel c's plane of image 0, and
-			// which of them are inside the image (a load mask; 0 for rows
-			// outside and for lanes past the chunk).  Masked-off lanes are
-			// never read, so starts before or after x are harmless.
-			ptrdiff_t roff[VL];
-			__mmask16 rm[6][VL];
-			for (int l = 0; l < VL; l++) {
-				roff[l] = n[l] < 0 ? 0 : (ptrdiff_t)n[l] * C * H * W +
-				          (ptrdiff_t)ih0[l] * W + iw0[l];
-				unsigned cm = 0;
-				for (int i = 0; i < 6; i++)
-					if (n[l] >= 0 && iw0[l] + i >= 0 && iw0[l] + i < W)
-						cm |= 1u << i;
-				for (int r = 0; r < 6; r++) {
-					int ih = ih0[l] + r;
-					rm[r][l] = (__mmask16)(ih >= 0 && ih < H ? cm : 0);
-				}
-			}
-			const __m512i lo_idx = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19,
-			                                         8, 9, 10, 11, 24, 25, 26, 27);
-			const __m512i hi_idx = _mm512_setr_epi32(4, 5, 6, 7, 20, 21, 22, 23,
-			                                         12, 13, 14, 15, 28, 29, 30, 31);
-#endif
-			for (int c = 0; c < C; c++) {
-#ifdef __AVX512F__
-				// Row r of the 16 windows: zmm m holds tile m's 8 values in
-				// its low half and tile m+8's in its high half; an 8x8
-				// transpose inside each half (unpack, shuffle, then 128-bit
-				// lanes by permutex2var) leaves value i of all 16 tiles in
-				// one vector (gathers are several times slower here).
-				const uintptr_t xc = (uintptr_t)(j->x + (size_t)c * H * W);
-				if (c + PF_DIST < C) {   // a later channel's rows: hide memory latency
-					const uintptr_t xn = xc + (uintptr_t)PF_DIST * H * W * 4;
-					for (int l = 0; l < VL; l += 2)
-						if (n[l] >= 0)
-							for (int r = 0; r < 6; r++)
-								_mm_prefetch((const char *)(xn + (roff[l] + (ptrdiff_t)r * W) * 4),
-								             _MM_HINT_T0);
-				}
-				for (int r = 0; r < 6; r++) {
-					__m512 z[8];
-					for (int m = 0; m < 8; m++) {
-						const float *p0 = (const float *)(xc + (roff[m] + (ptrdiff_t)r * W) * 4);
-						const float *p1 = (const float *)(xc + (roff[m + 8] + (ptrdiff_t)r * W - 8) * 4);
-						__m512 v = _mm512_maskz_loadu_ps(rm[r][m], p0);
-						z[m] = _mm512_mask_loadu_ps(v, (__mmask16)(rm[r][m + 8] << 8), p1);
-					}
-					__m512 t0 = _mm512_unpacklo_ps(z[0], z[1]), t1 = _mm512_unpackhi_ps(z[0], z[1]);
-					__m512 t2 = _mm512_unpacklo_ps(z[2], z[3]), t3 = _mm512_unpackhi_ps(z[2], z[3]);
-					__m512 t4 = _mm512_unpacklo_ps(z[4], z[5]), t5 = _mm512_unpackhi_ps(z[4], z[5]);
-					__m512 t6 = _mm512_unpacklo_ps(z[6], z[7]), t7 = _mm512_unpackhi_ps(z[6], z[7]);
-					__m512 s0 = _mm512_shuffle_ps(t0, t2, 0x44), s1 = _mm512_shuffle_ps(t0, t2, 0xEE);
-					__m512 s2 = _mm512_shuffle_ps(t1, t3, 0x44), s3 = _mm512_shuffle_ps(t1, t3, 0xEE);
-					__m512 s4 = _mm512_shuffle_ps(t4, t6, 0x44), s5 = _mm512_shuffle_ps(t4, t6, 0xEE);
-					__m512 s6 = _mm512_shuffle_ps(t5, t7, 0x44), s7 = _mm512_shuffle_ps(t5, t7, 0xEE);
-					float *dr = d + r * 6 * VL;
-					_mm512_storeu_ps(dr + 0 * VL, _mm512_permutex2var_ps(s0, lo_idx, s4));
-					_mm512_storeu_ps(dr + 1 * VL, _mm512_permutex2var_ps(s1, lo_idx, s5));
-					_mm512_storeu_ps(dr + 2 * VL, _mm512_permutex2var_ps(s2, lo_idx, s6));
-					_mm512_storeu_ps(dr + 3 * VL, _mm512_permutex2var_ps(s3, lo_idx, s7));
-					_mm512_storeu_ps(dr + 4 * VL, _mm512_permutex2var_ps(s0, hi_idx, s4));
-					_mm512_storeu_ps(dr + 5 * VL, _mm512_permutex2var_ps(s1, hi_idx, s5));
-				}
-				goto transform;
-#endif
-				for (int l = 0; l < VL; l++) {
-					if (inside[l]) {
-						const float *xp = j->x + ((size_t)n[l] * C + c) * H * W +
-						                  (size_t)ih0[l] * W + iw0[l];
-						for (int r = 0; r < 6; r++)
-							for (int i = 0; i < 6; i++)
-								d[(r * 6 + i) * VL + l] = xp[r * W + i];
-					} else if (n[l] < 0) {
-						for (int e = 0; e < 36; e++)
-							d[e * VL + l] = 0.0f;
-					} else {
-						const float *xc = j->x + ((size_t)n[l] * C + c) * H * W;
-						for (int r = 0; r < 6; r++) {
-							int ih = ih0[l] + r;
-							for (int i = 0; i < 6; i++) {
-								int iw = iw0[l] + i;
-								d[(r * 6 + i) * VL + l] =
-									(ih >= 0 && ih < H && iw >= 0 && iw < W) ?
-									xc[(size_t)ih * W + iw] : 0.0f;
-							}
-						}
-					}
-				}
-#ifdef __AVX512F__
-transform:;
-#endif
-				v16 t[36];
-				for (int i = 0; i < 6; i++)   // columns: B^T over r for each i
-					BT6(vld(d + (0 * 6 + i) * VL), vld(d + (1 * 6 + i) * VL),
-					    vld(d + (2 * 6 + i) * VL), vld(d + (3 * 6 + i) * VL),
-					    vld(d + (4 * 6 + i) * VL), vld(d + (5 * 6 + i) * VL),
-					    t[0 * 6 + i], t[1 * 6 + i], t[2 * 6 + i], t[3 * 6 + i],
-					    t[4 * 6 + i], t[5 * 6 + i]);
-				float *vc = V + ((size_t)(g / TB) * C + c) * TB + g % TB;
-				for (int a = 0; a < 6; a++) {   // rows: B^T over i for each a
-					v16 o0, o1, o2, o3, o4, o5;
-					BT6(t[a * 6 + 0], t[a * 6 + 1], t[a * 6 + 2], t[a * 6 + 3],
-					    t[a * 6 + 4], t[a * 6 + 5], o0, o1, o2, o3, o4, o5);
-					vst(vc + (size_t)(a * 6 + 0) * CT, o0);
-					vst(vc + (size_t)(a * 6 + 1) * CT, o1);
-					vst(vc + (size_t)(a * 6 + 2) * CT, o2);
-					vst(vc + (size_t)(a * 6 + 3) * CT, o3);
-					vst(vc + (size_t)(a * 6 + 4) * CT, o4);
-					vst(vc + (size_t)(a * 6 + 5) * CT, o5);
-				}
-			}
-		}
+		for (int g = 0; g < Tr; g += VL)
+			input_group(s, j->x, j->TH, j->TW, tb, T, g, V, Tr, 0);
 		for (int xi = 0; xi < 36; xi++) {
 			const float *Ux = j->U + (size_t)xi * K8 * C;
 			for (int t0 = 0; t0 < Tr; t0 += TB) {
@@ -320,7 +348,7 @@ transform:;
 			int n[VL], oh[VL], ow[VL];
 			int L = T - g < VL ? T - g : VL;
 			for (int l = 0; l < L; l++)
-				tile_pos(j, tb + g + l, &n[l], &oh[l], &ow[l]);
+				tile_pos(j->TH, j->TW, tb + g + l, &n[l], &oh[l], &ow[l]);
 #if defined(__AVX512F__) && defined(__AVX512VL__)
 			// Per tile: where its 4x4 block starts in y[n][0], how many of
 			// its rows are inside, which of its 4 columns (a store mask).
@@ -419,6 +447,14 @@ transform:;
 			}
 		}
 	}
+}
+
+void wino_input_transform_plain(const ConvShape *s, const float *x, size_t tb,
+                                int T, int g0, int g1, float *V, int Tr)
+{
+	const int TH = (s->P + 3) / 4, TW = (s->Q + 3) / 4;
+	for (int g = g0; g < g1; g += VL)
+		input_group(s, x, TH, TW, tb, T, g, V, Tr, 1);
 }
 
 int conv2d_winograd_applies(const ConvShape *s)

@@ -23,10 +23,11 @@ void conv2d_forward(const ConvShape *s, const float *x, const float *w,
                     const float *b, float *y);
 void conv2d_backward(const ConvShape *s, const float *x, const float *w,
                      const float *dy, float *dx, float *dw, float *db);
-// conv2d_forward's algorithm for 3x3 stride-1 layers: 1 (default) =
-// Winograd F(4x4, 3x3), about 2x faster, error a few 1e-6 of max|y|;
-// 0 = direct products everywhere (im2col + sgemm or our packed kernel;
-// closest to PyTorch's numerics).
+// The algorithm for 3x3 stride-1 layers, forward and backward: 1 (default)
+// = Winograd F(4x4, 3x3), about 2x faster forward, 3x (dx), 1.5-2x (dw)
+// backward, error a few 1e-6 of max|y|; 0 = direct products everywhere
+// (forward: im2col + our packed kernel; backward: per image im2col +
+// sgemm, PyTorch's summation order, closest to its numerics).
 void ops_set_winograd(int on);
 int ops_winograd(void);
 // Weight-derived data of one convolution layer (Winograd-transformed
@@ -122,6 +123,23 @@ void batchnorm_backward_train_ref(int N, int C, int HW, const float *x,
                                   const float *gamma, const float *save_mean,
                                   const float *save_invstd, const float *dy,
                                   float *dx, float *dgamma, float *dbeta);
+// The backward of an activation after a training-mode batch norm fused
+// into the batch norm's: dy' = act > 0 ? dy : slope*dy (slope 0: ReLU,
+// dy' = 0; act: the ReLU's output or the leaky ReLU's input, the batch
+// norm's output), then batchnorm_backward_train on dy', in one pass fewer.
+// act, dy, dx: (N, C, HW); dx may be dy.
+void batchnorm_backward_train_act(int N, int C, int HW, const float *x,
+                                  const float *gamma, const float *save_mean,
+                                  const float *save_invstd, const float *act,
+                                  float slope, const float *dy, float *dx,
+                                  float *dgamma, float *dbeta);
+void batchnorm_backward_train_act_ref(int N, int C, int HW, const float *x,
+                                      const float *gamma,
+                                      const float *save_mean,
+                                      const float *save_invstd,
+                                      const float *act, float slope,
+                                      const float *dy, float *dx,
+                                      float *dgamma, float *dbeta);
 // Backward of eval mode (fixed statistics): dx = gamma*invstd * dy, the
 // parameter gradients as in training.
 void batchnorm_backward_eval(int N, int C, int HW, const float *x,

@@ -35,6 +35,8 @@ float *ops_scratch(OpsScratch *p, int slot, size_t floats);
 // The slot conv2d_forward keeps uncached prepared weights in (thread
 // slots are 0 .. threads-1 <= 255).
 #define OPS_SLOT_WEIGHTS 256
+// A second one, for the backward's work space beside prepared weights.
+#define OPS_SLOT_WORK 257
 
 // m[i][j] (row stride ldm) = bias[i] + sum over c < C of u[c][i] * v[c][j]
 // for i < 8, j < 32: u packed (C, 8), v (C, 32) with row stride ldv;
@@ -53,6 +55,27 @@ typedef struct { const float *res; float slope; int on; } ConvEpi;
 void conv_epilogue_range(const ConvEpi *e, const ConvShape *s, float *y,
                          size_t j0, size_t j1);
 
+// Helpers of conv2d.c's column blocks, shared with the backward
+// (conv_backward.c).  Output pixel j = (n*P + p)*Q + q over the batch.
+// Valid output columns [*lo, *hi) of kernel column t: 0 <= q*st-pad+t < W.
+void conv_valid_range(int W, int Q, int stride, int pad, int t, int *lo, int *hi);
+// col: (C*R*S, ld) <- the input patches of output pixels [j0, j1), in its
+// first j1 - j0 columns
+void conv_im2col_range(const ConvShape *s, const float *x, size_t j0, size_t j1,
+                       float *col, size_t ld);
+// 1x1, stride 1, no padding: x[n] is its own column matrix
+int conv_is_pointwise(const ConvShape *s);
+// Weights (K, C*R*S) packed for ops_gemm_8x32: wp[k/8][e][k%8], rows k >= K
+// zero; conv_packed_weights_floats(s) floats.
+size_t conv_packed_weights_floats(const ConvShape *s);
+void conv_pack_weights(const ConvShape *s, const float *w, float *wp);
+// The forward by packed im2col blocks and ops_gemm_8x32 (any shape);
+// each output is bias + its sum in one fixed order, wherever it lies in
+// the batch.
+void conv2d_forward_packed(OpsScratch *sp, const ConvShape *s, const float *x,
+                           const float *wp, const float *b, const ConvEpi *epi,
+                           float *y);
+
 // Winograd F(4x4, 3x3) forward (conv_winograd.c): applies to 3x3, stride 1,
 // pad <= 2, outputs of at least 4x4.
 int conv2d_winograd_applies(const ConvShape *s);
@@ -63,6 +86,24 @@ void wino_filter_transform(int K, int C, const float *w, float *U);
 void conv2d_forward_winograd(OpsScratch *sp, const ConvShape *s, const float *x,
                              const float *U, const float *b, const ConvEpi *epi,
                              float *y);
+// The transformed filters of the data gradient of a K x C layer with
+// filters w (K, C, 3, 3): dx = conv(dy, w rotated by 180 degrees with the
+// channel axes swapped), a C x K convolution; U: wino_filter_floats(C, K);
+// wt: K*C*9 floats of work space.
+void wino_filter_transform_flipped(int K, int C, const float *w, float *wt,
+                                   float *U);
+// The input transform of tiles tb + g0 .. tb + g1 - 1 of a chunk of T
+// tiles (g0, g1 multiples of 16; tiles past T give zeros; tile t is image
+// t / (TH*TW), row block, column block of s's 4x4 output tiles) into
+// V[xi][c][t - tb]: 36 planes of (C, Tr) floats, rows of Tr tiles.
+void wino_input_transform_plain(const ConvShape *s, const float *x, size_t tb,
+                                int T, int g0, int g1, float *V, int Tr);
+// The filter gradient of a 3x3 stride-1 layer in the Winograd domain
+// (conv_winograd_dw.c): dw (K, C, 3, 3) += the gradient, for shapes where
+// conv_backward_filter_winograd_applies (conv_backward.c).
+int conv_backward_filter_winograd_applies(const ConvShape *s);
+void conv2d_backward_filter_winograd(OpsScratch *sp, const ConvShape *s,
+                                     const float *x, const float *dy, float *dw);
 // Direct convolution for few input channels (conv_direct.c): weights packed
 // by conv_direct_pack into conv_direct_weights_floats(s) floats.
 int conv2d_direct_applies(const ConvShape *s);

@@ -259,7 +259,7 @@ static int plane_threads(size_t planes, size_t per_plane)
 	return ops_threads_for(planes, (double)per_plane);
 }
 
-// Without argmax (eval): the same values as max_f, row by row with the
+// The same values (and argmax, when asked, stride <= 2) as max_f, row by row with the
 // columns whose whole window is inside x as vector loops (max_f's scalar
 // compare-and-branch per element cost a third of Tiny Darknet's forward).
 // Each window cell in max_f's order r, c: take v when v > m, or v is NaN
@@ -297,34 +297,48 @@ static void max_fast(void *ctx, size_t pl0, size_t pl1, int t)
 	for (size_t pl = pl0; pl < pl1; pl++) {
 		const float *xp = j->x + pl * s->H * W;
 		float *yp = j->y + pl * s->P * s->Q;
+		int32_t *ap = j->argmax ? j->argmax + pl * s->P * s->Q : NULL;
 		for (int p = 0; p < s->P; p++) {
 			float *yr = yp + (size_t)p * s->Q;
+			int32_t *ar = ap ? ap + (size_t)p * s->Q : NULL;
 			int r0 = p * st - s->pad, ra = r0 < 0 ? 0 : r0;
 			int rb = r0 + k < s->H ? r0 + k : s->H;   // valid rows [ra, rb)
 			if (ra >= rb) {   // the windows miss x: 0, as max_f
 				memset(yr, 0, sizeof(float) * s->Q);
+				for (int q = 0; ar && q < s->Q; q++)
+					ar[q] = -1;
 				continue;
 			}
 			int q0 = qlo;
 #ifdef __AVX512F__
+			// lane i's cell index in the plane, less the window's offset
+			const __m512i lanes = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3,
+			        4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(st));
 			if (st <= 2)   // 16 columns at a time, in registers
 				for (; q0 < qhi; q0 += 16) {
 					int nq = qhi - q0 < 16 ? qhi - q0 : 16;
 					__m512 mx = _mm512_setzero_ps();
+					__m512i ix = _mm512_setzero_si512();   // argmax of each lane
 					for (int r = ra; r < rb; r++)
 						for (int c = 0; c < k; c++) {
-							const float *xr = xp + (size_t)r * W + (size_t)q0 * st - s->pad + c;
-							__m512 v = load_strided(xr, st, nq);
+							const int at = r * W + q0 * st - s->pad + c;
+							__m512 v = load_strided(xp + at, st, nq);
 							if (r == ra && c == 0) {
 								mx = v;
+								ix = _mm512_add_epi32(lanes, _mm512_set1_epi32(at));
 								continue;
 							}
 							__mmask16 take = _mm512_cmp_ps_mask(v, mx, _CMP_GT_OQ) |
 								(_mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q) &
 								 _mm512_cmp_ps_mask(mx, mx, _CMP_ORD_Q));
 							mx = _mm512_mask_blend_ps(take, mx, v);
+							if (ar)
+								ix = _mm512_mask_blend_epi32(take, ix,
+								        _mm512_add_epi32(lanes, _mm512_set1_epi32(at)));
 						}
 					_mm512_mask_storeu_ps(yr + q0, (__mmask16)((1u << nq) - 1), mx);
+					if (ar)
+						_mm512_mask_storeu_epi32(ar + q0, (__mmask16)((1u << nq) - 1), ix);
 				}
 #endif
 			for (; q0 < qhi; q0 += MAXQ) {
@@ -351,17 +365,22 @@ static void max_fast(void *ctx, size_t pl0, size_t pl1, int t)
 					break;
 				float mx = -INFINITY;
 				int seen = 0;
+				int32_t mi = -1;
 				for (int r = ra; r < rb; r++)
 					for (int c = 0; c < k; c++) {
 						int iw = q * st - s->pad + c;
 						if (iw < 0 || iw >= W)
 							continue;
 						float v = xp[(size_t)r * W + iw];
-						if (!seen || v > mx || (isnan(v) && !isnan(mx)))
+						if (!seen || v > mx || (isnan(v) && !isnan(mx))) {
 							mx = v;
+							mi = r * W + iw;
+						}
 						seen = 1;
 					}
 				yr[q] = seen ? mx : 0.0f;
+				if (ar)
+					ar[q] = mi;
 			}
 		}
 	}
@@ -372,8 +391,15 @@ void maxpool2d_forward(const PoolShape *s, const float *x, float *y,
 {
 	PoolJob j = { .s = s, .x = x, .y = y, .argmax = argmax };
 	size_t planes = (size_t)s->N * s->C;
+	// with argmax: max_fast where its vector loop takes every interior
+	// column (stride <= 2), else max_f
+#ifdef __AVX512F__
+	int fast = !argmax || s->stride <= 2;
+#else
+	int fast = !argmax;
+#endif
 	parallel_for(planes, plane_threads(planes, (size_t)s->P * s->Q * s->k * s->k),
-	             argmax ? max_f : max_fast, &j);
+	             fast ? max_fast : max_f, &j);
 }
 
 static void max_b(void *ctx, size_t pl0, size_t pl1, int t)

@@ -40,6 +40,24 @@ float *exec_backward(Exec *e, const float *dyl, int want_dx)
 		e->gtmp_len = p.maxn;
 	}
 	int *ginit = xcalloc((size_t)cnt, sizeof(int));
+	// Fusion into a training batch norm's backward of what its only reader,
+	// the node right after it, would do: a ReLU's or leaky ReLU's mask
+	// (batchnorm_backward_train_act), or a residual add's copy of its
+	// gradient (the batch norm reads the add's instead).  The reader's
+	// gradient buffer is then read at the very next step, before any slot
+	// is reused but for the batch norm's own dx, which may alias it
+	// exactly (the kernel reads each dy before writing that dx).
+	int *nrd = xcalloc((size_t)cnt, sizeof(int));       // readers in range
+	const float **fdy = xcalloc((size_t)cnt, sizeof *fdy);
+	const float **fact = xcalloc((size_t)cnt, sizeof *fact);
+	float *fslope = xcalloc((size_t)cnt, sizeof(float));
+	for (int i = first; i <= last; i++) {
+		const Node *d = &m->nodes[i];
+		if (d->in >= first)
+			nrd[d->in - first]++;
+		if (d->in2 >= first && d->in2 != d->in)
+			nrd[d->in2 - first]++;
+	}
 	for (int i = first; i <= last; i++) {
 		int k = i - first;
 		e->run[i].dy = req[k] ? e->garena + p.off[k] : NULL;
@@ -97,6 +115,23 @@ float *exec_backward(Exec *e, const float *dyl, int want_dx)
 			}
 		}
 		const float *xin = d->in >= first ? e->run[d->in].y : e->run_x;
+		// the fusions above: the batch norm right before, read only here
+		for (int j = 0; j < 2; j++) {
+			int in = ins[j];
+			int act = d->op == OP_RELU || d->op == OP_LEAKY;
+			if (j == 1 && d->op != OP_ADD)
+				break;
+			// (not over ghost batches: ghost_bn_backward takes dy as it is)
+			if (!(act || d->op == OP_ADD) || in != i - 1 || in < first ||
+			    m->nodes[in].op != OP_BN || !e->run[in].bn_train ||
+			    ghost_bn_count(N, e->bn_batch) > 1 ||
+			    nrd[in - first] != 1 || !dst[j] || acc[j])
+				continue;
+			fdy[in - first] = r->dy;
+			fact[in - first] = !act ? NULL : d->op == OP_RELU ? r->y : xin;
+			fslope[in - first] = d->op == OP_LEAKY ? d->slope : 0.0f;
+			dst[j] = NULL;
+		}
 		const Node *s = d->in >= first ? &m->nodes[d->in] : NULL;
 		int iC = s ? s->C : (first == 0 ? m->in_c : m->nodes[first - 1].C);
 		int iH = s ? s->H : (first == 0 ? m->in_size : m->nodes[first - 1].H);
@@ -118,6 +153,14 @@ float *exec_backward(Exec *e, const float *dyl, int want_dx)
 				ghost_bn_backward(be, N, e->bn_batch, d->C, d->H * d->W, xin,
 				        exec_param(e, d->w), r->save_mean, r->save_invstd,
 				        r->dy, dst[0], gw, gb);
+			else if (fact[k])
+				be->batchnorm_backward_train_act(N, d->C, d->H * d->W, xin,
+				        exec_param(e, d->w), r->save_mean, r->save_invstd,
+				        fact[k], fslope[k], fdy[k], dst[0], gw, gb);
+			else if (fdy[k])
+				be->batchnorm_backward_train(N, d->C, d->H * d->W, xin,
+				        exec_param(e, d->w), r->save_mean, r->save_invstd,
+				        fdy[k], dst[0], gw, gb);
 			else if (r->bn_train)
 				be->batchnorm_backward_train(N, d->C, d->H * d->W, xin,
 				        exec_param(e, d->w), r->save_mean, r->save_invstd,
@@ -204,5 +247,9 @@ float *exec_backward(Exec *e, const float *dyl, int want_dx)
 	}
 	plan_backward_free(&p);
 	free(ginit);
+	free(nrd);
+	free(fdy);
+	free(fact);
+	free(fslope);
 	return want_dx ? dxin : NULL;
 }

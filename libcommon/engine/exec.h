@@ -59,6 +59,13 @@ typedef struct {
 	                      // this many samples (0: the whole batch)
 	int drop_row0, drop_rows;  // this forward's samples are rows [drop_row0,
 	                      // +N) of a batch of drop_rows (0: the whole batch)
+	// Set by whoever trains: convolutions that learn keep no cache.  Their
+	// weights move every step, so the cache (Winograd filters: 4x the
+	// weights, ResNet34's body about 310 MB) would be remade each step
+	// anyway; the backend makes them into reused scratch memory instead.
+	// The evaluation passes between epochs pay that transform per batch
+	// (a few % of their time).
+	int learning;
 } Exec;
 
 // Starts running m on backend be (m must outlive e; its parameters are

@@ -47,6 +47,14 @@ static void aux_fit(const Backend *be, const Node *d, NodeRun *r, int N,
 	r->aux_n = (size_t)N;
 }
 
+// The cache of conv node i, or NULL where the weights learn (Exec.learning)
+static ConvCache *conv_cache_of(const Exec *e, int i)
+{
+	if (e->learning && plan_trainable(e->m, &e->m->nodes[i]))
+		return NULL;
+	return e->run[i].cache;
+}
+
 // Shape of node i's input: node in's output, or the range's input.
 static void input_shape(const Model *m, int in, int first, int *C, int *H,
                         int *W)
@@ -102,7 +110,7 @@ static void chain_run(Exec *e, int N, int first, const float *x, int ci,
 	int iC, iH, iW;
 	input_shape(m, c->in, first, &iC, &iH, &iW);
 	ConvShape cs = conv_shape(N, iC, iH, iW, c->C, c->k, c->k, c->stride, c->pad);
-	e->be->conv2d_forward_fused(e->run[ci].cache, &cs, xi, w, bias, res, act,
+	e->be->conv2d_forward_fused(conv_cache_of(e, ci), &cs, xi, w, bias, res, act,
 	                            slope, e->run[ch->tail].y);
 }
 
@@ -122,7 +130,7 @@ static void node_forward(Exec *e, int N, int first, const float *x, int i,
 	case OP_CONV: {
 		ConvShape cs = conv_shape(N, iC, iH, iW, d->C, d->k, d->k,
 		                          d->stride, d->pad);
-		be->conv2d_forward(r->cache, &cs, xi, exec_param(e, d->w),
+		be->conv2d_forward(conv_cache_of(e, i), &cs, xi, exec_param(e, d->w),
 		                   exec_param(e, d->b), y);
 		break;
 	}

@@ -17,6 +17,7 @@ void trainer_init(Trainer *t, Model *m, const Backend *be, int mode, int bs,
 	t->in_per = mode == TRAIN_HEAD ? (size_t)t->F
 	          : (size_t)m->in_c * m->in_size * m->in_size;
 	exec_init(&t->e, m, be);
+	t->e.learning = 1;
 	// the dropout draws of a run: seeded, stream 2 (the shuffle is stream 1)
 	rng_seed(&t->e.rng, seed, 2);
 	sgd_init(&t->opt, &t->e, momentum, wd);

@@ -88,7 +88,7 @@ static void conv_vs_ref(Rng *r, int N, int C, int H, int W, int K, int R,
 	const char *pk = getenv("CNNPIPE_CONV_PACKED");
 	snprintf(what, sizeof what, "conv N%d C%d %dx%d K%d %dx%d s%d p%d%s t%d%s%s",
 	         N, C, H, W, K, R, S, stride, pad, bias ? " bias" : "", ops_threads(),
-	         ops_winograd() ? "" : " gemm", pk && *pk == '1' ? " packed" : "");
+	         ops_winograd() ? "" : " gemm", pk && *pk == '0' ? " openblas" : "");
 	size_t nx = (size_t)N * C * H * W, nw = (size_t)K * C * R * S,
 	       ny = (size_t)N * K * s.P * s.Q;
 	float *x = randv(r, nx), *w = randv(r, nw), *b = bias ? randv(r, K) : NULL;
@@ -150,12 +150,13 @@ static void fast_vs_ref(void)
 {
 	Rng r;
 	rng_seed(&r, 42, 7);
-	// t = 1, 2 threads; t = 3: 2 threads with the packed-kernel path forced
-	// for every shape (by default only layers with K >= 32 take it)
+	// t = 1, 2 threads; t = 3: 2 threads with im2col + OpenBLAS forced in
+	// place of the packed kernel (the default for every non-Winograd,
+	// non-direct shape)
 	for (int t = 1; t <= 3; t++) {
 		ops_set_threads(t < 3 ? t : 2);
 		if (t == 3)
-			setenv("CNNPIPE_CONV_PACKED", "1", 1);
+			setenv("CNNPIPE_CONV_PACKED", "0", 1);
 		conv_vs_ref(&r, 3, 3, 17, 15, 8, 7, 7, 2, 3, 1);   // stem-like, odd
 		conv_vs_ref(&r, 1, 5, 9, 11, 7, 3, 3, 1, 1, 1);
 		conv_vs_ref(&r, 3, 6, 10, 10, 4, 3, 3, 2, 1, 0);
@@ -194,10 +195,17 @@ static void fast_vs_ref(void)
 		unsetenv("CNNPIPE_CONV_COLS");
 		unsetenv("CNNPIPE_WINO_TILES");
 		conv_vs_ref(&r, 2, 8, 40, 40, 8, 1, 1, 1, 0, 1);  // pointwise, whole images
+		// ResNet18 at 32x32: maps of 2x2 and 1x1, column blocks of many
+		// images in the filter gradient
+		conv_vs_ref(&r, 9, 16, 2, 2, 32, 3, 3, 1, 1, 0);
+		conv_vs_ref(&r, 9, 16, 1, 1, 32, 3, 3, 1, 1, 0);
+		conv_vs_ref(&r, 9, 16, 2, 2, 32, 3, 3, 2, 1, 0);
+		conv_vs_ref(&r, 9, 16, 4, 4, 32, 1, 1, 2, 0, 0);
+		conv_vs_ref(&r, 9, 16, 4, 4, 32, 3, 3, 1, 1, 0);
 		linear_vs_ref(&r, 1, 13, 5);
 		linear_vs_ref(&r, 7, 33, 19);
 		linear_vs_ref(&r, 64, 1024, 2);
-		// the default packed shapes (K >= 32), odd widths
+		// packed shapes, odd widths
 		conv_vs_ref(&r, 3, 5, 15, 13, 72, 3, 3, 2, 1, 1);
 		conv_vs_ref(&r, 2, 9, 7, 9, 64, 3, 3, 2, 0, 0);
 		conv_vs_ref(&r, 3, 24, 14, 14, 40, 1, 1, 1, 0, 1);   // pointwise, 196 per image
@@ -271,13 +279,13 @@ static void conv_fused_tests(void)
 	for (int t = 1; t <= 3; t++) {
 		ops_set_threads(t < 3 ? t : 2);
 		if (t == 3)
-			setenv("CNNPIPE_CONV_PACKED", "1", 1);   // 16 channels too
+			setenv("CNNPIPE_CONV_PACKED", "0", 1);   // OpenBLAS
 		for (int act = CONV_ACT_NONE; act <= CONV_ACT_LEAKY; act++)
 			for (int res = 0; res <= 1; res++) {
 				conv_fused_vs_ref(&r, 3, 9, 10, 11, 13, 3, 1, 1, res, act);   // Winograd, partial tiles
 				conv_fused_vs_ref(&r, 2, 3, 19, 17, 64, 7, 2, 3, res, act);   // direct
 				conv_fused_vs_ref(&r, 3, 5, 9, 9, 40, 3, 2, 1, res, act);     // packed
-				conv_fused_vs_ref(&r, 3, 6, 7, 8, 16, 1, 1, 0, res, act);     // OpenBLAS
+				conv_fused_vs_ref(&r, 3, 6, 7, 8, 16, 1, 1, 0, res, act);     // packed, 16 channels
 			}
 		unsetenv("CNNPIPE_CONV_PACKED");
 	}

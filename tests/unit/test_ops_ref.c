@@ -167,6 +167,30 @@ static void bn_case(Rng *r, int N, int C, int HW, int affine)
 	float *dg3 = copyv(dg0, C);
 	batchnorm_backward_train(N, C, HW, x, gamma, sm1, si1, dy, NULL, dg3, NULL);
 	CHECK(close_to(L("%s train dgamma only", what), dg3, dg2, C, TOL));
+	// the ReLU / leaky ReLU backward fused in = the activation's backward,
+	// then the batch norm's; in place (dx = dy) as the engine runs it
+	for (int a = 0; a < 2; a++) {
+		const float slope = a ? 0.1f : 0.0f;
+		float *g = xalloc(nx * 4), *dxa = copyv(dy, nx);
+		if (a)
+			leaky_relu_backward(nx, slope, y1, dy, g);
+		else
+			relu_backward(nx, y1, dy, g);
+		memcpy(dg1, dg0, C * 4); memcpy(db1, db0, C * 4);
+		memcpy(dg2, dg0, C * 4); memcpy(db2, db0, C * 4);
+		float *dg4 = copyv(dg0, C), *db4 = copyv(db0, C);
+		batchnorm_backward_train(N, C, HW, x, gamma, sm1, si1, g, dx2, dg2, db2);
+		batchnorm_backward_train_act_ref(N, C, HW, x, gamma, sm1, si1, y1, slope,
+		                                 dy, dx1, dg4, db4);
+		CHECK(close_to(L("%s train act%d ref dx", what, a), dx1, dx2, nx, TOL));
+		CHECK(close_to(L("%s train act%d ref dgamma", what, a), dg4, dg2, C, TOL));
+		batchnorm_backward_train_act(N, C, HW, x, gamma, sm1, si1, y1, slope,
+		                             dxa, dxa, dg1, db1);
+		CHECK(close_to(L("%s train act%d dx", what, a), dxa, dx2, nx, TOL));
+		CHECK(close_to(L("%s train act%d dgamma", what, a), dg1, dg2, C, TOL));
+		CHECK(close_to(L("%s train act%d dbeta", what, a), db1, db2, C, TOL));
+		free(g); free(dxa); free(dg4); free(db4);
+	}
 	// eval forward and backward with the running statistics
 	batchnorm_forward_eval(N, C, HW, x, gamma, beta, rm0, rv0, eps, y1);
 	batchnorm_forward_eval_ref(N, C, HW, x, gamma, beta, rm0, rv0, eps, y2);
