@@ -48,25 +48,61 @@ void linear_backward_ref(int N, int I, int O, const float *x, const float *w,
 		}
 }
 
+// One output, b + x . w, in one order whatever the batch and the threads
+// (sgemm's kernels differ with the batch's size: an image's predictions
+// then depended on the batch it was in, and shards on their boundaries):
+// lane l of 16 sums the products k = l (mod 16) in order, the lanes are
+// added pairwise, then the bias.
+static float dot_fixed(const float *x, const float *w, int I)
+{
+	float acc[16] = { 0 };
+	int k = 0;
+	for (; k + 16 <= I; k += 16)
+		for (int l = 0; l < 16; l++)
+			acc[l] += x[k + l] * w[k + l];
+	for (int l = 0; k + l < I; l++)
+		acc[l] += x[k + l] * w[k + l];
+	for (int h = 8; h; h >>= 1)
+		for (int l = 0; l < h; l++)
+			acc[l] += acc[l + h];
+	return acc[0];
+}
+
+typedef struct {
+	int N, I, O;
+	const float *x, *w, *b;
+	float *y;
+} LinearJob;
+
+// Output blocks [lo, hi) of LINEAR_OB outputs, for every image: a block's
+// rows of w stay in cache across the images.
+#define LINEAR_OB 16
+static void linear_blocks(void *ctx, size_t lo, size_t hi, int t)
+{
+	(void)t;
+	const LinearJob *j = ctx;
+	for (size_t blk = lo; blk < hi; blk++) {
+		int o0 = (int)blk * LINEAR_OB;
+		int o1 = o0 + LINEAR_OB < j->O ? o0 + LINEAR_OB : j->O;
+		for (int n = 0; n < j->N; n++) {
+			const float *xn = j->x + (size_t)n * j->I;
+			float *yn = j->y + (size_t)n * j->O;
+			for (int o = o0; o < o1; o++)
+				yn[o] = dot_fixed(xn, j->w + (size_t)o * j->I, j->I) +
+				        (j->b ? j->b[o] : 0.0f);
+		}
+	}
+}
+
 void linear_forward(int N, int I, int O, const float *x, const float *w,
                     const float *b, float *y)
 {
 	if (N == 0 || O == 0)
 		return;
-	ops_blas_threads(ops_threads());
-	float beta = 0.0f;
-	if (b) {
-		for (int n = 0; n < N; n++)
-			memcpy(y + (size_t)n * O, b, sizeof(float) * O);
-		beta = 1.0f;
-	}
-	if (I == 0) {
-		if (!b)
-			memset(y, 0, sizeof(float) * (size_t)N * O);
-		return;
-	}
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, O, I,
-	            1.0f, x, I, w, I, beta, y, O);
+	LinearJob j = { N, I, O, x, w, b, y };
+	size_t nb = ((size_t)O + LINEAR_OB - 1) / LINEAR_OB;
+	int nt = ops_threads_for(nb, 2.0 * LINEAR_OB * (double)N * I);
+	parallel_for(nb, nt, linear_blocks, &j);
 }
 
 void linear_backward(int N, int I, int O, const float *x, const float *w,

@@ -142,6 +142,20 @@ static void linear_vs_ref(Rng *r, int N, int I, int O)
 	check(m, dw1, dw2, (size_t)O * I, TOL);
 	snprintf(m, sizeof m, "linear %dx%d->%d db", N, I, O);
 	check(m, db1, db2, O, TOL);
+	// each image's outputs are the same bits whatever the batch it is in
+	// (predictions of shards and of batch sizes agree byte for byte)
+	int same = 1;
+	for (int n = 0; n < N; n++) {
+		linear_forward(1, I, O, x + (size_t)n * I, w, b, y2);
+		same &= memcmp(y2, y1 + (size_t)n * O, sizeof(float) * O) == 0;
+	}
+	snprintf(m, sizeof m, "linear %dx%d->%d: one image alone = in the batch", N, I, O);
+	if (same) {
+		passed++;
+	} else {
+		failed++;
+		fprintf(stderr, "FAIL %s\n", m);
+	}
 	free(x); free(w); free(b); free(y1); free(y2); free(dy); free(dx1);
 	free(dx2); free(dw1); free(dw2); free(db1); free(db2);
 }
