@@ -52,10 +52,11 @@ setup_file() {
 
 @test "augment: usage errors exit 2 with the usage line" {
 	cp "$SHAPES" "$T/s"
-	local usage="usage: augment [-s size] [--zoom 1.1] [--rotate 10] [--lighting 0.05,0.05] [--no-flip] [--top-down] [--epochs N] [--seed N] [-j threads] [--params] [IMAGES]"
+	local usage="usage: augment [-s size] [--zoom 1.1] [--rotate 10] [--lighting 0.05,0.05] [--no-flip] [--top-down] [--epochs N] [--seed N] [-j threads] [--shard i/n] [--params] [IMAGES]"
 	for bad in "-s 0" "-s 9000" "--zoom 0.9" "--zoom x" "--rotate -1" "--rotate 181" \
 	           "--lighting 0.1" "--lighting x,0.1" "--lighting 0.1,2" "--lighting -0.1,0" \
-	           "--epochs 0" "--seed -1" "-j 0" "--no-flip --top-down" "--bogus"; do
+	           "--epochs 0" "--seed -1" "-j 0" "--no-flip --top-down" "--bogus" \
+	           "--shard 0/2" "--shard 3/2" "--shard 1/0" "--shard x"; do
 		run -2 augment $bad "$T/s"
 		assert_output --partial "$usage"
 		assert_line --index 0 --regexp "^augment: "
@@ -120,6 +121,23 @@ run_ref() {
 	shift
 	augment -s "$sz" --epochs 10 --params "${aopts[@]}" "$T/s" > "$T/o"
 	run ref check "$T/s" "$T/o" "$sz" "$@"
+}
+
+@test "augment --shard i/n: the shards joined with tensor cat are the whole, byte for byte" {
+	cp "$BOTH" "$T/s"
+	augment -s 24 --epochs 3 --seed 7 --params -j 2 "$T/s" > "$T/whole"
+	local n i parts
+	for n in 2 3 7; do
+		parts=()
+		for ((i = 1; i <= n; i++)); do
+			augment -s 24 --epochs 3 --seed 7 --params -j 2 --shard $i/$n "$T/s" > "$T/part$i"
+			parts+=("$T/part$i")
+		done
+		tensor cat "${parts[@]}" | cmp - "$T/whole"
+	done
+	# a shard across an epoch's end holds the records of both
+	run tensor info "$T/part2"
+	refute_output --partial "records: 0"
 }
 
 @test "augment: the random crop alone is exact (plain crop of a source with shorter side = size)" {

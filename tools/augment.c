@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "formats/stream.h"
+#include "formats/stream_shard.h"
 #include "libcommon/image/augment.h"
 #include "libcommon/util/err.h"
 #include "libcommon/util/io.h"
@@ -15,7 +16,7 @@
 #include "libcommon/util/progress.h"
 #include "libcommon/util/threads.h"
 
-#define USAGE "augment [-s size] [--zoom 1.1] [--rotate 10] [--lighting 0.05,0.05] [--no-flip] [--top-down] [--epochs N] [--seed N] [-j threads] [--params] [IMAGES]"
+#define USAGE "augment [-s size] [--zoom 1.1] [--rotate 10] [--lighting 0.05,0.05] [--no-flip] [--top-down] [--epochs N] [--seed N] [-j threads] [--shard i/n] [--params] [IMAGES]"
 
 // One augmented record: the ordered map's result slot.
 typedef struct {
@@ -114,10 +115,10 @@ int main(int argc, char **argv)
 	prog_init(argc, argv, USAGE);
 	AugConfig cfg;
 	aug_config_default(&cfg, 224);
-	long threads = num_cores(), epochs = 1, seed = 0;
+	long threads = num_cores(), epochs = 1, seed = 0, shard_i = 1, shard_n = 1;
 	int no_flip = 0, top_down = 0, params = 0;
 	enum { O_ZOOM = 256, O_ROTATE, O_LIGHTING, O_NO_FLIP, O_TOP_DOWN, O_EPOCHS,
-	       O_SEED, O_PARAMS };
+	       O_SEED, O_PARAMS, O_SHARD };
 	static const struct option lo[] = {
 		{ "size", required_argument, 0, 's' },
 		{ "threads", required_argument, 0, 'j' },
@@ -129,6 +130,7 @@ int main(int argc, char **argv)
 		{ "epochs", required_argument, 0, O_EPOCHS },
 		{ "seed", required_argument, 0, O_SEED },
 		{ "params", no_argument, 0, O_PARAMS },
+		{ "shard", required_argument, 0, O_SHARD },
 		{ 0, 0, 0, 0 },
 	};
 	int c;
@@ -144,6 +146,10 @@ int main(int argc, char **argv)
 		case O_EPOCHS: epochs = parse_long("--epochs", optarg, 1, 1000000); break;
 		case O_SEED: seed = parse_long("--seed", optarg, 0, INT64_MAX); break;
 		case O_PARAMS: params = 1; break;
+		case O_SHARD:
+			if (shard_parse(optarg, &shard_i, &shard_n) < 0)
+				die_usage("--shard: expected i/n with 1 <= i <= n, got '%s'", optarg);
+			break;
 		default: die_usage(NULL);
 		}
 	}
@@ -180,10 +186,15 @@ int main(int argc, char **argv)
 	OrderedMap m = { .work = work, .consume = write_record, .ctx = &job,
 	                 .slot_size = sizeof(Slot) + (size_t)cfg.size * cfg.size * 3,
 	                 .state_size = sizeof(State), .state_free = free_state };
+	// Record k of the output is a function of (seed, k) alone, so shard i/n
+	// is the records [T(i-1)/n, Ti/n) of the T = epochs x n, and the shards
+	// joined are the whole.
 	size_t total = (size_t)S.n * (size_t)epochs;
-	progress_start(&job.pr, "augment", total);
+	size_t k0 = (size_t)((unsigned __int128)total * (shard_i - 1) / shard_n);
+	size_t k1 = (size_t)((unsigned __int128)total * shard_i / shard_n);
+	progress_start(&job.pr, "augment", k1 - k0);
 	xstream_write_header(out);
-	ordered_map(&m, 0, total, nworkers, 4 * (size_t)nworkers);
+	ordered_map(&m, k0, k1, nworkers, 4 * (size_t)nworkers);
 	progress_end(&job.pr);
 	xstream_finish(out);
 	record_free(&job.r);
