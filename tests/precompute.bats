@@ -209,6 +209,8 @@ write_stream(sys.argv[3], meta, recs, tr)' "$BATS_TEST_DIRNAME" "$@"
 	run sh -c 'ulimit -v 400000; exec precompute -m "$1" "$2"' sh "$T/huge.model" "$T/im32.stream"
 	assert_failure 1
 	assert_output --regexp "^precompute: $T/huge.model: the network needs [0-9]+ bytes of parameters, more than a model file holds \(4294967296\)$"
+}
+
 @test "precompute: the same bytes whatever the batch size and threads" {
 	skip_without_torch
 	precompute -m "$T/r18.model" -b 1 -j 1 "$T/im.stream" > "$T/det1.1"
