@@ -122,6 +122,12 @@ typedef struct Backend {
 	// ---- linear, log-softmax, loss ----
 	void (*linear_forward)(int N, int I, int O, const float *x, const float *w,
 	                       const float *b, float *y);
+	// as linear_forward, but each output summed in one order whatever N and
+	// the threads, so that an image's outputs do not depend on its batch
+	// (inference: shards and batch sizes give the same bytes); training
+	// keeps linear_forward, whose sgemm order is PyTorch's
+	void (*linear_forward_fixed)(int N, int I, int O, const float *x, const float *w,
+	                             const float *b, float *y);
 	void (*linear_backward)(int N, int I, int O, const float *x,
 	                        const float *w, const float *dy, float *dx,
 	                        float *dw, float *db);

@@ -68,6 +68,7 @@ static const Backend CPU = {
 	.global_avgpool_forward = global_avgpool_forward,
 	.global_avgpool_backward = global_avgpool_backward,
 	.linear_forward = linear_forward,
+	.linear_forward_fixed = linear_forward_fixed,
 	.linear_backward = linear_backward,
 	.log_softmax_forward = log_softmax_forward,
 	.log_softmax_backward = log_softmax_backward,

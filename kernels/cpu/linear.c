@@ -48,11 +48,32 @@ void linear_backward_ref(int N, int I, int O, const float *x, const float *w,
 		}
 }
 
-// One output, b + x . w, in one order whatever the batch and the threads
-// (sgemm's kernels differ with the batch's size: an image's predictions
-// then depended on the batch it was in, and shards on their boundaries):
-// lane l of 16 sums the products k = l (mod 16) in order, the lanes are
-// added pairwise, then the bias.
+void linear_forward(int N, int I, int O, const float *x, const float *w,
+                    const float *b, float *y)
+{
+	if (N == 0 || O == 0)
+		return;
+	ops_blas_threads(ops_threads());
+	float beta = 0.0f;
+	if (b) {
+		for (int n = 0; n < N; n++)
+			memcpy(y + (size_t)n * O, b, sizeof(float) * O);
+		beta = 1.0f;
+	}
+	if (I == 0) {
+		if (!b)
+			memset(y, 0, sizeof(float) * (size_t)N * O);
+		return;
+	}
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, O, I,
+	            1.0f, x, I, w, I, beta, y, O);
+}
+
+// linear_forward_fixed: one output, b + x . w, in one order whatever the
+// batch and the threads (sgemm's kernels differ with the batch's size: an
+// image's predictions depended on the batch it was in, and shards on their
+// boundaries): lane l of 16 sums the products k = l (mod 16) in order, the
+// lanes are added pairwise, then the bias.
 static float dot_fixed(const float *x, const float *w, int I)
 {
 	float acc[16] = { 0 };
@@ -94,8 +115,8 @@ static void linear_blocks(void *ctx, size_t lo, size_t hi, int t)
 	}
 }
 
-void linear_forward(int N, int I, int O, const float *x, const float *w,
-                    const float *b, float *y)
+void linear_forward_fixed(int N, int I, int O, const float *x, const float *w,
+                          const float *b, float *y)
 {
 	if (N == 0 || O == 0)
 		return;

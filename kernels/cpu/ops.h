@@ -244,6 +244,10 @@ void shortcut_backward_ref(const ShortcutShape *s, const float *dy, float *dx,
 // x: (N, I), w: (O, I), b: (O) or NULL, y: (N, O)
 void linear_forward(int N, int I, int O, const float *x, const float *w,
                     const float *b, float *y);
+// linear_forward with each output summed in one fixed order whatever N and
+// the threads: an image's outputs are the same bits in any batch.
+void linear_forward_fixed(int N, int I, int O, const float *x, const float *w,
+                          const float *b, float *y);
 void linear_backward(int N, int I, int O, const float *x, const float *w,
                      const float *dy, float *dx, float *dw, float *db);
 void linear_forward_ref(int N, int I, int O, const float *x, const float *w,

@@ -191,8 +191,10 @@ static void node_forward(Exec *e, int N, int first, const float *x, int i,
 			be->dropout_forward(n, d->p, &e->rng, xi, y, r->mask);
 		break;   // eval: an alias of its input
 	case OP_LINEAR:
-		be->linear_forward(N, iC * iH * iW, d->C, xi, exec_param(e, d->w),
-		                   exec_param(e, d->b), y);
+		// predictions: an image's outputs the same in any batch (shards);
+		// training: sgemm's order, PyTorch's
+		(e->learning ? be->linear_forward : be->linear_forward_fixed)(N, iC * iH * iW,
+		        d->C, xi, exec_param(e, d->w), exec_param(e, d->b), y);
 		break;
 	case OP_LOGSOFTMAX:
 		be->log_softmax_forward(N, d->C, xi, y);

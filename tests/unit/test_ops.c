@@ -145,8 +145,12 @@ static void linear_vs_ref(Rng *r, int N, int I, int O)
 	// each image's outputs are the same bits whatever the batch it is in
 	// (predictions of shards and of batch sizes agree byte for byte)
 	int same = 1;
+	linear_forward_fixed(N, I, O, x, w, b, y1);
+	linear_forward_ref(N, I, O, x, w, b, y2);
+	snprintf(m, sizeof m, "linear %dx%d->%d fwd, fixed order", N, I, O);
+	check(m, y1, y2, (size_t)N * O, TOL);
 	for (int n = 0; n < N; n++) {
-		linear_forward(1, I, O, x + (size_t)n * I, w, b, y2);
+		linear_forward_fixed(1, I, O, x + (size_t)n * I, w, b, y2);
 		same &= memcmp(y2, y1 + (size_t)n * O, sizeof(float) * O) == 0;
 	}
 	snprintf(m, sizeof m, "linear %dx%d->%d: one image alone = in the batch", N, I, O);
