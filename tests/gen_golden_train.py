@@ -7,9 +7,13 @@
 #           BatchNorm1d, Dropout, Linear K, LogSoftmax) on fixed activations;
 #   resnet: a whole torchvision ResNet18 with that head at 32x32, unfrozen,
 #           three layer groups (conv1..layer2, layer3..layer4, head) at three
-#           rates (fast.ai's differential learning rates).
+#           rates (fast.ai's differential learning rates);
+#   darknet: a small network of Tiny Darknet's kinds of layer (3x3 and 1x1
+#           convolutions with batch norm and leaky ReLU 0.1, 2x2 maxpools) at
+#           32x32 with that head, unfrozen, its groups split where cnnpipe
+#           splits a darknet body (after the last layer at stride 8).
 # Dropout is off (p = 0) in both, so the masks need not agree.
-# usage: /usr/bin/python3 tests/gen_golden_train.py head|resnet OUT.stream
+# usage: /usr/bin/python3 tests/gen_golden_train.py head|resnet|darknet OUT.stream
 #
 # OUT: record 0 = the initial state_dict with our names (f32); record 1 =
 # x (all samples), y (i32), order (i32: the samples of each batch, batches
@@ -64,6 +68,41 @@ if what == "head":
     x = torch.randn(N, F) * 2 + 0.5
     params = [("head." + k, v) for k, v in h.state_dict().items()]
     groups = [[], [], list(h.parameters())]
+elif what == "darknet":
+    F, N = 256, 48
+    # (filters, size) per convolutional, "M" a 2x2/2 maxpool; the tail (a
+    # 1x1 classifier, avgpool, softmax) is cut, as from Tiny Darknet
+    layout = [(16, 3), "M", (32, 3), "M", (16, 1), (64, 3), "M", (32, 1), (128, 3),
+              "M", (64, 1), (128, 3)]
+    cfg = ["[net]", "width=32", "height=32", "channels=3", ""]
+    body = torch.nn.ModuleDict()
+    c, params, g0, g1, hw = 3, [], [], [], 32
+    for i, l in enumerate(layout):
+        if l == "M":
+            cfg += ["[maxpool]", "size=2", "stride=2", ""]
+            hw //= 2
+            continue
+        f, k = l
+        cfg += ["[convolutional]", "batch_normalize=1", "filters=%d" % f,
+                "size=%d" % k, "stride=1", "pad=1", "activation=leaky", ""]
+        conv = torch.nn.Conv2d(c, f, k, padding=k // 2, bias=False)
+        bn = torch.nn.BatchNorm2d(f)
+        with torch.no_grad():
+            bn.running_mean.uniform_(-0.2, 0.2)
+            bn.running_var.uniform_(0.5, 1.5)
+            bn.weight.uniform_(0.5, 1.5)
+            bn.bias.uniform_(-0.2, 0.2)
+        body["c%d" % i], body["b%d" % i] = conv, bn
+        params += [("layers.%d.conv.weight" % i, conv.weight)]
+        params += [("layers.%d.bn.%s" % (i, n), t) for n, t in bn.state_dict().items()]
+        (g0 if hw * 8 >= 32 else g1).extend([conv.weight, bn.weight, bn.bias])
+        c = f
+    cfg += ["[convolutional]", "filters=10", "size=1", "stride=1", "pad=1",
+            "activation=linear", "", "[avgpool]", "", "[softmax]", "groups=1", ""]
+    h = head(F)
+    x = torch.randn(N, 3, 32, 32)
+    params += [("head." + k, v) for k, v in h.state_dict().items()]
+    groups = [g0, g1, list(h.parameters())]
 else:
     F, N = 1024, 48
     body = torchvision.models.resnet18()
@@ -94,6 +133,14 @@ def state():
 def net(xb):
     if body is None:
         return head_forward(h, xb)
+    if what == "darknet":
+        f = xb
+        for i, l in enumerate(layout):
+            if l == "M":
+                f = torch.nn.functional.max_pool2d(f, 2, 2)
+            else:
+                f = torch.nn.functional.leaky_relu(body["b%d" % i](body["c%d" % i](f)), 0.1)
+        return head_forward(h, torch.flatten(ConcatPool()(f), 1))
     m = body
     f = m.maxpool(m.relu(m.bn1(m.conv1(xb))))
     f = m.layer4(m.layer3(m.layer2(m.layer1(f))))
@@ -134,6 +181,8 @@ for s in range(steps):
 meta = {"kind": "golden", "what": what, "steps": str(steps), "bs": str(bs),
         "momentum": repr(mom), "wd": repr(wd), "features": str(F),
         "classes": str(K)}
+if what == "darknet":
+    meta["darknet_cfg"] = "\n".join(cfg)
 rec = {"x": x.numpy().astype(np.float32), "y": y.numpy().astype(np.int32),
        "order": order.astype(np.int32), "lr": np.array(lrs, dtype=np.float64),
        "loss": np.array(losses, dtype=np.float64)}

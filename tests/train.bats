@@ -122,7 +122,7 @@ assert not np.array_equal(a["head.fc1.weight"], b["head.fc1.weight"])' \
 	! cmp -s "$T/s1.model" "$T/s3.model"
 }
 
-@test "train: ten head steps and ten unfrozen ResNet18 steps (3 rate groups) = PyTorch" {
+@test "train: ten head steps, ten unfrozen ResNet18 and darknet steps (3 rate groups) = PyTorch" {
 	skip_without_torch
 	"$PYTHON" "$BATS_TEST_DIRNAME/gen_golden_train.py" head "$T/gh.stream"
 	run "$REPO/build/tests/test_fit" --golden "$T/gh.stream"
@@ -133,6 +133,15 @@ assert not np.array_equal(a["head.fc1.weight"], b["head.fc1.weight"])' \
 	echo "$output" >&3
 	assert_success
 	run "$REPO/build/tests/test_fit" --golden "$T/gr.stream"
+	echo "$output" >&3
+	assert_success
+	# Tiny Darknet's kinds of layer: 3x3 and 1x1 convolutions, batch norm,
+	# leaky ReLU, maxpools; the groups split as cnnpipe splits a darknet body
+	"$PYTHON" "$BATS_TEST_DIRNAME/gen_golden_train.py" darknet "$T/gd.stream"
+	run "$REPO/build/tests/test_fit" --golden "$T/gd.stream" --direct
+	echo "$output" >&3
+	assert_success
+	run "$REPO/build/tests/test_fit" --golden "$T/gd.stream"
 	echo "$output" >&3
 	assert_success
 }

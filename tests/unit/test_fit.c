@@ -123,7 +123,8 @@ static void golden(const char *path, int direct)
 		fprintf(stderr, "%s: %s\n", path, stream_error(s));
 		exit(1);
 	}
-	int head = !strcmp(stream_meta_get(s, "what"), "head");
+	const char *what = stream_meta_get(s, "what");
+	int head = !strcmp(what, "head"), darknet = !strcmp(what, "darknet");
 	int steps = atoi(stream_meta_get(s, "steps")), bs = atoi(stream_meta_get(s, "bs"));
 	int F = atoi(stream_meta_get(s, "features")), K = atoi(stream_meta_get(s, "classes"));
 	float mom = strtof(stream_meta_get(s, "momentum"), NULL);
@@ -133,8 +134,10 @@ static void golden(const char *path, int direct)
 	if (head) {
 		build_head_only(&m, F, K);
 	} else {
-		ModelSpec spec = { .arch = "resnet18", .head = HEAD_FASTAI,
-		                   .num_classes = K, .in_size = 32 };
+		const char *cfg = darknet ? stream_meta_get(s, "darknet_cfg") : NULL;
+		ModelSpec spec = { .arch = darknet ? "darknet" : "resnet18", .head = HEAD_FASTAI,
+		                   .num_classes = K, .in_size = 32, .cfg_text = cfg,
+		                   .cfg_len = cfg ? strlen(cfg) : 0 };
 		if (model_build(&m, &spec, err, sizeof err) < 0) {
 			fprintf(stderr, "%s\n", err);
 			exit(1);
@@ -173,7 +176,8 @@ static void golden(const char *path, int direct)
 			worst_loss = e;
 	}
 	printf("%s%s: %d steps: losses within %.3g relative of PyTorch's\n",
-	       head ? "head" : "resnet18", head ? "" : direct ? " (direct conv)" : " (Winograd)",
+	       head ? "head" : darknet ? "darknet" : "resnet18",
+	       head ? "" : direct ? " (direct conv)" : " (Winograd)",
 	       steps, worst_loss);
 	check_msg(worst_loss < tol_loss, "losses: worst relative %.3g", worst_loss);
 	exec_params_to_host(&t.e);
@@ -194,7 +198,7 @@ static void golden(const char *path, int direct)
 		}
 	}
 	printf("%s: %d tensors after the steps: worst scaled diff %.3g (%s)\n",
-	       head ? "head" : "resnet18", n, worst, wn);
+	       head ? "head" : darknet ? "darknet" : "resnet18", n, worst, wn);
 	check_msg(n == after.n && worst < tol_w, "weights after %d steps: worst %.3g (%s)",
 	      steps, worst, wn);
 	free(xb);
