@@ -3,6 +3,7 @@
 #include <string.h>
 #include "stream_shard.h"
 #include "libcommon/util/alloc.h"
+#include "libcommon/util/err.h"
 
 int stream_shard(Stream *s, long i, long n, uint64_t *lo, uint64_t *hi, uint64_t *total)
 {
@@ -45,18 +46,18 @@ int stream_shard(Stream *s, long i, long n, uint64_t *lo, uint64_t *hi, uint64_t
 	return 0;
 }
 
-int shard_parse(const char *arg, long *i, long *n)
+void shard_option(const char *arg, long *i, long *n)
 {
 	char *e;
-	long a = strtol(arg, &e, 10);
-	if (e == arg || *e != '/' || a < 1)
-		return -1;
-	const char *b = e + 1;
-	long c = strtol(b, &e, 10);
-	if (e == b || *e || c < 1 || c > 1000000 || a > c || !(*arg >= '0' && *arg <= '9') ||
-	    !(*b >= '0' && *b <= '9'))
-		return -1;
+	const char *b = strchr(arg, '/');
+	long a = strtol(arg, &e, 10), c = 0;
+	int ok = b && e == b && *arg >= '0' && *arg <= '9' && b[1] >= '0' && b[1] <= '9';
+	if (ok) {
+		c = strtol(b + 1, &e, 10);
+		ok = !*e && a >= 1 && c >= 1 && c <= 1000000 && a <= c;
+	}
+	if (!ok)
+		die_usage("--shard: expected i/n with 1 <= i <= n, got '%s'", arg);
 	*i = a;
 	*n = c;
-	return 0;
 }

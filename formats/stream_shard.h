@@ -15,8 +15,8 @@
 // stream_error (a pipe cannot be sharded: it cannot be read twice).
 int stream_shard(Stream *s, long i, long n, uint64_t *lo, uint64_t *hi, uint64_t *total);
 
-// Parses "i/n" (1 <= i <= n <= 1000000), as imgprep --shard takes it;
-// -1 on anything else.
-int shard_parse(const char *arg, long *i, long *n);
+// The argument of a --shard option, "i/n" (1 <= i <= n <= 1000000), as
+// every sharded stage takes it; anything else is a usage error (exit 2).
+void shard_option(const char *arg, long *i, long *n);
 
 #endif

@@ -146,10 +146,7 @@ int main(int argc, char **argv)
 		case O_EPOCHS: epochs = parse_long("--epochs", optarg, 1, 1000000); break;
 		case O_SEED: seed = parse_long("--seed", optarg, 0, INT64_MAX); break;
 		case O_PARAMS: params = 1; break;
-		case O_SHARD:
-			if (shard_parse(optarg, &shard_i, &shard_n) < 0)
-				die_usage("--shard: expected i/n with 1 <= i <= n, got '%s'", optarg);
-			break;
+		case O_SHARD: shard_option(optarg, &shard_i, &shard_n); break;
 		default: die_usage(NULL);
 		}
 	}

@@ -16,6 +16,7 @@
 #include "libcommon/image/dataset.h"
 #include "libcommon/image/image_decode.h"
 #include "formats/stream.h"
+#include "formats/stream_shard.h"
 #include "formats/stream_classes.h"
 
 #define USAGE "imgprep [-s size | --scale side [--no-enlarge]] [-j threads] [--shard i/n] [--classes a,b,... | --classes-from STREAM] [--strict] [--accept-warnings] [-o out] DIR"
@@ -149,15 +150,7 @@ int main(int argc, char **argv)
 		case O_SCALE: size = parse_long("--scale", optarg, 1, 8192); scale = 1; break;
 		case 'j': threads = parse_long("-j", optarg, 1, 256); break;
 		case 'o': out = optarg; break;
-		case O_SHARD: {
-			char *slash = strchr(optarg, '/');
-			if (!slash)
-				die_usage("--shard: expected i/n, got '%s'", optarg);
-			*slash = 0;
-			shard_n = parse_long("--shard n", slash + 1, 1, 1000000);
-			shard_i = parse_long("--shard i", optarg, 1, shard_n);
-			break;
-		}
+		case O_SHARD: shard_option(optarg, &shard_i, &shard_n); break;
 		case O_CLASSES: classes_arg = optarg; break;
 		case O_CLASSES_FROM: classes_from = optarg; break;
 		case O_STRICT: strict = 1; break;

@@ -105,10 +105,7 @@ int main(int argc, char **argv)
 		case O_TOP_DOWN: top_down = 1; break;
 		case O_ALL: all = 1; break;
 		case O_PROGRESS: progress_force(1); break;
-		case O_SHARD:
-			if (shard_parse(optarg, &shard_i, &shard_n) < 0)
-				die_usage("--shard: expected i/n with 1 <= i <= n, got '%s'", optarg);
-			break;
+		case O_SHARD: shard_option(optarg, &shard_i, &shard_n); break;
 		default: die_usage(NULL);
 		}
 	}
