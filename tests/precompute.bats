@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
 # precompute: images -> body + concat-pool activations, vs torchvision.
 load helpers
+bats_require_minimum_version 1.5.0
 
 setup_file() {
 	export T="$BATS_FILE_TMPDIR"
@@ -219,5 +220,25 @@ write_stream(sys.argv[3], meta, recs, tr)' "$BATS_TEST_DIRNAME" "$@"
 			precompute -m "$T/r18.model" -b $b -j $j "$T/im.stream" > "$T/det$b.$j"
 			cmp "$T/det1.1" "$T/det$b.$j"
 		done
+	done
+}
+
+@test "precompute --shard i/n: the shards joined are the whole; a pipe and bad shards are refused" {
+	tiny_setup
+	precompute -m "$T/tiny.model" -j 2 "$T/im32.stream" > "$T/whole.act"
+	for n in 2 3 5; do
+		parts=()
+		for ((i = 1; i <= n; i++)); do
+			precompute -m "$T/tiny.model" -j 2 --shard $i/$n "$T/im32.stream" > "$T/p$i.act"
+			parts+=("$T/p$i.act")
+		done
+		tensor cat "${parts[@]}" | cmp - "$T/whole.act"
+	done
+	run -1 --separate-stderr sh -c "cat '$T/im32.stream' | precompute -m '$T/tiny.model' --shard 1/2"
+	assert_output ""
+	[[ "$stderr" == "precompute: --shard 1/2: standard input: byte "*"cannot seek"* ]]
+	for bad in 0/2 3/2 1/0 x 1/ /2 1/2x; do
+		run -2 precompute -m "$T/tiny.model" --shard "$bad" "$T/im32.stream"
+		assert_line --index 0 "precompute: --shard: expected i/n with 1 <= i <= n, got '$bad'"
 	done
 }
