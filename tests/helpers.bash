@@ -4,6 +4,9 @@ load '/usr/lib/bats/bats-assert/load'
 
 REPO="$(cd "$BATS_TEST_DIRNAME/.." && pwd)"
 BIN="${CNNPIPE_BIN:-$REPO/bin}"
+# the unit programs some suites run (make sanitize: the sanitizer build's,
+# which has no AVX-512 or FMA, so their PyTorch goldens check those paths too)
+UNIT="${CNNPIPE_UNIT:-$REPO/build/tests}"
 SHARED="${CNNPIPE_SHARED:-$REPO/../shared}"
 DEVDATA="$SHARED/data/dogscats-dev"
 TINYDARKNET="$SHARED/models/tinydarknet"

@@ -125,23 +125,23 @@ assert not np.array_equal(a["head.fc1.weight"], b["head.fc1.weight"])' \
 @test "train: ten head steps, ten unfrozen ResNet18 and darknet steps (3 rate groups) = PyTorch" {
 	skip_without_torch
 	"$PYTHON" "$BATS_TEST_DIRNAME/gen_golden_train.py" head "$T/gh.stream"
-	run "$REPO/build/tests/test_fit" --golden "$T/gh.stream"
+	run "$UNIT/test_fit" --golden "$T/gh.stream"
 	echo "$output" >&3
 	assert_success
 	"$PYTHON" "$BATS_TEST_DIRNAME/gen_golden_train.py" resnet "$T/gr.stream"
-	run "$REPO/build/tests/test_fit" --golden "$T/gr.stream" --direct
+	run "$UNIT/test_fit" --golden "$T/gr.stream" --direct
 	echo "$output" >&3
 	assert_success
-	run "$REPO/build/tests/test_fit" --golden "$T/gr.stream"
+	run "$UNIT/test_fit" --golden "$T/gr.stream"
 	echo "$output" >&3
 	assert_success
 	# Tiny Darknet's kinds of layer: 3x3 and 1x1 convolutions, batch norm,
 	# leaky ReLU, maxpools; the groups split as cnnpipe splits a darknet body
 	"$PYTHON" "$BATS_TEST_DIRNAME/gen_golden_train.py" darknet "$T/gd.stream"
-	run "$REPO/build/tests/test_fit" --golden "$T/gd.stream" --direct
+	run "$UNIT/test_fit" --golden "$T/gd.stream" --direct
 	echo "$output" >&3
 	assert_success
-	run "$REPO/build/tests/test_fit" --golden "$T/gd.stream"
+	run "$UNIT/test_fit" --golden "$T/gd.stream"
 	echo "$output" >&3
 	assert_success
 }
