@@ -90,6 +90,7 @@ typedef struct Backend {
 	void (*relu_forward)(size_t n, const float *x, float *y);
 	void (*relu_backward)(size_t n, const float *y, const float *dy, float *dx);
 	void (*leaky_relu_forward)(size_t n, float slope, const float *x, float *y);
+	// x: the input, or for slope >= 0 the output (the same signs)
 	void (*leaky_relu_backward)(size_t n, float slope, const float *x,
 	                            const float *dy, float *dx);
 	void (*add_forward)(size_t n, const float *a, const float *b, float *y);

@@ -122,6 +122,16 @@ assert not np.array_equal(a["head.fc1.weight"], b["head.fc1.weight"])' \
 	! cmp -s "$T/s1.model" "$T/s3.model"
 }
 
+@test "train --unfreeze -j 2: the same model, run after run (the threads' timing enters no sum)" {
+	for i in 1 2 3 4; do
+		train -m "$T/tiny.model" -o "$T/j$i.model" --unfreeze -b 48 -j 2 --seed 3 \
+			"$T/ep3.images" > /dev/null
+	done
+	for i in 2 3 4; do
+		cmp "$T/j1.model" "$T/j$i.model"
+	done
+}
+
 @test "train: ten head steps, ten unfrozen ResNet18 and darknet steps (3 rate groups) = PyTorch" {
 	skip_without_torch
 	"$PYTHON" "$BATS_TEST_DIRNAME/gen_golden_train.py" head "$T/gh.stream"

@@ -189,6 +189,16 @@ static void dw_block(void *ctx, size_t blk, size_t blk_end, int thread)
 	            j->dwt + (size_t)thread * K * CRS, CRS);
 }
 
+// Thread t sums the blocks of its fixed slice into its own partial dw: a
+// dynamic hand-out of blocks made the partials, and so the weights after a
+// step, depend on the threads' timing (two runs of the same training with
+// -j 2 differed).
+static void dw_slice(void *ctx, size_t b0, size_t b1, int thread)
+{
+	for (size_t b = b0; b < b1; b++)
+		dw_block(ctx, b, b + 1, thread);
+}
+
 static void backward_filter(OpsScratch *sp, const ConvShape *s, const float *x,
                             const float *dy, float *dw)
 {
@@ -218,7 +228,7 @@ static void backward_filter(OpsScratch *sp, const ConvShape *s, const float *x,
 	if (slots > 1) {
 		memset(j.dwt, 0, sizeof(float) * slots * KCRS);
 		ops_blas_threads(1);
-		ops_parallel_dynamic(nblocks, T, dw_block, &j);
+		parallel_for(nblocks, slots, dw_slice, &j);
 		for (int t = 0; t < slots; t++)
 			for (size_t i = 0; i < KCRS; i++)
 				dw[i] += j.dwt[(size_t)t * KCRS + i];

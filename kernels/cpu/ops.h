@@ -125,8 +125,9 @@ void batchnorm_backward_train_ref(int N, int C, int HW, const float *x,
                                   float *dx, float *dgamma, float *dbeta);
 // The backward of an activation after a training-mode batch norm fused
 // into the batch norm's: dy' = act > 0 ? dy : slope*dy (slope 0: ReLU,
-// dy' = 0; act: the ReLU's output or the leaky ReLU's input, the batch
-// norm's output), then batchnorm_backward_train on dy', in one pass fewer.
+// dy' = 0; act: the activation's output, or its input (the batch norm's
+// output): for slope >= 0 both have the same signs), then
+// batchnorm_backward_train on dy', in one pass fewer.
 // act, dy, dx: (N, C, HW); dx may be dy.
 void batchnorm_backward_train_act(int N, int C, int HW, const float *x,
                                   const float *gamma, const float *save_mean,

@@ -128,7 +128,7 @@ float *exec_backward(Exec *e, const float *dyl, int want_dx)
 			    nrd[in - first] != 1 || !dst[j] || acc[j])
 				continue;
 			fdy[in - first] = r->dy;
-			fact[in - first] = !act ? NULL : d->op == OP_RELU ? r->y : xin;
+			fact[in - first] = !act ? NULL : d->op == OP_RELU || leaky_from_y(d) ? r->y : xin;
 			fslope[in - first] = d->op == OP_LEAKY ? d->slope : 0.0f;
 			dst[j] = NULL;
 		}
@@ -176,7 +176,8 @@ float *exec_backward(Exec *e, const float *dyl, int want_dx)
 			break;
 		case OP_LEAKY:
 			if (dst[0])
-				be->leaky_relu_backward(n, d->slope, xin, r->dy, dst[0]);
+				be->leaky_relu_backward(n, d->slope, leaky_from_y(d) ? r->y : xin,
+				                        r->dy, dst[0]);
 			break;
 		case OP_MAXPOOL:
 		case OP_AVGPOOL: {

@@ -73,7 +73,25 @@ int plan_trainable(const Model *m, const Node *d)
 // overwrite it in place.)
 static int bwd_needs_y(const Node *d)
 {
-	return d->op == OP_RELU || d->op == OP_LOGSOFTMAX;
+	return d->op == OP_RELU || d->op == OP_LOGSOFTMAX || leaky_from_y(d);
+}
+
+// A training run (every value kept for the backward): may a node overwrite
+// its input in's buffer?  Only if no one needs any value that buffer holds:
+// each node along its chain of in-place writers has one reader and a
+// backward that reads no output of its own.  (So batch norm -> add -> ReLU
+// share one buffer, as in PyTorch's torchvision blocks, `out += identity`
+// and ReLU(inplace=True): the add's backward reads nothing, the ReLU's its
+// output, the batch norm's its input.)
+static int may_overwrite(const Model *m, int first, const int *nc,
+                         const int *inplace, int in)
+{
+	for (int j = in;; j = m->nodes[j].in) {
+		if (j < first || nc[j - first] != 1 || bwd_needs_y(&m->nodes[j]))
+			return 0;
+		if (!inplace[j - first])
+			return 1;
+	}
 }
 
 // Finds the conv [-> bn] [-> add] [-> relu | leaky] chains of an inference
@@ -174,16 +192,14 @@ void plan_forward(const Model *m, int N, int first, int last, int train,
 		// In place: an elementwise (or reshaping) op may write over its
 		// input when nothing else reads that input afterwards.
 		int elementwise = d->op == OP_RELU || d->op == OP_FLATTEN ||
-		                  (d->op == OP_LEAKY && !keep) ||
-		                  (d->op == OP_DROPOUT && !train) ||
-		                  (d->op == OP_ADD && !keep);
+		                  (d->op == OP_LEAKY && (!keep || leaky_from_y(d))) ||
+		                  (d->op == OP_DROPOUT && !train) || d->op == OP_ADD;
 		if (elementwise) {
 			if (d->op == OP_FLATTEN || (d->op == OP_DROPOUT && !train)) {
 				ip = 1;   // the same values: alias, whatever reads them
-			} else if (!in_ext && !ext[in - first] && !p->inplace[in - first]) {
-				const Node *s = &m->nodes[in];
-				ip = keep ? nc[in - first] == 1 && !bwd_needs_y(s)
-				          : lu[in - first] == i;
+			} else if (!in_ext && !ext[in - first]) {
+				ip = keep ? may_overwrite(m, first, nc, p->inplace, in)
+				          : !p->inplace[in - first] && lu[in - first] == i;
 			}
 		}
 		if (p->cof[k] >= 0)

@@ -18,6 +18,14 @@ typedef struct {
 
 enum { PLAN_EXTERNAL = -1, PLAN_NONE = -2 };
 
+// A leaky ReLU with slope >= 0 keeps every value's sign, so its backward
+// reads its output instead of its input, and in training it may write over
+// its input (PyTorch's LeakyReLU(inplace=True)).
+static inline int leaky_from_y(const Node *d)
+{
+	return d->op == OP_LEAKY && d->slope >= 0.0f;
+}
+
 typedef struct {
 	int first, last, cnt;          // nodes [first, last]; k = i - first below
 	int *slot;                     // PLAN_EXTERNAL: the output is the range's input x;
