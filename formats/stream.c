@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include "libcommon/util/alloc.h"
 #include "crc32.h"
 #include "libcommon/util/err.h"
@@ -159,11 +160,12 @@ static void scratch(Stream *s, size_t n)
 // Reads a whole chunk into *buf (reallocated as data arrive, never beyond
 // the chunk's checked length) and verifies length, padding and CRC.
 // Returns the chunk length, or 0 after fail().
-static uint64_t read_chunk(Stream *s, unsigned char **buf, size_t *cap,
-                           const char *want_tag)
+// Reads and checks a chunk's 32-byte header (tag, length, descriptor
+// length; not the CRC, which covers the whole chunk).  Returns the chunk
+// length, or 0 after fail().
+static uint64_t read_chunk_header(Stream *s, unsigned char *hdr, const char *want_tag)
 {
 	uint64_t start = s->offset;
-	unsigned char hdr[CHUNK_HDR];
 	size_t got = src_read(s, hdr, CHUNK_HDR);
 	if (got < CHUNK_HDR) {
 		if (src_error(s))
@@ -192,6 +194,17 @@ static uint64_t read_chunk(Stream *s, unsigned char **buf, size_t *cap,
 		            STREAM_MAX_DESC_BYTES), 0;
 	if (CHUNK_HDR + (uint64_t)desc > len)
 		return fail(s, start, "descriptor length %u does not fit the chunk", desc), 0;
+	return len;
+}
+
+static uint64_t read_chunk(Stream *s, unsigned char **buf, size_t *cap,
+                           const char *want_tag)
+{
+	uint64_t start = s->offset;
+	unsigned char hdr[CHUNK_HDR];
+	uint64_t len = read_chunk_header(s, hdr, want_tag);
+	if (!len)
+		return 0;
 	// Grow the buffer as the bytes arrive, so that a lying length in a short
 	// stream costs no more memory than the stream itself.
 	size_t have = CHUNK_HDR;
@@ -521,6 +534,46 @@ int stream_read_record(Stream *s, Record *r)
 		return -1;
 	}
 	r->index = s->count++;
+	return 1;
+}
+
+int stream_skip_record(Stream *s)
+{
+	if (s->failed)
+		return -1;
+	if (s->ended || (s->has_stop && s->count >= s->stop_at))
+		return 0;
+	uint64_t start = s->offset;
+	unsigned char hdr[CHUNK_HDR];
+	uint64_t len = read_chunk_header(s, hdr, NULL);
+	if (!len)
+		return -1;
+	if (memcmp(hdr, "CNPR", 4) != 0) {
+		// the end chunk (or a misplaced header): read it whole, checked
+		Record r;
+		record_init(&r);
+		int k = stream_seek_record(s, start, s->count) < 0 ? -1 : stream_read_record(s, &r);
+		record_free(&r);
+		return k;   // 0 or -1: the chunk is no record
+	}
+	if (le_get64(hdr + 24) != s->count)
+		return fail(s, start, "record sequence number %llu, expected %llu (records lost "
+		            "or reordered)", (unsigned long long)le_get64(hdr + 24),
+		            (unsigned long long)s->count);
+	uint64_t next = start + len, size = 0;
+	struct stat st;
+	if (s->mem)
+		size = s->memlen;
+	else if (fstat(fileno(s->f), &st) == 0 && S_ISREG(st.st_mode))
+		size = (uint64_t)st.st_size;
+	else
+		return fail(s, start, "cannot skip a record: not a file");
+	if (next > size)
+		return fail(s, size, "truncated chunk: %llu of %llu bytes",
+		            (unsigned long long)(size - start), (unsigned long long)len);
+	uint64_t count = s->count + 1;
+	if (stream_seek_record(s, next, count) < 0)
+		return -1;
 	return 1;
 }
 

@@ -44,6 +44,12 @@ uint64_t stream_count(const Stream *s);  // records read / written so far
 // stream's end.
 uint64_t stream_tell(const Stream *s);
 int stream_seek_record(Stream *s, uint64_t offset, uint64_t index);
+// Moves past the next record of a file or memory stream reading only its
+// chunk header (tag, length, sequence number; its data and CRC are not
+// read, so not checked): 1, or 0 at the end chunk (read and checked, as
+// stream_read_record does), or -1.  Counting a file's records costs a
+// header per record, not the file.
+int stream_skip_record(Stream *s);
 // A read stream ends (stream_read_record returns 0, a clean end) before
 // record `index`, as if its records stopped there: how a shard is read.
 void stream_stop_at(Stream *s, uint64_t index);

@@ -13,14 +13,11 @@ int stream_shard(Stream *s, long i, long n, uint64_t *lo, uint64_t *hi, uint64_t
 		return -1;
 	uint64_t *at = NULL, end = first;
 	size_t cap = 0, N = 0;
-	Record r;
-	record_init(&r);
 	for (;;) {
 		uint64_t off = stream_tell(s);
-		int k = stream_read_record(s, &r);
+		int k = stream_skip_record(s);
 		if (k < 0) {
 			free(at);
-			record_free(&r);
 			return -1;
 		}
 		if (k == 0) {
@@ -31,7 +28,6 @@ int stream_shard(Stream *s, long i, long n, uint64_t *lo, uint64_t *hi, uint64_t
 			at = xrealloc(at, (cap = cap ? 2 * cap : 1024) * sizeof *at);
 		at[N++] = off;
 	}
-	record_free(&r);
 	*total = N;
 	*lo = (uint64_t)N * (uint64_t)(i - 1) / (uint64_t)n;
 	*hi = (uint64_t)N * (uint64_t)i / (uint64_t)n;

@@ -7,9 +7,10 @@
 #include <stdint.h>
 #include "formats/stream.h"
 
-// Counts the records of a stream opened for reading and not yet read (one
-// read of the whole file, every check made; its end chunk is read, so its
-// metadata is at hand), then positions it at the shard's first record and
+// Counts the records of a stream opened for reading and not yet read (a
+// chunk header per record, stream_skip_record: the shard's own records get
+// every check when they are read; the end chunk is read, so its metadata is
+// at hand), then positions it at the shard's first record and
 // makes it end after the shard's last.  1 <= i <= n.  Returns 0 with the
 // shard's records in [*lo, *hi) and the whole's count in *total, or -1 with
 // stream_error (a pipe cannot be sharded: it cannot be read twice).

@@ -142,6 +142,8 @@ static void test_pipe(const char *path)
 	Record r;
 	record_init(&r);
 	CHECK(stream_read_record(s, &r) == 1 && record_is(&r, 0));
+	CHECK(stream_skip_record(s) == -1);
+	CHECK(strstr(stream_error(s), "not a file") != NULL);
 	CHECK(stream_seek_record(s, first, 0) == -1);
 	CHECK(strstr(stream_error(s), "standard input: byte") != NULL);
 	CHECK(strstr(stream_error(s), "cannot seek: Illegal seek") != NULL);
@@ -151,6 +153,76 @@ static void test_pipe(const char *path)
 	close(saved);
 	clearerr(stdin);
 	free(buf);
+}
+
+// stream_skip_record: the offsets and count a reading pass gives, from a
+// header per record; then the end chunk, read and checked (its metadata
+// joined); a record after skips reads whole; a cut file is found out.
+static void check_skips(Stream *s, const uint64_t *off)
+{
+	Record r;
+	record_init(&r);
+	for (int i = 0; i < N; i++) {
+		CHECK(stream_tell(s) == off[i]);
+		CHECK(stream_skip_record(s) == 1);
+	}
+	CHECK(stream_tell(s) == off[N] && stream_count(s) == N);
+	CHECK(stream_skip_record(s) == 0);
+	CHECK(stream_meta_get(s, "done") && !strcmp(stream_meta_get(s, "done"), "1"));
+	CHECK(stream_seek_record(s, off[0], 0) == 0);
+	for (int i = 0; i < 4; i++)
+		CHECK(stream_skip_record(s) == 1);
+	CHECK(stream_read_record(s, &r) == 1 && record_is(&r, 4));
+	record_free(&r);
+}
+
+static void test_skip(const char *path)
+{
+	uint64_t off[N + 1];
+	Record r;
+	record_init(&r);
+	Stream *s = xstream_open_read(path);
+	for (int i = 0; i <= N; i++) {
+		off[i] = stream_tell(s);
+		CHECK(stream_read_record(s, &r) == (i < N));
+	}
+	stream_close(s);
+	s = xstream_open_read(path);
+	check_skips(s, off);
+	stream_close(s);
+	size_t len;
+	unsigned char *buf = read_file(path, CHECK_FILE_CAP, &len);
+	s = stream_open_mem(buf, len, "mem");
+	check_skips(s, off);
+	stream_close(s);
+	// the data of record 2 damaged: skipped over, refused when read
+	buf[off[2] + 100] ^= 1;
+	s = stream_open_mem(buf, len, "mem");
+	CHECK(stream_skip_record(s) == 1 && stream_skip_record(s) == 1);
+	CHECK(stream_skip_record(s) == 1);
+	CHECK(stream_seek_record(s, off[2], 2) == 0 && stream_read_record(s, &r) == -1);
+	CHECK(strstr(stream_error(s), "checksum mismatch") != NULL);
+	stream_close(s);
+	buf[off[2] + 100] ^= 1;
+	// cut inside the last record: a file and a memory stream say so
+	size_t cut = (size_t)(off[N - 1] + 40);
+	FILE *f = fopen(path, "wb");
+	CHECK(f && fwrite(buf, 1, cut, f) == cut);
+	fclose(f);
+	Stream *m = stream_open_mem(buf, cut, "mem");
+	Stream *ss[2] = { xstream_open_read(path), m };
+	for (int k = 0; k < 2; k++) {
+		int i = 0, rc;
+		while ((rc = stream_skip_record(ss[k])) == 1)
+			i++;
+		CHECK(rc == -1 && i == N - 1);
+		check_msg(strstr(stream_error(ss[k]), "truncated chunk") != NULL,
+		          "skip of a cut stream: %s", stream_error(ss[k]));
+		stream_close(ss[k]);
+	}
+	free(buf);
+	record_free(&r);
+	write_stream(path);
 }
 
 static void test_writer(const char *path)
@@ -168,6 +240,7 @@ int main(int argc, char **argv)
 	test_file(path);
 	test_mem(path);
 	test_pipe(path);
+	test_skip(path);
 	test_writer(path);
 	unlink(path);
 	free(path);
