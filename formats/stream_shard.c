@@ -42,6 +42,13 @@ int stream_shard(Stream *s, long i, long n, uint64_t *lo, uint64_t *hi, uint64_t
 	return 0;
 }
 
+void stream_shard_counter(Stream *out, const Stream *in, const char *key, int last_shard)
+{
+	const char *v = stream_meta_get(in, key);
+	if (v)
+		stream_meta_set_end(out, key, last_shard ? v : "0");
+}
+
 void shard_option(const char *arg, long *i, long *n)
 {
 	char *e;

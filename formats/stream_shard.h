@@ -16,6 +16,12 @@
 // stream_error (a pipe cannot be sharded: it cannot be read twice).
 int stream_shard(Stream *s, long i, long n, uint64_t *lo, uint64_t *hi, uint64_t *total);
 
+// Copies the input's end-chunk counter `key` (e.g. skipped) to out's end
+// chunk, when the input has it: its value from the last shard (or from an
+// unsharded run), 0 from a shard before the end, so that `tensor cat`'s sum
+// of the shards' counters is the whole's.
+void stream_shard_counter(Stream *out, const Stream *in, const char *key, int last_shard);
+
 // The argument of a --shard option, "i/n" (1 <= i <= n <= 1000000), as
 // every sharded stage takes it; anything else is a usage error (exit 2).
 void shard_option(const char *arg, long *i, long *n);

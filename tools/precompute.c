@@ -119,10 +119,7 @@ int main(int argc, char **argv)
 	}
 	progress_end(&pr);
 	// the input's end chunk (read with its last record) carries `skipped`
-	// (a shard before the end counts none of them: tensor cat sums the shards')
-	if (stream_meta_get(in.in, "skipped"))
-		stream_meta_set_end(out, "skipped", shard_n > 1 && hi < total ? "0" :
-		                    stream_meta_get(in.in, "skipped"));
+	stream_shard_counter(out, in.in, "skipped", shard_n == 1 || hi >= total);
 	xstream_finish(out);
 	image_batches_close(&in);
 	if (!be->host_memory)

@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include "formats/stream_shard.h"
 #include "libcommon/util/alloc.h"
 #include "libcommon/util/err.h"
 #include "predict.h"
@@ -129,9 +130,7 @@ void pred_writer_put(PredWriter *w, const float *logp, const float *passes,
 
 void pred_writer_finish(PredWriter *w, const Stream *in)
 {
-	const char *v = stream_meta_get(in, "skipped");
-	if (v)
-		stream_meta_set_end(w->out, "skipped", w->counters ? v : "0");
+	stream_shard_counter(w->out, in, "skipped", w->counters);
 	xstream_finish(w->out);
 	record_free(&w->r);
 	memset(w, 0, sizeof *w);
