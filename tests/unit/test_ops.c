@@ -198,6 +198,11 @@ static void fast_vs_ref(void)
 		conv_vs_ref(&r, 2, 3, 23, 21, 64, 7, 7, 2, 3, 1);
 		conv_vs_ref(&r, 3, 3, 13, 29, 16, 3, 3, 1, 1, 0);
 		conv_vs_ref(&r, 1, 2, 11, 12, 48, 5, 5, 3, 2, 1);
+		// stride 1 in rows of 48 columns (darknet's first layer): a full
+		// block and a tail, exactly 48, a tail alone; 2 and 3 channel blocks
+		conv_vs_ref(&r, 2, 3, 9, 61, 32, 3, 3, 1, 1, 1);
+		conv_vs_ref(&r, 1, 3, 6, 48, 16, 3, 3, 1, 1, 0);
+		conv_vs_ref(&r, 2, 4, 8, 7, 48, 3, 3, 1, 0, 1);
 		conv_vs_ref(&r, 2, 4, 9, 7, 128, 3, 3, 2, 0, 0);
 		conv_vs_ref(&r, 2, 3, 40, 37, 64, 7, 7, 2, 3, 1);   // rows of 19 outputs
 		// Column blocks and Winograd chunks that start and end mid-row
@@ -302,6 +307,7 @@ static void conv_fused_tests(void)
 			for (int res = 0; res <= 1; res++) {
 				conv_fused_vs_ref(&r, 3, 9, 10, 11, 13, 3, 1, 1, res, act);   // Winograd, partial tiles
 				conv_fused_vs_ref(&r, 2, 3, 19, 17, 64, 7, 2, 3, res, act);   // direct
+				conv_fused_vs_ref(&r, 2, 3, 11, 37, 16, 3, 1, 1, res, act);   // direct rows
 				conv_fused_vs_ref(&r, 3, 5, 9, 9, 40, 3, 2, 1, res, act);     // packed
 				conv_fused_vs_ref(&r, 3, 6, 7, 8, 16, 1, 1, 0, res, act);     // packed, 16 channels
 			}
