@@ -4,7 +4,8 @@
 # for tests/bench/lesson1.sh (wall time, and the accuracy after each step,
 # seed by seed).  Written from fastai/{transforms,conv_learner,learner,
 # sgdr,layers}.py (0.7) and darknet's semantics (../shared/models/README.md);
-# it shares nothing with cnnpipe but the recipe.
+# it shares nothing with cnnpipe but the recipe (cv2.INTER_AREA's weights
+# come from tests/augment_ref.py, the test reference of augment(1)).
 #
 #   lesson1_torch.py DATA CFG WEIGHTS [-s SEED] [-t THREADS] [--sz 224] [--bs 64]
 #
@@ -25,6 +26,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from augment_ref import area_matrix  # noqa: E402  cv2.INTER_AREA's weights
 
 ap = argparse.ArgumentParser()
 ap.add_argument("data")
@@ -77,17 +81,21 @@ def rand0(s):
     return random.random() * (s * 2) - s
 
 
+def resize_area(x, nh, nw):
+    # cv2.resize(..., INTER_AREA): each output pixel the overlap-weighted
+    # mean of the source pixels its area covers (shrinking and enlarging)
+    h, w = x.shape[1:]
+    a = torch.from_numpy(area_matrix(h, nh)).float()      # (nh, h)
+    b = torch.from_numpy(area_matrix(w, nw)).float().t()  # (w, nw)
+    return a @ x @ b
+
+
 def scale_min(x, targ):
-    # scale_min: the shorter side to targ, each side max(floor(side*r), targ);
-    # cv2.INTER_AREA: area averaging when shrinking, bilinear when enlarging
+    # scale_min: the shorter side to targ, each side max(floor(side*r), targ)
     h, w = x.shape[1:]
     r = targ / min(h, w)
     nh, nw = max(math.floor(h * r), targ), max(math.floor(w * r), targ)
-    if (nh, nw) == (h, w):
-        return x
-    mode = "area" if r < 1 else "bilinear"
-    kw = {} if mode == "area" else {"align_corners": False}
-    return F.interpolate(x[None], (nh, nw), mode=mode, **kw)[0]
+    return x if (nh, nw) == (h, w) else resize_area(x, nh, nw)
 
 
 def rotate(x, deg):
