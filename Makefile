@@ -207,7 +207,7 @@ sanitize:
 		OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
 		unit tools
 	CNNPIPE_BIN=$(CURDIR)/build-san/bin bats $(SAN_BATS)
-	CNNPIPE_SHARED=/nonexistent CNNPIPE_BIN=$(CURDIR)/build-san/bin \
+	CNNPIPE_SHARED=/nonexistent CNNPIPE_BIN=$(CURDIR)/build-san/bin CNNPIPE_SANITIZE=1 \
 		CNNPIPE_UNIT=$(CURDIR)/build-san/tests bats $(SAN_BATS_NOSHARED)
 
 fuzz:

@@ -11,9 +11,13 @@
 #   darknet: a small network of Tiny Darknet's kinds of layer (3x3 and 1x1
 #           convolutions with batch norm and leaky ReLU 0.1, 2x2 maxpools) at
 #           32x32 with that head, unfrozen, its groups split where cnnpipe
-#           splits a darknet body (after the last layer at stride 8).
+#           splits a darknet body (after the last layer at stride 8);
+#   tinydarknet: Tiny Darknet's own body (random weights) at GOLDEN_SIZE
+#           (224) in batches of GOLDEN_BS (64): the dev-set training's
+#           shapes and kernel paths.
 # Dropout is off (p = 0) in both, so the masks need not agree.
-# usage: /usr/bin/python3 tests/gen_golden_train.py head|resnet|darknet OUT.stream
+# usage: /usr/bin/python3 tests/gen_golden_train.py head|resnet|darknet|tinydarknet
+#            OUT.stream [STEPS]
 #
 # OUT: record 0 = the initial state_dict with our names (f32); record 1 =
 # x (all samples), y (i32), order (i32: the samples of each batch, batches
@@ -36,6 +40,11 @@ torch.manual_seed(7)
 torch.set_num_threads(1)
 torch.set_default_dtype(torch.float32)
 K, bs, steps, mom, wd = 2, 16, int(sys.argv[3]) if len(sys.argv) > 3 else 10, 0.9, 1e-3
+# tinydarknet: Tiny Darknet's own body at SIZE (default 224) in batches of
+# BS (default 64), the shapes (and kernel paths) of the dev-set training
+SIZE = int(os.environ.get("GOLDEN_SIZE", "224")) if what == "tinydarknet" else 32
+if what == "tinydarknet":
+    bs = int(os.environ.get("GOLDEN_BS", "64"))
 
 
 class ConcatPool(torch.nn.Module):
@@ -68,15 +77,19 @@ if what == "head":
     x = torch.randn(N, F) * 2 + 0.5
     params = [("head." + k, v) for k, v in h.state_dict().items()]
     groups = [[], [], list(h.parameters())]
-elif what == "darknet":
-    F, N = 256, 48
+elif what in ("darknet", "tinydarknet"):
+    F, N = 256, 48 if what == "darknet" else 2 * bs
     # (filters, size) per convolutional, "M" a 2x2/2 maxpool; the tail (a
     # 1x1 classifier, avgpool, softmax) is cut, as from Tiny Darknet
     layout = [(16, 3), "M", (32, 3), "M", (16, 1), (64, 3), "M", (32, 1), (128, 3),
               "M", (64, 1), (128, 3)]
-    cfg = ["[net]", "width=32", "height=32", "channels=3", ""]
+    if what == "tinydarknet":
+        layout = [(16, 3), "M", (32, 3), "M", (16, 1), (128, 3), (16, 1), (128, 3), "M",
+                  (32, 1), (256, 3), (32, 1), (256, 3), "M", (64, 1), (512, 3), (64, 1),
+                  (512, 3), (128, 1)]
+    cfg = ["[net]", "width=%d" % SIZE, "height=%d" % SIZE, "channels=3", ""]
     body = torch.nn.ModuleDict()
-    c, params, g0, g1, hw = 3, [], [], [], 32
+    c, params, g0, g1, hw = 3, [], [], [], SIZE
     for i, l in enumerate(layout):
         if l == "M":
             cfg += ["[maxpool]", "size=2", "stride=2", ""]
@@ -95,12 +108,12 @@ elif what == "darknet":
         body["c%d" % i], body["b%d" % i] = conv, bn
         params += [("layers.%d.conv.weight" % i, conv.weight)]
         params += [("layers.%d.bn.%s" % (i, n), t) for n, t in bn.state_dict().items()]
-        (g0 if hw * 8 >= 32 else g1).extend([conv.weight, bn.weight, bn.bias])
+        (g0 if hw * 8 >= SIZE else g1).extend([conv.weight, bn.weight, bn.bias])
         c = f
     cfg += ["[convolutional]", "filters=10", "size=1", "stride=1", "pad=1",
             "activation=linear", "", "[avgpool]", "", "[softmax]", "groups=1", ""]
     h = head(F)
-    x = torch.randn(N, 3, 32, 32)
+    x = torch.randn(N, 3, SIZE, SIZE)
     params += [("head." + k, v) for k, v in h.state_dict().items()]
     groups = [g0, g1, list(h.parameters())]
 else:
@@ -133,7 +146,7 @@ def state():
 def net(xb):
     if body is None:
         return head_forward(h, xb)
-    if what == "darknet":
+    if what in ("darknet", "tinydarknet"):
         f = xb
         for i, l in enumerate(layout):
             if l == "M":
@@ -181,8 +194,9 @@ for s in range(steps):
 meta = {"kind": "golden", "what": what, "steps": str(steps), "bs": str(bs),
         "momentum": repr(mom), "wd": repr(wd), "features": str(F),
         "classes": str(K)}
-if what == "darknet":
+if what in ("darknet", "tinydarknet"):
     meta["darknet_cfg"] = "\n".join(cfg)
+    meta["size"] = str(SIZE)
 rec = {"x": x.numpy().astype(np.float32), "y": y.numpy().astype(np.int32),
        "order": order.astype(np.int32), "lr": np.array(lrs, dtype=np.float64),
        "loss": np.array(losses, dtype=np.float64)}

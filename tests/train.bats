@@ -156,6 +156,21 @@ assert not np.array_equal(a["head.fc1.weight"], b["head.fc1.weight"])' \
 	assert_success
 }
 
+@test "train: Tiny Darknet's own body at 224, batches of 16: two unfrozen steps = PyTorch" {
+	skip_without_torch
+	# the dev-set training's shapes, and so its kernel paths, which the
+	# 32x32 goldens above do not reach (random weights and images)
+	[ -z "${CNNPIPE_SANITIZE:-}" ] || skip "224x224: minutes under the sanitizers"
+	GOLDEN_BS=16 "$PYTHON" "$BATS_TEST_DIRNAME/gen_golden_train.py" tinydarknet "$T/gt.stream" 2
+	run "$UNIT/test_fit" --golden "$T/gt.stream"
+	echo "$output" >&3
+	assert_success
+	# the same steps from a trainer made for batches of 64: an epoch's
+	# partial last batch
+	run env TEST_FIT_CAP=64 "$UNIT/test_fit" --golden "$T/gt.stream"
+	assert_success
+}
+
 # Interrupts a long run with signal $1, resumes it, and compares with an
 # uninterrupted run.
 interrupt_and_resume() {

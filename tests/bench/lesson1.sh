@@ -44,6 +44,13 @@ for s in $SEEDS; do
 	tta=$(awk -F '\t' '$1 == "summary" && $2 == "accuracy" {print $3}' "$w/valid.tta.tsv")
 	echo "cnnpipe seed $s: head $(last_acc "$w/head.out") frozen $(last_acc "$w/frozen.out")" \
 		"unfrozen $(last_acc "$w/unfrozen.out") tta $tta  wall $sec s"
+	# when each stage's file was done, in seconds from the start
+	done_at=$(cd "$w" && for f in train.images valid.images train.scaled valid.scaled model \
+		train.act valid.act lr.tsv head.model frozen.model unfrozen.model valid.pred \
+		valid.tta.pred confusion.txt; do
+		[ -e "$f" ] && echo "$f $(stat -c %Y.%y "$f" | sed 's/^\([0-9]*\)\..*:[0-9]*\(\.[0-9]*\).*/\1\2/')"
+	done | awk -v a="$a" '{printf "%s%s %.0f", (NR > 1 ? ", " : ""), $1, $2 - a}')
+	echo "cnnpipe seed $s stages done at (s): $done_at"
 	wa="$wa $sec" ta="$ta $tta"
 	[ -z "${LOGS:-}" ] || { mkdir -p "$LOGS" && cat "$w"/{head,frozen,unfrozen}.out "$w/valid.tta.tsv" >"$LOGS/cnnpipe$s.txt"; }
 	rm -rf "$w"
