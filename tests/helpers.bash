@@ -24,3 +24,18 @@ skip_without_torch() {
 	"$PYTHON" -c 'import torch, torchvision' 2>/dev/null ||
 		skip "Debian's python3-torch is not installed"
 }
+
+# assert_shard_refusals PROG INPUT ARGS...: what every sharded stage refuses
+# of --shard: a pipe (its records cannot be counted first: exit 1, nothing
+# written, the seek named) and malformed i/n (usage, exit 2).
+assert_shard_refusals() {
+	local prog=$1 input=$2 bad
+	shift 2
+	run -1 --separate-stderr sh -c "cat '$input' | $prog $(printf "'%s' " "$@")--shard 1/2"
+	assert_output ""
+	[[ "$stderr" == "$prog: --shard 1/2: standard input: byte "*"cannot seek"* ]]
+	for bad in 0/2 3/2 1/0 x 1/ /2 1/2x; do
+		run -2 "$prog" "$@" --shard "$bad" "$input"
+		assert_line --index 0 "$prog: --shard: expected i/n with 1 <= i <= n, got '$bad'"
+	done
+}

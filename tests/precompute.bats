@@ -234,11 +234,5 @@ write_stream(sys.argv[3], meta, recs, tr)' "$BATS_TEST_DIRNAME" "$@"
 		done
 		tensor cat "${parts[@]}" | cmp - "$T/whole.act"
 	done
-	run -1 --separate-stderr sh -c "cat '$T/im32.stream' | precompute -m '$T/tiny.model' --shard 1/2"
-	assert_output ""
-	[[ "$stderr" == "precompute: --shard 1/2: standard input: byte "*"cannot seek"* ]]
-	for bad in 0/2 3/2 1/0 x 1/ /2 1/2x; do
-		run -2 precompute -m "$T/tiny.model" --shard "$bad" "$T/im32.stream"
-		assert_line --index 0 "precompute: --shard: expected i/n with 1 <= i <= n, got '$bad'"
-	done
+	assert_shard_refusals precompute "$T/im32.stream" -m "$T/tiny.model"
 }
