@@ -48,7 +48,7 @@ for s in $SEEDS; do
 	done_at=$(cd "$w" && for f in train.images valid.images train.scaled valid.scaled model \
 		train.act valid.act lr.tsv head.model frozen.model unfrozen.model valid.pred \
 		valid.tta.pred confusion.txt; do
-		[ -e "$f" ] && echo "$f $(stat -c %Y.%y "$f" | sed 's/^\([0-9]*\)\..*:[0-9]*\(\.[0-9]*\).*/\1\2/')"
+		[ -e "$f" ] && echo "$f $(stat -c %.3Y "$f")"
 	done | awk -v a="$a" '{printf "%s%s %.0f", (NR > 1 ? ", " : ""), $1, $2 - a}')
 	echo "cnnpipe seed $s stages done at (s): $done_at"
 	wa="$wa $sec" ta="$ta $tta"
