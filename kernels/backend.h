@@ -47,6 +47,13 @@ typedef struct Backend {
 	                             const float *x, const float *w,
 	                             const float *b, const float *res, int act,
 	                             float slope, float *y);
+	// the same without res, then a 2x2 stride-2 max pool: y (N,K,P/2,Q/2),
+	// P and Q even.  NULL where a backend has none (the pool then runs
+	// as its own node).
+	void (*conv2d_forward_fused_maxpool2)(ConvCache *c, const ConvShape *s,
+	                                      const float *x, const float *w,
+	                                      const float *b, int act, float slope,
+	                                      float *y);
 	void (*conv2d_backward)(const ConvShape *s, const float *x, const float *w,
 	                        const float *dy, float *dx, float *dw, float *db);
 	// eval batch norm folded into a conv: wf = w*g, bf = (b - mean)*g + beta

@@ -43,6 +43,7 @@ static const Backend CPU = {
 	.conv_cache_invalidate = conv_cache_invalidate,
 	.conv2d_forward = conv2d_forward_cached,
 	.conv2d_forward_fused = conv2d_forward_fused,
+	.conv2d_forward_fused_maxpool2 = conv2d_forward_fused_maxpool2,
 	.conv2d_backward = conv2d_backward,
 	.conv_fold_batchnorm = conv_fold_batchnorm,
 	.batchnorm_forward_train = batchnorm_forward_train,

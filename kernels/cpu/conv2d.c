@@ -536,22 +536,25 @@ static void prepare(const ConvShape *s, int alg, const float *w, float *buf)
 		conv_direct_pack(s, w, buf);
 }
 
-void conv2d_forward_fused(ConvCache *c, const ConvShape *s, const float *x,
-                          const float *w, const float *b, const float *res,
-                          int act, float slope, float *y)
+static ConvEpi epilogue(const float *res, int act, float slope, int pool)
 {
-	if (s->N == 0)
-		return;
-	ConvEpi epi = { res, 1.0f, 0 };
+	ConvEpi epi = { res, 1.0f, 0, pool };
 	if (act == CONV_ACT_RELU)
 		epi.slope = 0.0f;
 	else if (act == CONV_ACT_LEAKY)
 		epi.slope = slope < 0.0f ? 0.0f : slope > 1.0f ? 1.0f : slope;
 	epi.on = res != NULL || act == CONV_ACT_RELU || act == CONV_ACT_LEAKY;
-	int alg = conv_algorithm(s);
+	return epi;
+}
+
+// The forward with epilogue epi by algorithm alg (the pooled epilogue
+// only with Winograd or direct).
+static void forward_epi(ConvCache *c, const ConvShape *s, int alg, const float *x,
+                        const float *w, const float *b, const ConvEpi *epi, float *y)
+{
 	OpsScratch *sp = ops_scratch_acquire();
 	if (alg == ALG_GEMM) {
-		conv2d_forward_gemm(sp, s, x, w, b, &epi, y);
+		conv2d_forward_gemm(sp, s, x, w, b, epi, y);
 		ops_scratch_release(sp);
 		return;
 	}
@@ -579,12 +582,49 @@ void conv2d_forward_fused(ConvCache *c, const ConvShape *s, const float *x,
 		prepare(s, alg, w, buf);
 	}
 	if (alg == ALG_WINOGRAD)
-		conv2d_forward_winograd(sp, s, x, buf, b, &epi, y);
+		conv2d_forward_winograd(sp, s, x, buf, b, epi, y);
 	else if (alg == ALG_PACKED)
-		conv2d_forward_packed(sp, s, x, buf, b, &epi, y);
+		conv2d_forward_packed(sp, s, x, buf, b, epi, y);
 	else
-		conv2d_forward_direct(sp, s, x, buf, b, &epi, y);
+		conv2d_forward_direct(sp, s, x, buf, b, epi, y);
 	ops_scratch_release(sp);
+}
+
+void conv2d_forward_fused(ConvCache *c, const ConvShape *s, const float *x,
+                          const float *w, const float *b, const float *res,
+                          int act, float slope, float *y)
+{
+	if (s->N == 0)
+		return;
+	ConvEpi epi = epilogue(res, act, slope, 0);
+	forward_epi(c, s, conv_algorithm(s), x, w, b, &epi, y);
+}
+
+// Winograd and direct pool their outputs while they are in registers or
+// cache: Tiny Darknet's layers before its four pools wrote and read back
+// 4x their pooled size (c1's 205 MB at batch 64), and the pools' pass
+// was 9 % of its forward.  The other algorithms run unpooled into a
+// buffer and then maxpool2d_forward, whose values the fused pool equals.
+void conv2d_forward_fused_maxpool2(ConvCache *c, const ConvShape *s, const float *x,
+                                   const float *w, const float *b, int act,
+                                   float slope, float *y)
+{
+	if (s->P % 2 || s->Q % 2)
+		die("conv2d_forward_fused_maxpool2: %dx%d outputs: not even", s->P, s->Q);
+	if (s->N == 0)
+		return;
+	int alg = conv_algorithm(s);
+	if (alg == ALG_WINOGRAD || alg == ALG_DIRECT) {
+		ConvEpi epi = epilogue(NULL, act, slope, 2);
+		forward_epi(c, s, alg, x, w, b, &epi, y);
+		return;
+	}
+	float *full = xmalloc_array((size_t)s->N * s->K * s->P * s->Q, sizeof(float));
+	ConvEpi epi = epilogue(NULL, act, slope, 0);
+	forward_epi(c, s, alg, x, w, b, &epi, full);
+	PoolShape ps = pool_shape(s->N, s->K, s->P, s->Q, 2, 2, 0);
+	maxpool2d_forward(&ps, full, y, NULL);
+	free(full);
 }
 
 void conv_fold_batchnorm(int K, size_t CRS, const float *w, const float *b,

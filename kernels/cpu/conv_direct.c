@@ -155,7 +155,7 @@ static void dir_block16(const DirJob *j, const float *xr, const float *wd,
 	c##k##a = _mm512_fmadd_ps(x0, w_, c##k##a);                         \
 	c##k##b = _mm512_fmadd_ps(x1, w_, c##k##b);                         \
 	c##k##c = _mm512_fmadd_ps(x2, w_, c##k##c); } while (0)
-#define STK(k) do { float *o_ = y + (size_t)(k) * PQ;                       \
+#define STK(k) do { float *o_ = y + (size_t)(k) * cs;                       \
 	__m512 b_ = _mm512_set1_ps(b ? b[k] : 0.0f);                         \
 	_mm512_mask_storeu_ps(o_, m0, _mm512_add_ps(c##k##a, b_));           \
 	_mm512_mask_storeu_ps(o_ + 16, m1, _mm512_add_ps(c##k##b, b_));      \
@@ -165,12 +165,12 @@ static __mmask16 cols_mask(int nq, int from)
 	return nq >= from + 16 ? 0xffff : nq > from ? (__mmask16)((1u << (nq - from)) - 1) : 0;
 }
 
+// y: channel k0 + k at y + k*cs
 static void dir_row8x48(const DirJob *j, const float *xr, const float *wd, int nq,
-                        const float *b, float *y)
+                        const float *b, float *y, size_t cs)
 {
 	const ConvShape *s = j->s;
 	const int Hin = ROWS + s->R;
-	const size_t PQ = (size_t)s->P * s->Q;
 	const __mmask16 m0 = cols_mask(nq, 0), m1 = cols_mask(nq, 16), m2 = cols_mask(nq, 32);
 	AC(0); AC(1); AC(2); AC(3); AC(4); AC(5); AC(6); AC(7);
 	for (int c = 0; c < s->C; c++)
@@ -212,9 +212,13 @@ static void dir_item_core(void *ctx, size_t item, size_t item_end, int thread)
 	const int CRS = C * s->R * s->S;
 	const int n = (int)(item / j->rowblocks), p0 = (int)(item % j->rowblocks) * ROWS;
 	const int p1 = p0 + ROWS < P ? p0 + ROWS : P;
-	float *xp = ops_scratch(j->scratch, thread,
-	                        (size_t)C * Hin * j->Wp + (size_t)j->Qr * K);
+	const int pool = j->epi->pool;
+	float *xp = ops_scratch(j->scratch, thread, (size_t)C * Hin * j->Wp +
+	                        (size_t)j->Qr * K + (pool ? (size_t)K * ROWS * Q : 0));
 	float *out = xp + (size_t)C * Hin * j->Wp;
+	// pooled: the item's rows (K, ROWS, Q) here, then act and pool into y
+	float *rows = pool ? out + (size_t)j->Qr * K : NULL;
+	const size_t cs = pool ? (size_t)ROWS * Q : (size_t)P * Q;
 	// padded copy of the input rows the item reads: row i of channel c is
 	// input row p0*st - pad + i, column 0 is input column -pad
 	memset(xp, 0, sizeof(float) * C * Hin * j->Wp);
@@ -234,7 +238,9 @@ static void dir_item_core(void *ctx, size_t item, size_t item_end, int thread)
 				for (int q0 = 0; q0 < Q; q0 += 48)
 					dir_row8x48(j, xr + q0, j->wd + (size_t)(k0 / 16) * CRS * 16 + k0 % 16,
 					            Q - q0 < 48 ? Q - q0 : 48, j->b ? j->b + k0 : NULL,
-					            j->y + (((size_t)n * K + k0) * P + p) * Q + q0);
+					            (pool ? rows + ((size_t)k0 * ROWS + (p - p0)) * Q
+					                  : j->y + (((size_t)n * K + k0) * P + p) * Q) + q0,
+					            cs);
 			continue;
 		}
 #endif
@@ -248,22 +254,29 @@ static void dir_item_core(void *ctx, size_t item, size_t item_end, int thread)
 					dir_block16(j, xq, wd, q0, kb, out);
 			}
 		}
-		// out (Qr, K) -> y[n][k][p][0..Q)
+		// out (Qr, K) -> y[n][k][p][0..Q) (pooled: rows[k][p - p0])
 		for (int k = 0; k < K; k++) {
-			float *yk = j->y + (((size_t)n * K + k) * P + p) * Q;
+			float *yk = pool ? rows + ((size_t)k * ROWS + (p - p0)) * Q
+			                 : j->y + (((size_t)n * K + k) * P + p) * Q;
 			float bk = j->b ? j->b[k] : 0.0f;
 			for (int q = 0; q < Q; q++)
 				yk[q] = out[(size_t)q * K + k] + bk;
 		}
 	}
+	if (pool) {   // ROWS and P even: whole windows
+		const size_t PQ2 = (size_t)(P / 2) * (Q / 2);
+		conv_epilogue_pool2(j->epi, K, p1 - p0, Q, rows, cs,
+		                    j->y + (size_t)n * K * PQ2 + (size_t)(p0 / 2) * (Q / 2), PQ2);
+	}
 }
 
-// one item, then its epilogue while the rows are in cache
+// one item, then its epilogue while the rows are in cache (pooled: in
+// dir_item_core, from its buffer of the item's rows)
 static void dir_item(void *ctx, size_t item, size_t item_end, int thread)
 {
 	DirJob *j = ctx;
 	dir_item_core(ctx, item, item_end, thread);
-	if (j->epi->on) {
+	if (j->epi->on && !j->epi->pool) {
 		const ConvShape *s = j->s;
 		size_t n = item / j->rowblocks;
 		int p0 = (int)(item % j->rowblocks) * ROWS;

@@ -11,7 +11,7 @@
 //                       the caller keeps them (ConvCache)
 //   V: (36, T/32, C, 32) transformed inputs of the chunk
 //   M: (36, K8, T)       products, K8 = K rounded up to 8
-//   x: (N, C, H, W), w: (K, C, 3, 3), y: (N, K, P, Q)
+//   x: (N, C, H, W), w: (K, C, 3, 3), y: (N, K, P, Q) (pooled: P/2, Q/2)
 // Accuracy: the transforms add rounding (factors up to 8 and 1/24); against
 // the double reference the error is a few 1e-6 relative to max|y| (see
 // test_ops.c), about 10x the direct sgemm path's.
@@ -151,6 +151,39 @@ typedef float v16u __attribute__((vector_size(64), aligned(4), may_alias));
 	o1 = d1_ + 2 * d2_;                                             \
 	o2 = s1_ + 4 * s2_;                                             \
 	o3 = d1_ + 8 * d2_ + (m5);                                      \
+} while (0)
+
+// Pooled (ConvEpi.pool): the activation, then the 2x2 maxima of each
+// tile's 4x4 outputs (tiles start at multiples of 4 and P, Q are even, so
+// every window lies in one tile), on vectors across the 16 tiles of o,
+// each window's cells in maxpool2d_forward's order; then each tile's
+// pooled 2x2 (fewer at the bottom and right edges) into y (N, K, P/2,
+// Q/2).  Macros, as vld: no vector crosses a call.
+typedef int32_t v16i __attribute__((vector_size(64)));
+#define VSEL(m, a, b) ((v16)(((v16i)(a) & (m)) | ((v16i)(b) & ~(m))))
+#define VACT(v) do { v16 s_ = (v) * j->epi->slope; v = VSEL((v) > s_, (v), s_); } while (0)
+#define VPICK(m, v) m = VSEL(((v) > (m)) | (((v) != (v)) & ((m) == (m))), (v), (m))
+#define WINO_POOL_STORE(k) do {                                                   \
+	float pv_[4 * VL];                                                        \
+	for (int w_ = 0; w_ < 4; w_++) {   /* window (w_/2, w_%2) of each tile */ \
+		const float *c_ = o + ((w_ / 2) * 8 + (w_ % 2) * 2) * VL;          \
+		v16 m_ = vld(c_), v1_ = vld(c_ + VL), v2_ = vld(c_ + 4 * VL);      \
+		v16 v3_ = vld(c_ + 5 * VL);                                        \
+		if (j->epi->on) {                                                 \
+			VACT(m_); VACT(v1_); VACT(v2_); VACT(v3_);                \
+		}                                                                 \
+		VPICK(m_, v1_); VPICK(m_, v2_); VPICK(m_, v3_);                   \
+		vst(pv_ + w_ * VL, m_);                                           \
+	}                                                                         \
+	const int P2_ = P / 2, Q2_ = Q / 2;                                       \
+	for (int l_ = 0; l_ < L; l_++) {                                          \
+		float *y_ = j->y + ((size_t)n[l_] * K + (k)) * P2_ * Q2_ +       \
+		            (size_t)(oh[l_] / 2) * Q2_ + ow[l_] / 2;              \
+		int na_ = P - oh[l_] < 4 ? 1 : 2, nb_ = Q - ow[l_] < 4 ? 1 : 2;  \
+		for (int a_ = 0; a_ < na_; a_++)                                  \
+			for (int b_ = 0; b_ < nb_; b_++)                          \
+				y_[a_ * Q2_ + b_] = pv_[(a_ * 2 + b_) * VL + l_]; \
+	}                                                                         \
 } while (0)
 
 typedef struct {
@@ -385,6 +418,10 @@ static void wino_slice(void *ctx, size_t c0, size_t c1, int thread)
 					vst(o + (a * 4 + 1) * VL, o1 + bias);
 					vst(o + (a * 4 + 2) * VL, o2 + bias);
 					vst(o + (a * 4 + 3) * VL, o3 + bias);
+				}
+				if (j->epi->pool) {
+					WINO_POOL_STORE(k);
+					continue;
 				}
 #if defined(__AVX512F__) && defined(__AVX512VL__)
 				// Row a of 16 tiles: o[a][b] over tiles -> per tile its 4

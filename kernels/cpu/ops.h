@@ -73,6 +73,12 @@ void conv_fold_batchnorm_ref(int K, size_t CRS, const float *w, const float *b,
 void conv2d_forward_fused(ConvCache *c, const ConvShape *s, const float *x,
                           const float *w, const float *b, const float *res,
                           int act, float slope, float *y);
+// conv2d_forward_fused without res, then a 2x2 stride-2 max pool (darknet's
+// and VGG's): y (N, K, P/2, Q/2), P and Q even (dies otherwise).  The same
+// values as conv2d_forward_fused then maxpool2d_forward, bit for bit.
+void conv2d_forward_fused_maxpool2(ConvCache *c, const ConvShape *s, const float *x,
+                                   const float *w, const float *b, int act,
+                                   float slope, float *y);
 // (The cached and fused forwards' reference: conv2d_forward_ref, then the
 // epilogue's formula above.)
 void conv2d_forward_ref(const ConvShape *s, const float *x, const float *w,

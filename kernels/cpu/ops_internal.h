@@ -47,13 +47,30 @@ void ops_gemm_8x32(int C, const float *u, const float *v, size_t ldv, float *m,
                    size_t ldm, const float *bias);
 
 // The fused epilogue of conv2d_forward_fused: v + res, then the activation
-// (slope 0 = ReLU, 1 = none: max(v, slope*v)).
-typedef struct { const float *res; float slope; int on; } ConvEpi;
+// (slope 0 = ReLU, 1 = none: max(v, slope*v)).  pool = 2: a 2x2 stride-2
+// max pool follows (conv2d_forward_fused_maxpool2; res is NULL, P and Q
+// even), so y is (N, K, P/2, Q/2) and the algorithms that pool while the
+// outputs are in registers or cache (Winograd, direct) do.
+typedef struct { const float *res; float slope; int on, pool; } ConvEpi;
 // Applies it to output pixels [j0, j1) (global index (n*P + p)*Q + q) of
 // all K channels of y (conv_epilogue.c, shared by conv2d.c and
 // conv_direct.c so that neither calls the other's file back).
 void conv_epilogue_range(const ConvEpi *e, const ConvShape *s, float *y,
                          size_t j0, size_t j1);
+// The activation of e (res unused), then the 2x2 stride-2 max pool of K
+// planes of rows x Q outputs (rows, Q even): src (K, rows, Q) with channel
+// stride src_cs, dst (K, rows/2, Q/2) with channel stride dst_cs.  The same
+// values as maxpool2d_forward after conv_epilogue_range, bit for bit.
+void conv_epilogue_pool2(const ConvEpi *e, int K, int rows, int Q,
+                         const float *src, size_t src_cs, float *dst,
+                         size_t dst_cs);
+// maxpool2d_forward's rule for a window's cells taken in order: v replaces
+// the running m when it is larger, or a NaN where m is not (the first NaN
+// wins, as PyTorch)
+static inline float pool_pick(float m, float v)
+{
+	return v > m || (v != v && m == m) ? v : m;
+}
 
 // Helpers of conv2d.c's column blocks, shared with the backward
 // (conv_backward.c).  Output pixel j = (n*P + p)*Q + q over the batch.

@@ -84,6 +84,7 @@ float *exec_backward(Exec *e, const float *dyl, int want_dx)
 		int k = i - first;
 		if (!req[k])
 			continue;
+		double t0 = exec_profile_start(e);
 		// Where the input gradient goes: its node's buffer when first
 		// written, else a scratch that is then added in.
 		float *dst[2] = { NULL, NULL }, *acc[2] = { NULL, NULL };
@@ -245,6 +246,7 @@ float *exec_backward(Exec *e, const float *dyl, int want_dx)
 			          : j == 1 ? plan_numel(&m->nodes[d->in2], N) : in_n;
 			be->add_forward(mm, acc[j], dst[j], acc[j]);
 		}
+		exec_profile_add(e, i, 1, t0);
 	}
 	plan_backward_free(&p);
 	free(ginit);

@@ -22,6 +22,7 @@ void exec_init(Exec *e, Model *m, const Backend *be)
 		e->pdev = be->alloc(m->params.used);
 		be->to_device(e->pdev, m->params.buf, m->params.used);
 	}
+	exec_profile_init(e);
 }
 
 static void run_free_aux(const Backend *be, NodeRun *r)
@@ -39,6 +40,9 @@ static void run_free_aux(const Backend *be, NodeRun *r)
 void exec_free(Exec *e)
 {
 	const Backend *be = e->be;
+	if (e->m)
+		exec_profile_print(e);
+	free(e->prof);
 	for (int i = 0; e->m && i < e->m->n; i++) {
 		run_free_aux(be, &e->run[i]);
 		be->conv_cache_free(e->run[i].cache);

@@ -66,6 +66,8 @@ typedef struct {
 	// The evaluation passes between epochs pay that transform per batch
 	// (a few % of their time).
 	int learning;
+	double *prof;         // CNNPIPE_PROFILE: seconds per node, forward and
+	                      // backward (exec_profile.c); NULL when off
 } Exec;
 
 // Starts running m on backend be (m must outlive e; its parameters are

@@ -4,6 +4,7 @@
 #include <string.h>
 #include "batch_slice.h"
 #include "exec.h"
+#include "exec_internal.h"
 #include "libcommon/util/err.h"
 #include "plan.h"
 
@@ -110,8 +111,12 @@ static void chain_run(Exec *e, int N, int first, const float *x, int ci,
 	int iC, iH, iW;
 	input_shape(m, c->in, first, &iC, &iH, &iW);
 	ConvShape cs = conv_shape(N, iC, iH, iW, c->C, c->k, c->k, c->stride, c->pad);
-	e->be->conv2d_forward_fused(conv_cache_of(e, ci), &cs, xi, w, bias, res, act,
-	                            slope, e->run[ch->tail].y);
+	if (ch->pool >= 0)
+		e->be->conv2d_forward_fused_maxpool2(conv_cache_of(e, ci), &cs, xi, w, bias,
+		                                     act, slope, e->run[ch->tail].y);
+	else
+		e->be->conv2d_forward_fused(conv_cache_of(e, ci), &cs, xi, w, bias, res, act,
+		                            slope, e->run[ch->tail].y);
 }
 
 static void node_forward(Exec *e, int N, int first, const float *x, int i,
@@ -210,7 +215,8 @@ float *exec_forward(Exec *e, int N, const float *x, int first, int last,
 	const Model *m = e->m;
 	keep = keep || train;
 	ForwardPlan p;
-	plan_forward(m, N, first, last, train, keep, &p);
+	plan_forward(m, N, first, last, train, keep,
+	             e->be->conv2d_forward_fused_maxpool2 != NULL, &p);
 	if (p.total > e->arena_len) {
 		e->be->free(e->arena);
 		e->arena = e->be->alloc(p.total * sizeof(float));
@@ -227,13 +233,17 @@ float *exec_forward(Exec *e, int N, const float *x, int first, int last,
 	for (int i = first; i <= last; i++) {
 		int k = i - first;
 		aux_fit(e->be, &m->nodes[i], &e->run[i], N, train || keep, e->bn_batch);
+		double t0 = exec_profile_start(e);
 		if (p.cof[k] >= 0) {
 			const Chain *c = &p.ch[p.cof[k] - first];
-			if (c->tail == i)
+			if (c->tail == i) {
 				chain_run(e, N, first, x, p.cof[k], c);
+				exec_profile_add(e, p.cof[k], 0, t0);
+			}
 			continue;
 		}
 		node_forward(e, N, first, x, i, train, keep);
+		exec_profile_add(e, i, 0, t0);
 	}
 	plan_forward_free(&p);
 	e->run_first = first;

@@ -98,13 +98,13 @@ static int may_overwrite(const Model *m, int first, const int *nc,
 // run.  lu: last reader of each node (extended to the tails that read a
 // chain's inputs); rd: each node's only reader, or -1.
 static void find_chains(const Model *m, int first, int last, int *lu,
-                        const int *rd, int *cof, Chain *ch)
+                        const int *rd, int fuse_pool, int *cof, Chain *ch)
 {
 	for (int i = first; i < last; i++) {
 		const Node *d = &m->nodes[i];
 		if (d->op != OP_CONV)
 			continue;
-		Chain c = { -1, -1, -2, -1, i };
+		Chain c = { -1, -1, -2, -1, -1, i };
 		int t = i, r = rd[i - first];
 		if (r >= 0 && m->nodes[r].op == OP_BN) {
 			c.bn = t = r;
@@ -118,14 +118,21 @@ static void find_chains(const Model *m, int first, int last, int *lu,
 		}
 		if (r >= 0 && (m->nodes[r].op == OP_RELU ||
 		               (m->nodes[r].op == OP_LEAKY && m->nodes[r].slope >= 0 &&
-		                m->nodes[r].slope <= 1)))
+		                m->nodes[r].slope <= 1))) {
 			c.act = t = r;
+			r = rd[t - first];
+		}
+		const Node *pl = r >= 0 ? &m->nodes[r] : NULL;
+		if (fuse_pool && c.add < 0 && pl && pl->op == OP_MAXPOOL && pl->k == 2 &&
+		    pl->stride == 2 && pl->pad == 0 && d->H % 2 == 0 && d->W % 2 == 0 &&
+		    pl->H == d->H / 2 && pl->W == d->W / 2)
+			c.pool = t = r;
 		if (t == i)
 			continue;   // a lone convolution
 		c.tail = t;
 		ch[i - first] = c;
-		int mem[4] = { i, c.bn, c.add, c.act };
-		for (int j = 0; j < 4; j++)
+		int mem[5] = { i, c.bn, c.add, c.act, c.pool };
+		for (int j = 0; j < 5; j++)
 			if (mem[j] >= 0)
 				cof[mem[j] - first] = i;
 		// the conv's input and the residual are read at the tail
@@ -137,7 +144,7 @@ static void find_chains(const Model *m, int first, int last, int *lu,
 }
 
 void plan_forward(const Model *m, int N, int first, int last, int train,
-                  int keep, ForwardPlan *p)
+                  int keep, int fuse_pool, ForwardPlan *p)
 {
 	if (first < 0 || last >= m->n || first > last || N <= 0)
 		die("exec_forward: bad range [%d, %d] of %d nodes", first, last, m->n);
@@ -180,7 +187,7 @@ void plan_forward(const Model *m, int N, int first, int last, int train,
 		rd[k] = !keep && k < cnt - 1 && nc[k] == 1 ? lu[k] : -1;
 	}
 	if (!keep)
-		find_chains(m, first, last, lu, rd, p->cof, p->ch);
+		find_chains(m, first, last, lu, rd, fuse_pool, p->cof, p->ch);
 	free(rd);
 	Slots sl = { 0 };
 	for (int i = first; i <= last; i++) {

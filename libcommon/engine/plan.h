@@ -9,11 +9,12 @@
 
 // Inference: a convolution and the nodes that alone read its result, in
 // this order and each optional: an eval-mode batch norm (folded into the
-// weights), a residual add, a ReLU or leaky ReLU.  They run as one fused
+// weights), a residual add, a ReLU or leaky ReLU, and (fuse_pool, no add)
+// a 2x2 stride-2 max pool of even-sized maps.  They run as one fused
 // convolution at the chain's last node (tail), which alone gets an output
-// buffer: one pass over the activations instead of up to four.
+// buffer: one pass over the activations instead of up to five.
 typedef struct {
-	int bn, add, res, act, tail;   // node indices; -1 absent (res: -2)
+	int bn, add, res, act, pool, tail;   // node indices; -1 absent (res: -2)
 } Chain;
 
 enum { PLAN_EXTERNAL = -1, PLAN_NONE = -2 };
@@ -38,8 +39,10 @@ typedef struct {
 } ForwardPlan;
 
 // keep: every activation stays alive for a backward (train implies it).
+// fuse_pool: the backend pools in its fused convolution (Backend's
+// conv2d_forward_fused_maxpool2).
 void plan_forward(const Model *m, int N, int first, int last, int train,
-                  int keep, ForwardPlan *p);
+                  int keep, int fuse_pool, ForwardPlan *p);
 void plan_forward_free(ForwardPlan *p);
 
 typedef struct {

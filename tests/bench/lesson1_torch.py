@@ -262,9 +262,11 @@ def fit(params_lrs, epochs, sched, step_batches, val_fn, set_mode):
     it = 0
     table_header()
     acc = None
+    # learner.py fit: the smoothed loss and its batch count run on over
+    # the epochs of one fit (reset by the next fit only)
+    avg, n = 0.0, 0
     for ep in range(epochs):
         set_mode()
-        avg, n = 0.0, 0
         for x, y in step_batches():
             f = sched[it] if sched else 1.0
             for g, lr in zip(opt.param_groups, base):

@@ -237,7 +237,8 @@ static void test_buffer_reuse(void)
 	free(f);
 }
 
-// A darknet-like body: conv+bn+leaky, maxpool, conv with bias + leaky,
+// A darknet-like body: conv+bn+leaky+maxpool (fused, the pool too), conv
+// with bias + leaky,
 // conv+bn+relu, a shortcut add + leaky (darknet's: not fusable, the
 // activation sits between conv and add), conv+bn (no activation), then a
 // residual add of a conv with bias, and a global average pool.
@@ -276,7 +277,7 @@ static int fused_nodes(const Exec *e, int first, int last)
 	return n;
 }
 
-// Inference runs conv [-> bn] [-> add] [-> relu/leaky] as one fused
+// Inference runs conv [-> bn] [-> add] [-> relu/leaky] [-> 2x2 maxpool] as one fused
 // convolution; it must give what the unfused forward with every activation
 // kept gives, on the whole body and on a range whose residual is the
 // range's input.
@@ -338,7 +339,7 @@ static void test_fused_inference(void)
 	randomize(&net, 11);
 	exec_init(&ex, &net, backend_cpu());
 	// l0: 2, l2: 1, l3: 2, l5: conv+bn with the add (res = l6.conv): 2
-	fused_case(&net, &ex, "darknet-like", 0, net.body_end - 1, 3, 7);
+	fused_case(&net, &ex, "darknet-like", 0, net.body_end - 1, 3, 8);
 	exec_free(&ex);
 	model_free(&net);
 }

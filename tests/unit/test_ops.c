@@ -268,6 +268,74 @@ static void conv_fused_vs_ref(Rng *r, int N, int C, int H, int W, int K, int R,
 	free(x); free(w); free(b); free(res); free(y); free(want);
 }
 
+// conv2d_forward_fused_maxpool2 = reference convolution, the activation,
+// then maxpool2d_forward_ref (within TOL); and bit for bit the unfused fast
+// path (conv2d_forward_fused, then maxpool2d_forward), NaNs too: a NaN
+// input pixel (nan_at >= 0) spreads to the windows it reaches.
+static void conv_pool_vs_ref(Rng *r, int N, int C, int H, int W, int K, int R,
+                             int stride, int pad, int act, long nan_at)
+{
+	ConvShape s = conv_shape(N, C, H, W, K, R, R, stride, pad);
+	PoolShape ps = pool_shape(N, K, s.P, s.Q, 2, 2, 0);
+	size_t nx = (size_t)N * C * H * W, nw = (size_t)K * C * R * R,
+	       ny = (size_t)N * K * s.P * s.Q, np = (size_t)N * K * ps.P * ps.Q;
+	float *x = randv(r, nx), *w = randv(r, nw), *b = randv(r, K);
+	float *full = randv(r, ny), *want = randv(r, np), *fast = randv(r, np),
+	      *y = randv(r, np);
+	if (nan_at >= 0)
+		x[nan_at % (long)nx] = NAN;
+	const float slope = 0.1f;
+	conv2d_forward_ref(&s, x, w, b, full);
+	for (size_t i = 0; i < ny; i++) {
+		float v = full[i];
+		if (isnan(v))   // stays NaN, as PyTorch's relu and leaky_relu
+			continue;
+		if (act == CONV_ACT_RELU)
+			v = v > 0 ? v : 0.0f;
+		else if (act == CONV_ACT_LEAKY)
+			v = v > 0 ? v : slope * v;
+		full[i] = v;
+	}
+	maxpool2d_forward_ref(&ps, full, want, NULL);
+	ConvCache *c = conv_cache_new();
+	conv2d_forward_fused(c, &s, x, w, b, NULL, act, slope, full);
+	maxpool2d_forward(&ps, full, fast, NULL);
+	conv2d_forward_fused_maxpool2(c, &s, x, w, b, act, slope, y);
+	char m[200];
+	snprintf(m, sizeof m, "conv fused maxpool2 N%d C%d %dx%d K%d %dx%d s%d p%d act%d t%d%s",
+	         N, C, H, W, K, R, R, stride, pad, act, ops_threads(), nan_at >= 0 ? " NaN" : "");
+	check(m, y, want, np, TOL);
+	strcat(m, ": = unfused, bit for bit");
+	expect(memcmp(y, fast, np * sizeof(float)) == 0, m);
+	conv_cache_free(c);
+	free(x); free(w); free(b); free(full); free(want); free(fast); free(y);
+}
+
+static void conv_pool_tests(void)
+{
+	Rng r;
+	rng_seed(&r, 23, 5);
+	for (int t = 1; t <= 3; t++) {
+		ops_set_threads(t < 3 ? t : 2);
+		if (t == 3)
+			setenv("CNNPIPE_CONV_PACKED", "0", 1);   // OpenBLAS
+		for (int act = CONV_ACT_NONE; act <= CONV_ACT_LEAKY; act++) {
+			conv_pool_vs_ref(&r, 3, 9, 14, 14, 13, 3, 1, 1, act, -1);   // Winograd, 14 = 3.5 tiles
+			conv_pool_vs_ref(&r, 2, 16, 12, 10, 8, 3, 1, 1, act, -1);   // Winograd
+			conv_pool_vs_ref(&r, 2, 3, 22, 50, 16, 3, 1, 1, act, -1);   // direct rows, 2-row tail
+			conv_pool_vs_ref(&r, 1, 3, 8, 100, 32, 3, 1, 1, act, -1);   // direct rows, 3 column blocks
+			conv_pool_vs_ref(&r, 2, 3, 10, 14, 64, 3, 1, 1, act, -1);   // direct, 64-channel blocks
+			conv_pool_vs_ref(&r, 2, 3, 20, 20, 16, 7, 2, 3, act, -1);   // direct, stride 2
+			conv_pool_vs_ref(&r, 3, 6, 8, 6, 16, 1, 1, 0, act, -1);     // packed: unfused inside
+		}
+		conv_pool_vs_ref(&r, 2, 9, 12, 12, 8, 3, 1, 1, CONV_ACT_LEAKY, 77);
+		conv_pool_vs_ref(&r, 2, 3, 22, 50, 16, 3, 1, 1, CONV_ACT_LEAKY, 1234);
+		conv_pool_vs_ref(&r, 2, 3, 10, 14, 64, 3, 1, 1, CONV_ACT_RELU, 99);
+		unsetenv("CNNPIPE_CONV_PACKED");
+	}
+	ops_set_threads(1);
+}
+
 // conv with batch norm folded in = batch norm (eval) after the conv
 static void conv_fold_bn_test(void)
 {
@@ -844,6 +912,7 @@ int main(void)
 	fast_vs_ref();
 	conv_cache_tests();
 	conv_fused_tests();
+	conv_pool_tests();
 	conv_concurrent();
 	golden(fix ? fix : "tests/fixtures/ops_golden.stream");
 	record_free(&fixrec);
