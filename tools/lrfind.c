@@ -77,6 +77,7 @@ int main(int argc, char **argv)
 		model_freeze_to(&m, unfreeze ? 0 : (int)freeze_to);
 	TrainData train;
 	train_data_open(&train, inpath, &m, model, (int)bs, 1);
+	train_data_threads(&train, (int)threads);
 	int mode = train.kind == DATA_ACTIVATIONS ? TRAIN_HEAD
 	         : m.frozen >= m.ngroups - 1 ? TRAIN_FROZEN : TRAIN_ALL;
 	if (mode == TRAIN_HEAD && m.frozen < m.ngroups - 1)

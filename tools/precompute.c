@@ -65,6 +65,7 @@ int main(int argc, char **argv)
 	if (shard_n > 1 && stream_shard(is, shard_i, shard_n, &lo, &hi, &total) < 0)
 		die("--shard %ld/%ld: %s", shard_i, shard_n, stream_error(is));
 	image_batches_open_stream(&in, is, inpath, &m, model, (int)batch);
+	image_batches_threads(&in, (int)threads);
 
 	int last = full ? m.n - 1 : m.feat;
 	int F = m.nodes[last].C;

@@ -143,8 +143,11 @@ int main(int argc, char **argv)
 
 	TrainData train, valid;
 	train_data_open(&train, inpath, &m, mpath, spec.bs, 1);
-	if (validp)
+	train_data_threads(&train, (int)threads);
+	if (validp) {
 		train_data_open(&valid, validp, &m, mpath, spec.bs, 0);
+		train_data_threads(&valid, (int)threads);
+	}
 	if (validp && valid.kind != train.kind)
 		die("%s: validation data must be what the training data are (%s)", validp,
 		    train.kind == DATA_ACTIVATIONS ? "activations" : "images");

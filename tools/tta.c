@@ -151,6 +151,7 @@ int main(int argc, char **argv)
 			    "predicts on images of the model's size %d (imgprep -s %d); "
 			    "-n N > 0 takes these", path, m.in_size, m.in_size);
 		image_batches_open_stream(&ib, in, path, &m, model, (int)batch);
+		image_batches_threads(&ib, (int)threads);
 		labelled = ib.labelled;
 	}
 

@@ -4,6 +4,7 @@
 //       swapped, pad 2 - pad), a forward through Winograd F(4x4, 3x3);
 //   dx, 1x1 stride 1: dx = conv1x1(dy, w^T) through the packed kernel;
 //   dx, other shapes: w^T . dy per image, then col2im;
+//   dw, 3x3 stride 1 of 3 channels: direct sums (conv_dw_c3.c);
 //   dw, 3x3 stride 1: in the Winograd domain (conv_winograd_dw.c);
 //   dw, other shapes: dy . col^T over column blocks of the whole batch
 //       (several small images per product), partial sums per thread.
@@ -202,6 +203,10 @@ static void dw_slice(void *ctx, size_t b0, size_t b1, int thread)
 static void backward_filter(OpsScratch *sp, const ConvShape *s, const float *x,
                             const float *dy, float *dw)
 {
+	if (conv_backward_filter_c3_applies(s)) {
+		conv2d_backward_filter_c3(sp, s, x, dy, dw);
+		return;
+	}
 	if (conv_backward_filter_winograd_applies(s)) {
 		conv2d_backward_filter_winograd(sp, s, x, dy, dw);
 		return;

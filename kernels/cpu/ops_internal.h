@@ -121,6 +121,11 @@ void wino_input_transform_plain(const ConvShape *s, const float *x, size_t tb,
 int conv_backward_filter_winograd_applies(const ConvShape *s);
 void conv2d_backward_filter_winograd(OpsScratch *sp, const ConvShape *s,
                                      const float *x, const float *dy, float *dw);
+// The filter gradient of a 3x3 stride-1 convolution of 3 input channels
+// (conv_dw_c3.c; AVX-512 builds only), dw += its sums.
+int conv_backward_filter_c3_applies(const ConvShape *s);
+void conv2d_backward_filter_c3(OpsScratch *sp, const ConvShape *s, const float *x,
+                               const float *dy, float *dw);
 // Direct convolution for few input channels (conv_direct.c): weights packed
 // by conv_direct_pack into conv_direct_weights_floats(s) floats.
 int conv2d_direct_applies(const ConvShape *s);

@@ -4,6 +4,7 @@
 #include "image_batches.h"
 #include "libcommon/util/alloc.h"
 #include "libcommon/util/err.h"
+#include "libcommon/util/threads.h"
 #include "record_meta.h"
 
 void input_constants(const Model *m, float *scale, float *shift)
@@ -70,6 +71,8 @@ void image_batches_open_stream(ImageBatches *b, Stream *in, const char *path,
 	input_constants(m, b->scale, b->shift);
 	size_t per = (size_t)S * (size_t)S * 3;
 	b->x = xaligned_alloc(64, (size_t)batch * per * sizeof(float));
+	b->raw = xmalloc_array((size_t)batch, per);
+	b->threads = 1;
 	b->label = xcalloc((size_t)batch, sizeof *b->label);
 	b->name = xcalloc((size_t)batch, sizeof *b->name);
 	record_init(&b->r);
@@ -80,9 +83,23 @@ int image_batches_next(ImageBatches *b)
 	return image_batches_read(b, b->cap);
 }
 
+void image_batches_threads(ImageBatches *b, int threads)
+{
+	b->threads = threads < 1 ? 1 : threads;
+}
+
+static void normalise_slice(void *ctx, size_t i0, size_t i1, int thread)
+{
+	(void)thread;
+	const ImageBatches *b = ctx;
+	size_t plane = (size_t)b->S * b->S, per = plane * 3;
+	for (size_t i = i0; i < i1; i++)
+		input_normalise(plane, b->scale, b->shift, b->raw + i * per, b->x + i * per);
+}
+
 int image_batches_read(ImageBatches *b, int max)
 {
-	size_t S = (size_t)b->S, plane = S * S, per = plane * 3;
+	size_t S = (size_t)b->S, per = S * S * 3;
 	int n = 0;
 	b->first = stream_count(b->in);
 	if (max > b->cap)
@@ -94,12 +111,11 @@ int image_batches_read(ImageBatches *b, int max)
 		    im->dims[0] != b->S || im->dims[1] != b->S || im->dims[2] != 3)
 			die("%s: record %llu: no u8 image tensor of shape (%d, %d, 3)",
 			    b->path, (unsigned long long)idx, b->S, b->S);
-		const uint8_t *p = im->data;
-		float *xo = b->x + (size_t)n * per;
-		input_normalise(plane, b->scale, b->shift, p, xo);
+		memcpy(b->raw + (size_t)n * per, im->data, per);
 		record_take_meta(&b->r, b->path, idx, &b->labels, &b->name[n], &b->label[n]);
 		n++;
 	}
+	parallel_for((size_t)n, b->threads, normalise_slice, b);
 	b->n = n;
 	return n;
 }
@@ -112,6 +128,7 @@ void image_batches_close(ImageBatches *b)
 	free(b->name);
 	free(b->label);
 	free(b->x);
+	free(b->raw);
 	record_free(&b->r);
 	memset(b, 0, sizeof *b);
 }

@@ -23,6 +23,8 @@ typedef struct {
 	int n;                 // records of the current batch
 	uint64_t first;        // stream index of its first record
 	Record r;
+	int threads;           // normalising the batch (image_batches_threads)
+	uint8_t *raw;          // (cap, S, S, 3): the batch's pixels as read
 } ImageBatches;
 
 // The network's input from a photo: (v/255 - mean)/std with m's statistics,
@@ -48,6 +50,9 @@ void image_batches_open_stream(ImageBatches *b, Stream *in, const char *path,
 // label in a labelled stream.
 int image_batches_next(ImageBatches *b);
 int image_batches_read(ImageBatches *b, int max);
+// Threads that turn a batch's pixels into the network's input (1 unless
+// set): reading the records is serial, the conversion need not be.
+void image_batches_threads(ImageBatches *b, int threads);
 // Closes the stream and frees everything.
 void image_batches_close(ImageBatches *b);
 

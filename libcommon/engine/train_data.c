@@ -129,6 +129,12 @@ void train_data_open(TrainData *d, const char *path, const Model *m,
 		open_images(d, s, m, model_path, check_order);
 }
 
+void train_data_threads(TrainData *d, int threads)
+{
+	if (d->kind == DATA_IMAGES)
+		image_batches_threads(&d->ib, threads);
+}
+
 void train_data_close(TrainData *d)
 {
 	if (d->kind == DATA_IMAGES) {

@@ -41,6 +41,8 @@ typedef struct {
 void train_data_open(TrainData *d, const char *path, const Model *m,
                      const char *model_path, int bs, int check_order);
 void train_data_close(TrainData *d);
+// Threads for turning images into the network's input (image_batches_threads).
+void train_data_threads(TrainData *d, int threads);
 int64_t train_data_batches(const TrainData *d);   // per epoch
 // Starts an epoch: activations are shuffled with r (fast.ai's
 // RandomSampler; the stream order for validation when r is NULL).

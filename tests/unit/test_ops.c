@@ -205,6 +205,11 @@ static void fast_vs_ref(void)
 		conv_vs_ref(&r, 2, 4, 8, 7, 48, 3, 3, 1, 0, 1);
 		conv_vs_ref(&r, 2, 4, 9, 7, 128, 3, 3, 2, 0, 0);
 		conv_vs_ref(&r, 2, 3, 40, 37, 64, 7, 7, 2, 3, 1);   // rows of 19 outputs
+		// the filter gradient of 3 channels, 3x3 stride 1 (conv_dw_c3.c):
+		// pads 0 to 2, rows of a vector and a tail, more images than threads
+		conv_vs_ref(&r, 3, 3, 10, 20, 8, 3, 3, 1, 2, 1);
+		conv_vs_ref(&r, 5, 3, 7, 33, 16, 3, 3, 1, 0, 0);
+		conv_vs_ref(&r, 1, 3, 3, 3, 4, 3, 3, 1, 1, 1);
 		// Column blocks and Winograd chunks that start and end mid-row
 		// and span images; K not a multiple of the kernel's 8 rows.
 		setenv("CNNPIPE_CONV_COLS", "37", 1);
