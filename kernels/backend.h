@@ -54,6 +54,15 @@ typedef struct Backend {
 	                                      const float *x, const float *w,
 	                                      const float *b, int act, float slope,
 	                                      float *y);
+	// conv2d_forward_fused without res, then the 1x1 convolution (K2
+	// outputs, w2 (K2, K), b2, act2; its cache c2) that alone reads its
+	// output: y (N, K2, P, Q).  NULL where a backend has none.
+	void (*conv2d_forward_fused_pointwise)(ConvCache *c, const ConvShape *s,
+	                                       const float *x, const float *w,
+	                                       const float *b, int act, float slope,
+	                                       ConvCache *c2, int K2, const float *w2,
+	                                       const float *b2, int act2, float slope2,
+	                                       float *y);
 	void (*conv2d_backward)(const ConvShape *s, const float *x, const float *w,
 	                        const float *dy, float *dx, float *dw, float *db);
 	// eval batch norm folded into a conv: wf = w*g, bf = (b - mean)*g + beta
@@ -70,6 +79,14 @@ typedef struct Backend {
 	                                float momentum, float eps,
 	                                float *save_mean, float *save_invstd,
 	                                float *y);
+	// the same, then act (CONV_ACT_*: ReLU or leaky with slope) in the same
+	// pass.  NULL where a backend has none (the activation runs on its own)
+	void (*batchnorm_forward_train_act)(int N, int C, int HW, const float *x,
+	                                    const float *gamma, const float *beta,
+	                                    float *running_mean, float *running_var,
+	                                    float momentum, float eps,
+	                                    float *save_mean, float *save_invstd,
+	                                    int act, float slope, float *y);
 	void (*batchnorm_forward_eval)(int N, int C, int HW, const float *x,
 	                               const float *gamma, const float *beta,
 	                               const float *mean, const float *var,

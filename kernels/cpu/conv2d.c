@@ -538,7 +538,7 @@ static void prepare(const ConvShape *s, int alg, const float *w, float *buf)
 
 static ConvEpi epilogue(const float *res, int act, float slope, int pool)
 {
-	ConvEpi epi = { res, 1.0f, 0, pool };
+	ConvEpi epi = { res, 1.0f, 0, pool, NULL };
 	if (act == CONV_ACT_RELU)
 		epi.slope = 0.0f;
 	else if (act == CONV_ACT_LEAKY)
@@ -547,47 +547,53 @@ static ConvEpi epilogue(const float *res, int act, float slope, int pool)
 	return epi;
 }
 
-// The forward with epilogue epi by algorithm alg (the pooled epilogue
-// only with Winograd or direct).
-static void forward_epi(ConvCache *c, const ConvShape *s, int alg, const float *x,
-                        const float *w, const float *b, const ConvEpi *epi, float *y)
+// The weights rearranged for alg: kept in c when given (remade when w or
+// the shape changed), else made into scratch slot `slot` (reused memory: a
+// fresh 37 MB buffer costs 20 ms of page faults).
+static const float *prepared_weights(ConvCache *c, const ConvShape *s, int alg,
+                                     const float *w, OpsScratch *sp, int slot)
 {
-	OpsScratch *sp = ops_scratch_acquire();
+	if (!c) {
+		float *buf = ops_scratch(sp, slot, prepared_floats(s, alg));
+		prepare(s, alg, w, buf);
+		return buf;
+	}
+	if (c->w != w || c->K != s->K || c->C != s->C || c->R != s->R ||
+	    c->S != s->S || c->alg != alg) {
+		size_t n = prepared_floats(s, alg);
+		if (c->cap < n) {
+			free(c->buf);
+			c->buf = xmalloc_array(n, sizeof(float));
+			c->cap = n;
+		}
+		prepare(s, alg, w, c->buf);
+		c->w = w;
+		c->K = s->K;
+		c->C = s->C;
+		c->R = s->R;
+		c->S = s->S;
+		c->alg = alg;
+	}
+	return c->buf;
+}
+
+// The forward with epilogue epi by algorithm alg (the pooled epilogue
+// only with Winograd or direct, the pointwise one only with Winograd).
+static void forward_epi(ConvCache *c, const ConvShape *s, int alg, const float *x,
+                        const float *w, const float *b, const ConvEpi *epi, float *y,
+                        OpsScratch *sp)
+{
 	if (alg == ALG_GEMM) {
 		conv2d_forward_gemm(sp, s, x, w, b, epi, y);
-		ops_scratch_release(sp);
 		return;
 	}
-	float *buf;
-	if (c) {
-		if (c->w != w || c->K != s->K || c->C != s->C || c->R != s->R ||
-		    c->S != s->S || c->alg != alg) {
-			size_t n = prepared_floats(s, alg);
-			if (c->cap < n) {
-				free(c->buf);
-				c->buf = xmalloc_array(n, sizeof(float));
-				c->cap = n;
-			}
-			prepare(s, alg, w, c->buf);
-			c->w = w;
-			c->K = s->K;
-			c->C = s->C;
-			c->R = s->R;
-			c->S = s->S;
-			c->alg = alg;
-		}
-		buf = c->buf;
-	} else {   // reused memory: a fresh 37 MB buffer costs 20 ms of page faults
-		buf = ops_scratch(sp, OPS_SLOT_WEIGHTS, prepared_floats(s, alg));
-		prepare(s, alg, w, buf);
-	}
+	const float *buf = prepared_weights(c, s, alg, w, sp, OPS_SLOT_WEIGHTS);
 	if (alg == ALG_WINOGRAD)
 		conv2d_forward_winograd(sp, s, x, buf, b, epi, y);
 	else if (alg == ALG_PACKED)
 		conv2d_forward_packed(sp, s, x, buf, b, epi, y);
 	else
 		conv2d_forward_direct(sp, s, x, buf, b, epi, y);
-	ops_scratch_release(sp);
 }
 
 void conv2d_forward_fused(ConvCache *c, const ConvShape *s, const float *x,
@@ -597,7 +603,9 @@ void conv2d_forward_fused(ConvCache *c, const ConvShape *s, const float *x,
 	if (s->N == 0)
 		return;
 	ConvEpi epi = epilogue(res, act, slope, 0);
-	forward_epi(c, s, conv_algorithm(s), x, w, b, &epi, y);
+	OpsScratch *sp = ops_scratch_acquire();
+	forward_epi(c, s, conv_algorithm(s), x, w, b, &epi, y, sp);
+	ops_scratch_release(sp);
 }
 
 // Winograd and direct pool their outputs while they are in registers or
@@ -614,17 +622,52 @@ void conv2d_forward_fused_maxpool2(ConvCache *c, const ConvShape *s, const float
 	if (s->N == 0)
 		return;
 	int alg = conv_algorithm(s);
+	OpsScratch *sp = ops_scratch_acquire();
 	if (alg == ALG_WINOGRAD || alg == ALG_DIRECT) {
 		ConvEpi epi = epilogue(NULL, act, slope, 2);
-		forward_epi(c, s, alg, x, w, b, &epi, y);
+		forward_epi(c, s, alg, x, w, b, &epi, y, sp);
+		ops_scratch_release(sp);
 		return;
 	}
 	float *full = xmalloc_array((size_t)s->N * s->K * s->P * s->Q, sizeof(float));
 	ConvEpi epi = epilogue(NULL, act, slope, 0);
-	forward_epi(c, s, alg, x, w, b, &epi, full);
+	forward_epi(c, s, alg, x, w, b, &epi, full, sp);
+	ops_scratch_release(sp);
 	PoolShape ps = pool_shape(s->N, s->K, s->P, s->Q, 2, 2, 0);
 	maxpool2d_forward(&ps, full, y, NULL);
 	free(full);
+}
+
+// A Winograd layer's outputs, still in cache, through the 1x1 layer that
+// alone reads them (Tiny Darknet's 16 -> 128 -> 16 at 56x56 and its three
+// like pairs): the 128-channel maps (102 MB at batch 64) are neither
+// written nor read back.  Other first layers: the two convolutions one
+// after the other.  The same values either way, bit for bit.
+void conv2d_forward_fused_pointwise(ConvCache *c, const ConvShape *s, const float *x,
+                                    const float *w, const float *b, int act,
+                                    float slope, ConvCache *c2, int K2,
+                                    const float *w2, const float *b2, int act2,
+                                    float slope2, float *y)
+{
+	if (s->N == 0)
+		return;
+	ConvShape s2 = conv_shape(s->N, s->K, s->P, s->Q, K2, 1, 1, 1, 0);
+	int alg = conv_algorithm(s), alg2 = conv_algorithm(&s2);
+	if (alg != ALG_WINOGRAD || alg2 != ALG_PACKED) {
+		float *mid = xmalloc_array((size_t)s->N * s->K * s->P * s->Q, sizeof(float));
+		conv2d_forward_fused(c, s, x, w, b, NULL, act, slope, mid);
+		conv2d_forward_fused(c2, &s2, mid, w2, b2, NULL, act2, slope2, y);
+		free(mid);
+		return;
+	}
+	OpsScratch *sp = ops_scratch_acquire();
+	ConvEpi e2 = epilogue(NULL, act2, slope2, 0);
+	ConvPointwise pw = { prepared_weights(c2, &s2, ALG_PACKED, w2, sp, OPS_SLOT_WORK), b2,
+	                     K2, e2.on, e2.slope, y };
+	ConvEpi epi = epilogue(NULL, act, slope, 0);
+	epi.pw = &pw;
+	forward_epi(c, s, alg, x, w, b, &epi, NULL, sp);
+	ops_scratch_release(sp);
 }
 
 void conv_fold_batchnorm(int K, size_t CRS, const float *w, const float *b,

@@ -110,7 +110,7 @@ static void dx_images(void *ctx, size_t begin, size_t end, int thread)
 static void backward_data(OpsScratch *sp, const ConvShape *s, const float *w,
                           const float *dy, float *dx)
 {
-	const ConvEpi none = { NULL, 1.0f, 0, 0 };
+	const ConvEpi none = { NULL, 1.0f, 0, 0, NULL };
 	if (dx_winograd(s)) {
 		ConvShape t = transposed_shape(s);
 		float *U = ops_scratch(sp, OPS_SLOT_WEIGHTS, wino_filter_floats(s->C, s->K));

@@ -347,6 +347,97 @@ transform:;
 }
 
 
+// Channel k of a group's outputs o ([a*4+b][tile], bias added) through the
+// epilogue's activation (max(v, slope*v), as the unfused store), each
+// tile's 16 into Z (see wino_slice): a 16 x 16 transposition.
+static void wino_to_z(const float *o, const ConvEpi *e, int K, int k, float *Z)
+{
+#ifdef __AVX512F__
+	__m512 r[16];
+	const __m512 sl = _mm512_set1_ps(e->slope);
+	for (int i = 0; i < 16; i++) {
+		r[i] = _mm512_loadu_ps(o + i * VL);
+		if (e->on)
+			r[i] = _mm512_max_ps(r[i], _mm512_mul_ps(r[i], sl));
+	}
+	__m512 t[16], u[16];
+	for (int i = 0; i < 16; i += 2) {
+		t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+		t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+	}
+	for (int i = 0; i < 16; i += 4) {   // u[i + m]: rows i..i+3, value 4L + m
+		u[i + 0] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+		u[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
+		u[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+		u[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+	}
+	for (int m = 0; m < 4; m++) {
+		__m512 v0 = _mm512_shuffle_f32x4(u[m], u[4 + m], 0x88);
+		__m512 v1 = _mm512_shuffle_f32x4(u[8 + m], u[12 + m], 0x88);
+		__m512 v2 = _mm512_shuffle_f32x4(u[m], u[4 + m], 0xDD);
+		__m512 v3 = _mm512_shuffle_f32x4(u[8 + m], u[12 + m], 0xDD);
+		// tile l's 16 outputs, l = m, m + 8, m + 4, m + 12
+		const int l[4] = { m, m + 8, m + 4, m + 12 };
+		const __m512 w[4] = { _mm512_shuffle_f32x4(v0, v1, 0x88),
+		                      _mm512_shuffle_f32x4(v0, v1, 0xDD),
+		                      _mm512_shuffle_f32x4(v2, v3, 0x88),
+		                      _mm512_shuffle_f32x4(v2, v3, 0xDD) };
+		for (int i = 0; i < 4; i++)
+			_mm512_storeu_ps(Z + ((size_t)(l[i] / 2) * K + k) * 32 + (l[i] % 2) * 16, w[i]);
+	}
+#else
+	for (int l = 0; l < VL; l++)
+		for (int i = 0; i < 16; i++) {
+			float v = o[i * VL + l];
+			if (e->on) {
+				float sv = v * e->slope;
+				v = v > sv ? v : sv;
+			}
+			Z[((size_t)(l / 2) * K + k) * 32 + (l % 2) * 16 + i] = v;
+		}
+#endif
+}
+
+// The 1x1 convolution of a group's L tiles in Z (K channels each), by the
+// packed kernel (the unfused layer's sums, in its order), its activation,
+// each tile's outputs inside the maps into pw->y.
+static void wino_pointwise(const ConvShape *s, const ConvPointwise *pw, float *Z,
+                           int L, const int *n, const int *oh, const int *ow)
+{
+	const int K = s->K, K2 = pw->K2, P = s->P, Q = s->Q;
+	float m[8 * 32];
+	for (int cb = 0; cb < (L + 1) / 2; cb++) {
+		float *zb = Z + (size_t)cb * K * 32;
+		if (2 * cb + 1 >= L)   // one tile: finite zeros beside it
+			for (int k = 0; k < K; k++)
+				memset(zb + (size_t)k * 32 + 16, 0, 16 * sizeof(float));
+		for (int k2 = 0; k2 < K2; k2 += 8) {
+			const int nk = K2 - k2 < 8 ? K2 - k2 : 8;
+			float bias8[8] = { 0 };
+			for (int i = 0; pw->b && i < nk; i++)
+				bias8[i] = pw->b[k2 + i];
+			ops_gemm_8x32(K, pw->wp + (size_t)k2 * K, zb, 32, m, 32, pw->b ? bias8 : NULL);
+			for (int h = 0; h < 2 && 2 * cb + h < L; h++) {
+				const int l = 2 * cb + h;
+				const int na = P - oh[l] < 4 ? P - oh[l] : 4, nb = Q - ow[l] < 4 ? Q - ow[l] : 4;
+				for (int i = 0; i < nk; i++) {
+					float *yp = pw->y + (((size_t)n[l] * K2 + k2 + i) * P + oh[l]) * Q + ow[l];
+					const float *mp = m + i * 32 + h * 16;
+					for (int a = 0; a < na; a++)
+						for (int b = 0; b < nb; b++) {
+							float v = mp[a * 4 + b];
+							if (pw->on) {
+								float sv = v * pw->slope;
+								v = v > sv ? v : sv;
+							}
+							yp[(size_t)a * Q + b] = v;
+						}
+				}
+			}
+		}
+	}
+}
+
 static void wino_slice(void *ctx, size_t c0, size_t c1, int thread)
 {
 	WinoJob *j = ctx;
@@ -354,8 +445,14 @@ static void wino_slice(void *ctx, size_t c0, size_t c1, int thread)
 	const int C = s->C, K = s->K, P = s->P, Q = s->Q;
 	const size_t Tp = j->chunk;
 	const int K8 = round_up(K, KB);
-	float *V = ops_scratch(j->scratch, thread, (size_t)36 * (C + K8) * Tp);
+	const ConvPointwise *pw = j->epi->pw;
+	float *V = ops_scratch(j->scratch, thread, (size_t)36 * (C + K8) * Tp +
+	                       (pw ? (size_t)16 * VL * K : 0));
 	float *M = V + (size_t)36 * C * Tp;
+	// pointwise: the outputs of a group of 16 tiles as the 1x1 product's
+	// operand, 8 blocks of (K, 32): block l/2 holds tiles l and l+1 side by
+	// side, each tile's 16 outputs in row order
+	float *Z = pw ? M + (size_t)36 * K8 * Tp : NULL;
 	float o[16 * VL];   // 4x4 outputs of 16 tiles: [a*4+b][tile]
 	for (size_t chunk = c0; chunk < c1; chunk++) {
 		size_t tb = chunk * j->chunk, te = tb + j->chunk;
@@ -418,6 +515,10 @@ static void wino_slice(void *ctx, size_t c0, size_t c1, int thread)
 					vst(o + (a * 4 + 1) * VL, o1 + bias);
 					vst(o + (a * 4 + 2) * VL, o2 + bias);
 					vst(o + (a * 4 + 3) * VL, o3 + bias);
+				}
+				if (pw) {
+					wino_to_z(o, j->epi, K, k, Z);
+					continue;
 				}
 				if (j->epi->pool) {
 					WINO_POOL_STORE(k);
@@ -482,6 +583,8 @@ static void wino_slice(void *ctx, size_t c0, size_t c1, int thread)
 						}
 				}
 			}
+			if (pw)
+				wino_pointwise(s, pw, Z, L, n, oh, ow);
 		}
 	}
 }

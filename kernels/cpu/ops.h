@@ -79,6 +79,15 @@ void conv2d_forward_fused(ConvCache *c, const ConvShape *s, const float *x,
 void conv2d_forward_fused_maxpool2(ConvCache *c, const ConvShape *s, const float *x,
                                    const float *w, const float *b, int act,
                                    float slope, float *y);
+// conv2d_forward_fused without res (a 3x3 stride-1 layer, any other runs
+// unfused), then a 1x1 convolution of its output with K2 outputs, weights
+// w2 (K2, K), bias b2 (or NULL), activation act2 (its cache c2): y (N, K2,
+// P, Q).  The same values as the two conv2d_forward_fused, bit for bit.
+void conv2d_forward_fused_pointwise(ConvCache *c, const ConvShape *s, const float *x,
+                                    const float *w, const float *b, int act,
+                                    float slope, ConvCache *c2, int K2,
+                                    const float *w2, const float *b2, int act2,
+                                    float slope2, float *y);
 // (The cached and fused forwards' reference: conv2d_forward_ref, then the
 // epilogue's formula above.)
 void conv2d_forward_ref(const ConvShape *s, const float *x, const float *w,
@@ -100,6 +109,15 @@ void batchnorm_forward_train(int N, int C, int HW, const float *x,
                              float *running_mean, float *running_var,
                              float momentum, float eps,
                              float *save_mean, float *save_invstd, float *y);
+// The same, then the activation act (CONV_ACT_RELU: relu_forward's
+// values, CONV_ACT_LEAKY: leaky_relu_forward's with slope, CONV_ACT_NONE)
+// in the same pass: a batch norm and the ReLU or leaky after it, in
+// training.
+void batchnorm_forward_train_act(int N, int C, int HW, const float *x,
+                                 const float *gamma, const float *beta,
+                                 float *running_mean, float *running_var,
+                                 float momentum, float eps, float *save_mean,
+                                 float *save_invstd, int act, float slope, float *y);
 // x, y: (N, C, HW); gamma, beta, running_*, save_*: (C)
 void batchnorm_forward_train_ref(int N, int C, int HW, const float *x,
                                  const float *gamma, const float *beta,

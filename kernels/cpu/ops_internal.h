@@ -51,7 +51,19 @@ void ops_gemm_8x32(int C, const float *u, const float *v, size_t ldv, float *m,
 // max pool follows (conv2d_forward_fused_maxpool2; res is NULL, P and Q
 // even), so y is (N, K, P/2, Q/2) and the algorithms that pool while the
 // outputs are in registers or cache (Winograd, direct) do.
-typedef struct { const float *res; float slope; int on, pool; } ConvEpi;
+// pw: a 1x1 convolution follows (conv2d_forward_fused_pointwise; Winograd
+// only, res NULL, pool 0): the outputs go through it, and y is unused.
+typedef struct ConvPointwise ConvPointwise;
+typedef struct { const float *res; float slope; int on, pool; const ConvPointwise *pw; } ConvEpi;
+// The 1x1 convolution after a Winograd layer: wp its weights packed by
+// conv_pack_weights for K2 outputs of the layer's K channels, b its bias
+// (or NULL), then max(v, slope*v) when on; y (N, K2, P, Q) its output.
+struct ConvPointwise {
+	const float *wp, *b;
+	int K2, on;
+	float slope;
+	float *y;
+};
 // Applies it to output pixels [j0, j1) (global index (n*P + p)*Q + q) of
 // all K channels of y (conv_epilogue.c, shared by conv2d.c and
 // conv_direct.c so that neither calls the other's file back).

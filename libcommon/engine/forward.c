@@ -5,6 +5,7 @@
 #include "batch_slice.h"
 #include "exec.h"
 #include "exec_internal.h"
+#include "libcommon/util/alloc.h"
 #include "libcommon/util/err.h"
 #include "plan.h"
 
@@ -87,30 +88,56 @@ static const float *folded(Exec *e, int ci, const Node *c, const Node *b)
 	return r->fold;
 }
 
-static void chain_run(Exec *e, int N, int first, const float *x, int ci,
-                      const Chain *ch)
+// The weights, bias and activation of conv ci's chain (batch norm folded in).
+static void chain_params(Exec *e, int ci, const Chain *ch, const float **w,
+                         const float **bias, int *act, float *slope)
 {
 	const Model *m = e->m;
 	const Node *c = &m->nodes[ci];
-	const float *w = exec_param(e, c->w), *bias = exec_param(e, c->b);
+	*w = exec_param(e, c->w);
+	*bias = exec_param(e, c->b);
 	if (ch->bn >= 0) {
 		size_t wn = (size_t)tensor_numel(&m->params.t[c->w]);
-		w = folded(e, ci, c, &m->nodes[ch->bn]);
-		bias = w + wn;
+		*w = folded(e, ci, c, &m->nodes[ch->bn]);
+		*bias = *w + wn;
 	}
-	const float *res = ch->add < 0 ? NULL
-	                 : ch->res < first ? x : e->run[ch->res].y;
-	int act = CONV_ACT_NONE;
-	float slope = 0;
+	*act = CONV_ACT_NONE;
+	*slope = 0;
 	if (ch->act >= 0) {
 		const Node *a = &m->nodes[ch->act];
-		act = a->op == OP_RELU ? CONV_ACT_RELU : CONV_ACT_LEAKY;
-		slope = a->slope;
+		*act = a->op == OP_RELU ? CONV_ACT_RELU : CONV_ACT_LEAKY;
+		*slope = a->slope;
 	}
+}
+
+static void chain_run(Exec *e, int N, int first, const float *x, int ci,
+                      const Chain *ch, const Chain *all)
+{
+	const Model *m = e->m;
+	const Node *c = &m->nodes[ci];
+	if (ch->prev >= 0)
+		return;   // run with its 3x3 chain
+	const float *w, *bias;
+	int act;
+	float slope;
+	chain_params(e, ci, ch, &w, &bias, &act, &slope);
+	const float *res = ch->add < 0 ? NULL
+	                 : ch->res < first ? x : e->run[ch->res].y;
 	const float *xi = c->in >= first ? e->run[c->in].y : x;
 	int iC, iH, iW;
 	input_shape(m, c->in, first, &iC, &iH, &iW);
 	ConvShape cs = conv_shape(N, iC, iH, iW, c->C, c->k, c->k, c->stride, c->pad);
+	if (ch->next >= 0) {
+		const Chain *c2 = &all[ch->next - first];
+		const float *w2, *b2;
+		int act2;
+		float slope2;
+		chain_params(e, ch->next, c2, &w2, &b2, &act2, &slope2);
+		e->be->conv2d_forward_fused_pointwise(conv_cache_of(e, ci), &cs, xi, w, bias,
+		        act, slope, conv_cache_of(e, ch->next), m->nodes[ch->next].C, w2, b2,
+		        act2, slope2, e->run[c2->tail].y);
+		return;
+	}
 	if (ch->pool >= 0)
 		e->be->conv2d_forward_fused_maxpool2(conv_cache_of(e, ci), &cs, xi, w, bias,
 		                                     act, slope, e->run[ch->tail].y);
@@ -209,6 +236,21 @@ static void node_forward(Exec *e, int N, int first, const float *x, int i,
 	}
 }
 
+// Train-mode batch norm i and the ReLU or leaky a that alone reads it, in
+// place (ForwardPlan.bn_act), as one pass: a's output is the buffer both
+// share, as when they run one after the other.
+static void bn_act_forward(Exec *e, int N, int first, const float *x, int i,
+                           const Node *a)
+{
+	const Node *d = &e->m->nodes[i];
+	NodeRun *r = &e->run[i];
+	const float *xi = d->in < first ? x : e->run[d->in].y;
+	e->be->batchnorm_forward_train_act(N, d->C, d->H * d->W, xi,
+	        exec_param(e, d->w), exec_param(e, d->b), exec_param(e, d->rm),
+	        exec_param(e, d->rv), 0.1f, d->eps, r->save_mean, r->save_invstd,
+	        a->op == OP_RELU ? CONV_ACT_RELU : CONV_ACT_LEAKY, a->slope, r->y);
+}
+
 float *exec_forward(Exec *e, int N, const float *x, int first, int last,
                     int train, int keep)
 {
@@ -216,7 +258,8 @@ float *exec_forward(Exec *e, int N, const float *x, int first, int last,
 	keep = keep || train;
 	ForwardPlan p;
 	plan_forward(m, N, first, last, train, keep,
-	             e->be->conv2d_forward_fused_maxpool2 != NULL, &p);
+	             e->be->conv2d_forward_fused_maxpool2 != NULL,
+	             e->be->conv2d_forward_fused_pointwise != NULL, &p);
 	if (p.total > e->arena_len) {
 		e->be->free(e->arena);
 		e->arena = e->be->alloc(p.total * sizeof(float));
@@ -230,14 +273,25 @@ float *exec_forward(Exec *e, int N, const float *x, int first, int last,
 		r->bn_train = m->nodes[i].op == OP_BN && train &&
 		              m->nodes[i].group >= m->frozen;
 	}
+	// an activation that its batch norm's pass already applied
+	char *done = xcalloc((size_t)p.cnt, 1);
 	for (int i = first; i <= last; i++) {
 		int k = i - first;
 		aux_fit(e->be, &m->nodes[i], &e->run[i], N, train || keep, e->bn_batch);
 		double t0 = exec_profile_start(e);
+		if (done[k])
+			continue;
+		if (p.bn_act[k] >= 0 && e->run[i].bn_train && ghost_bn_count(N, e->bn_batch) <= 1 &&
+		    e->be->batchnorm_forward_train_act) {
+			bn_act_forward(e, N, first, x, i, &m->nodes[p.bn_act[k]]);
+			done[p.bn_act[k] - first] = 1;
+			exec_profile_add(e, i, 0, t0);
+			continue;
+		}
 		if (p.cof[k] >= 0) {
 			const Chain *c = &p.ch[p.cof[k] - first];
 			if (c->tail == i) {
-				chain_run(e, N, first, x, p.cof[k], c);
+				chain_run(e, N, first, x, p.cof[k], c, p.ch);
 				exec_profile_add(e, p.cof[k], 0, t0);
 			}
 			continue;
@@ -245,6 +299,7 @@ float *exec_forward(Exec *e, int N, const float *x, int first, int last,
 		node_forward(e, N, first, x, i, train, keep);
 		exec_profile_add(e, i, 0, t0);
 	}
+	free(done);
 	plan_forward_free(&p);
 	e->run_first = first;
 	e->run_last = last;

@@ -104,7 +104,7 @@ static void find_chains(const Model *m, int first, int last, int *lu,
 		const Node *d = &m->nodes[i];
 		if (d->op != OP_CONV)
 			continue;
-		Chain c = { -1, -1, -2, -1, -1, i };
+		Chain c = { -1, -1, -2, -1, -1, i, -1, -1 };
 		int t = i, r = rd[i - first];
 		if (r >= 0 && m->nodes[r].op == OP_BN) {
 			c.bn = t = r;
@@ -143,8 +143,34 @@ static void find_chains(const Model *m, int first, int last, int *lu,
 	}
 }
 
+// Pairs of chains (Chain.next, .prev): a 3x3 stride-1 chain whose tail's
+// only reader is the conv of a 1x1 stride-1 chain; neither with an add or
+// a pool.  The 3x3 conv's input is then read at the 1x1 chain's tail.
+static void find_pairs(const Model *m, int first, int last, int *lu, const int *rd,
+                       const int *cof, Chain *ch)
+{
+	for (int i = first; i < last; i++) {
+		const Node *d = &m->nodes[i];
+		Chain *a = &ch[i - first];
+		if (d->op != OP_CONV || cof[i - first] != i || a->add >= 0 || a->pool >= 0 ||
+		    d->k != 3 || d->stride != 1 || a->prev >= 0)
+			continue;
+		int j = rd[a->tail - first];
+		if (j < 0 || j > last || m->nodes[j].op != OP_CONV || cof[j - first] != j)
+			continue;
+		const Node *e = &m->nodes[j];
+		Chain *b = &ch[j - first];
+		if (e->k != 1 || e->stride != 1 || e->pad != 0 || b->add >= 0 || b->pool >= 0)
+			continue;
+		a->next = j;
+		b->prev = i;
+		if (d->in >= first && lu[d->in - first] < b->tail)
+			lu[d->in - first] = b->tail;
+	}
+}
+
 void plan_forward(const Model *m, int N, int first, int last, int train,
-                  int keep, int fuse_pool, ForwardPlan *p)
+                  int keep, int fuse_pool, int fuse_pw, ForwardPlan *p)
 {
 	if (first < 0 || last >= m->n || first > last || N <= 0)
 		die("exec_forward: bad range [%d, %d] of %d nodes", first, last, m->n);
@@ -186,8 +212,11 @@ void plan_forward(const Model *m, int N, int first, int last, int train,
 		p->cof[k] = -1;
 		rd[k] = !keep && k < cnt - 1 && nc[k] == 1 ? lu[k] : -1;
 	}
-	if (!keep)
+	if (!keep) {
 		find_chains(m, first, last, lu, rd, fuse_pool, p->cof, p->ch);
+		if (fuse_pw)
+			find_pairs(m, first, last, lu, rd, p->cof, p->ch);
+	}
 	free(rd);
 	Slots sl = { 0 };
 	for (int i = first; i <= last; i++) {
@@ -212,7 +241,8 @@ void plan_forward(const Model *m, int N, int first, int last, int train,
 		if (p->cof[k] >= 0)
 			ip = 0;
 		p->inplace[k] = ip;
-		if (p->cof[k] >= 0 && p->ch[p->cof[k] - first].tail != i) {
+		if (p->cof[k] >= 0 && (p->ch[p->cof[k] - first].tail != i ||
+		                       p->ch[p->cof[k] - first].next >= 0)) {
 			p->slot[k] = PLAN_NONE;
 		} else if (ip) {
 			if (in_ext) {
@@ -233,6 +263,13 @@ void plan_forward(const Model *m, int N, int first, int last, int train,
 	for (int k = 0; k < cnt; k++)
 		if (p->slot[k] >= 0)
 			p->off[k] = sl.s[p->slot[k]].off;
+	p->bn_act = xmalloc_array((size_t)cnt, sizeof(int));
+	for (int k = 0; k < cnt; k++) {
+		const Node *a = k + 1 < cnt ? &m->nodes[first + k + 1] : NULL;
+		p->bn_act[k] = keep && m->nodes[first + k].op == OP_BN && nc[k] == 1 && a &&
+		               a->in == first + k && a->in2 == -2 && p->inplace[k + 1] &&
+		               (a->op == OP_RELU || leaky_from_y(a)) ? first + k + 1 : -1;
+	}
 	free(sl.s);
 	free(lu);
 	free(nc);
@@ -244,6 +281,7 @@ void plan_forward_free(ForwardPlan *p)
 	free(p->slot);
 	free(p->off);
 	free(p->inplace);
+	free(p->bn_act);
 	free(p->cof);
 	free(p->ch);
 	memset(p, 0, sizeof *p);

@@ -13,8 +13,13 @@
 // a 2x2 stride-2 max pool of even-sized maps.  They run as one fused
 // convolution at the chain's last node (tail), which alone gets an output
 // buffer: one pass over the activations instead of up to five.
+// fuse_pw: a 3x3 stride-1 chain (no add, no pool) whose tail alone feeds a
+// 1x1 stride-1 chain (no add, no pool) runs with it at the 3x3 chain's
+// tail (next: the 1x1 conv; in the 1x1 chain, prev: the 3x3 conv), into
+// the 1x1 chain's tail buffer: the 3x3 layer's maps are never stored.
 typedef struct {
 	int bn, add, res, act, pool, tail;   // node indices; -1 absent (res: -2)
+	int next, prev;                      // -1: none
 } Chain;
 
 enum { PLAN_EXTERNAL = -1, PLAN_NONE = -2 };
@@ -33,16 +38,20 @@ typedef struct {
 	                               // PLAN_NONE: no output (inside a chain); else a slot
 	size_t *off;                   // offset (floats) of node k's output in the arena
 	int *inplace;                  // node k writes over its input's buffer
+	int *bn_act;                   // keep: node k a batch norm whose only reader
+	                               // is the ReLU or leaky right after it, in
+	                               // place: that node (the two may run as one
+	                               // pass, batchnorm_forward_train_act), else -1
 	int *cof;                      // the chain's conv for each chain member, else -1
 	Chain *ch;                     // ch[k]: the chain whose conv is node k
 	size_t total;                  // arena floats
 } ForwardPlan;
 
 // keep: every activation stays alive for a backward (train implies it).
-// fuse_pool: the backend pools in its fused convolution (Backend's
-// conv2d_forward_fused_maxpool2).
+// fuse_pool, fuse_pw: the backend pools in its fused convolution, runs a
+// pair (Backend's conv2d_forward_fused_maxpool2, _pointwise).
 void plan_forward(const Model *m, int N, int first, int last, int train,
-                  int keep, int fuse_pool, ForwardPlan *p);
+                  int keep, int fuse_pool, int fuse_pw, ForwardPlan *p);
 void plan_forward_free(ForwardPlan *p);
 
 typedef struct {

@@ -341,6 +341,104 @@ static void conv_pool_tests(void)
 	ops_set_threads(1);
 }
 
+// conv2d_forward_fused_pointwise = the two conv2d_forward_fused one after
+// the other, bit for bit (and the references within TOL): Winograd first
+// layers with partial tiles, groups of fewer than 16 tiles, K2 not a
+// multiple of 8, with and without the second bias; a first layer that is
+// not Winograd runs unfused.
+static void conv_pw_case(Rng *r, int N, int C, int H, int W, int K, int K2, int act,
+                         int act2, int bias2)
+{
+	ConvShape s = conv_shape(N, C, H, W, K, 3, 3, 1, 1);
+	ConvShape s2 = conv_shape(N, K, s.P, s.Q, K2, 1, 1, 1, 0);
+	size_t nx = (size_t)N * C * H * W, nm = (size_t)N * K * s.P * s.Q,
+	       ny = (size_t)N * K2 * s.P * s.Q;
+	float *x = randv(r, nx), *w = randv(r, (size_t)K * C * 9), *b = randv(r, K);
+	float *w2 = randv(r, (size_t)K2 * K), *b2 = bias2 ? randv(r, K2) : NULL;
+	float *mid = randv(r, nm), *want = randv(r, ny), *y = randv(r, ny), *ref = randv(r, ny);
+	ConvCache *c = conv_cache_new(), *c2 = conv_cache_new();
+	conv2d_forward_fused(c, &s, x, w, b, NULL, act, 0.1f, mid);
+	conv2d_forward_fused(c2, &s2, mid, w2, b2, NULL, act2, 0.1f, want);
+	conv2d_forward_fused_pointwise(c, &s, x, w, b, act, 0.1f, c2, K2, w2, b2, act2, 0.1f, y);
+	conv2d_forward_ref(&s, x, w, b, mid);
+	for (size_t i = 0; i < nm; i++)
+		mid[i] = act == CONV_ACT_NONE || mid[i] > 0 ? mid[i] : act == CONV_ACT_RELU ? 0.0f : 0.1f * mid[i];
+	conv2d_forward_ref(&s2, mid, w2, b2, ref);
+	for (size_t i = 0; i < ny; i++)
+		ref[i] = act2 == CONV_ACT_NONE || ref[i] > 0 ? ref[i] : act2 == CONV_ACT_RELU ? 0.0f : 0.1f * ref[i];
+	char m[200];
+	snprintf(m, sizeof m, "conv fused pointwise N%d C%d %dx%d K%d K2 %d act%d,%d%s t%d", N, C,
+	         H, W, K, K2, act, act2, bias2 ? " bias2" : "", ops_threads());
+	check(m, y, ref, ny, TOL);
+	strcat(m, ": = unfused, bit for bit");
+	expect(memcmp(y, want, ny * sizeof(float)) == 0, m);
+	conv_cache_free(c);
+	conv_cache_free(c2);
+	free(x); free(w); free(b); free(w2); free(b2); free(mid); free(want); free(y); free(ref);
+}
+
+static void conv_pw_tests(void)
+{
+	Rng r;
+	rng_seed(&r, 31, 6);
+	for (int t = 1; t <= 3; t++) {
+		ops_set_threads(t < 3 ? t : 2);
+		if (t == 3)
+			setenv("CNNPIPE_WINO_TILES", "32", 1);   // chunks that span images
+		conv_pw_case(&r, 3, 16, 14, 14, 32, 16, CONV_ACT_LEAKY, CONV_ACT_LEAKY, 0);
+		conv_pw_case(&r, 2, 9, 9, 10, 13, 5, CONV_ACT_RELU, CONV_ACT_NONE, 1);
+		conv_pw_case(&r, 1, 8, 6, 7, 24, 20, CONV_ACT_NONE, CONV_ACT_RELU, 1);
+		conv_pw_case(&r, 2, 3, 8, 8, 16, 8, CONV_ACT_LEAKY, CONV_ACT_LEAKY, 1);   // direct first
+		unsetenv("CNNPIPE_WINO_TILES");
+	}
+	ops_set_threads(1);
+}
+
+// batchnorm_forward_train_act = batchnorm_forward_train, then relu_forward
+// or leaky_relu_forward, bit for bit (outputs, running and saved statistics),
+// in place too; rows of 16 and tails, 1 and 2 threads.
+static void bn_act_case(Rng *r, int N, int C, int HW, int act, int inplace)
+{
+	size_t n = (size_t)N * C * HW;
+	float *x = randv(r, n), *g = randv(r, C), *b = randv(r, C);
+	float *rm1 = randv(r, C), *rv1 = randv(r, C), *sm1 = randv(r, C), *si1 = randv(r, C);
+	for (int c = 0; c < C; c++)
+		rv1[c] = fabsf(rv1[c]) + 0.5f;
+	float *rm2 = copyv(rm1, C), *rv2 = copyv(rv1, C), *sm2 = copyv(sm1, C), *si2 = copyv(si1, C);
+	float *y1 = randv(r, n), *y2 = inplace ? copyv(x, n) : randv(r, n);
+	batchnorm_forward_train(N, C, HW, x, g, b, rm1, rv1, 0.1f, 1e-5f, sm1, si1, y1);
+	if (act == CONV_ACT_RELU)
+		relu_forward(n, y1, y1);
+	else if (act == CONV_ACT_LEAKY)
+		leaky_relu_forward(n, 0.1f, y1, y1);
+	batchnorm_forward_train_act(N, C, HW, inplace ? y2 : x, g, b, rm2, rv2, 0.1f, 1e-5f,
+	                            sm2, si2, act, 0.1f, y2);
+	char m[160];
+	snprintf(m, sizeof m, "batchnorm_forward_train_act N%d C%d HW%d act%d%s t%d: = "
+	         "batch norm, then the activation", N, C, HW, act, inplace ? " in place" : "",
+	         ops_threads());
+	expect(!memcmp(y1, y2, n * sizeof(float)) && !memcmp(rm1, rm2, C * sizeof(float)) &&
+	       !memcmp(rv1, rv2, C * sizeof(float)) && !memcmp(sm1, sm2, C * sizeof(float)) &&
+	       !memcmp(si1, si2, C * sizeof(float)), m);
+	free(x); free(g); free(b); free(rm1); free(rv1); free(sm1); free(si1);
+	free(rm2); free(rv2); free(sm2); free(si2); free(y1); free(y2);
+}
+
+static void bn_act_tests(void)
+{
+	Rng r;
+	rng_seed(&r, 29, 3);
+	for (int t = 1; t <= 2; t++) {
+		ops_set_threads(t);
+		for (int act = CONV_ACT_NONE; act <= CONV_ACT_LEAKY; act++) {
+			bn_act_case(&r, 3, 5, 37, act, 0);
+			bn_act_case(&r, 2, 4, 64, act, 1);
+			bn_act_case(&r, 5, 3, 1, act, 0);   // 1d
+		}
+	}
+	ops_set_threads(1);
+}
+
 // conv with batch norm folded in = batch norm (eval) after the conv
 static void conv_fold_bn_test(void)
 {
@@ -918,6 +1016,8 @@ int main(void)
 	conv_cache_tests();
 	conv_fused_tests();
 	conv_pool_tests();
+	bn_act_tests();
+	conv_pw_tests();
 	conv_concurrent();
 	golden(fix ? fix : "tests/fixtures/ops_golden.stream");
 	record_free(&fixrec);
