@@ -236,3 +236,17 @@ write_stream(sys.argv[3], meta, recs, tr)' "$BATS_TEST_DIRNAME" "$@"
 	done
 	assert_shard_refusals precompute "$T/im32.stream" -m "$T/tiny.model"
 }
+
+@test "precompute: CNNPIPE_PROFILE=1 prints each node's milliseconds, the output unchanged" {
+	skip_without_torch
+	precompute -m "$T/r18.model" -b 2 "$T/im.stream" > "$T/plain.act"
+	CNNPIPE_PROFILE=1 precompute -m "$T/r18.model" -b 2 "$T/im.stream" > "$T/prof.act" 2> "$T/prof.err"
+	cmp "$T/plain.act" "$T/prof.act"
+	# a fused chain's time is its convolution's; the pool is its own node
+	grep -Eq '^profile: conv1 +conv +[0-9]+\.[0-9] +0\.0$' "$T/prof.err"
+	grep -Eq '^profile: maxpool +maxpool +[0-9]+\.[0-9] +0\.0$' "$T/prof.err"
+	grep -Eq '^profile: total +[0-9]+\.[0-9] +0\.0$' "$T/prof.err"
+	run ! grep -q '^profile: bn1 ' "$T/prof.err"
+	precompute -m "$T/r18.model" -b 2 "$T/im.stream" 2> "$T/quiet.err" > /dev/null
+	[ ! -s "$T/quiet.err" ]
+}
