@@ -278,8 +278,6 @@ void batchnorm_forward_train(int N, int C, int HW, const float *x,
                              float momentum, float eps,
                              float *save_mean, float *save_invstd, float *y)
 {
-	if (N * (size_t)HW == 0)
-		return;
 	batchnorm_forward_train_act(N, C, HW, x, gamma, beta, running_mean, running_var,
 	                            momentum, eps, save_mean, save_invstd,
 	                            CONV_ACT_NONE, 0.0f, y);

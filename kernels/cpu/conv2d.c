@@ -421,20 +421,17 @@ static void pk_item_core(void *ctx, size_t item, size_t item_end, int thread)
 		// The bias goes into the accumulators first wherever the block
 		// lands, so that every output is bias + the same sum in the same
 		// order: an image's numbers do not depend on its place in the batch.
-		float bias8[8] = { 0 };
-		if (j->b)
-			for (int i = 0; i < nk; i++)
-				bias8[i] = j->b[k0 + i];
+		float bias8[8];
+		const float *b8 = ops_bias8(j->b, k0, nk, bias8);
 		for (int tb = 0; tb < nblk; tb++) {
 			size_t a = j0 + (size_t)tb * 32, e = a + 32 < j1 ? a + 32 : j1;
 			if (inplace[tb] && nk == 8) {
 				size_t n = a / PQ;
 				ops_gemm_8x32(CRS, wk, vb[tb], ldv[tb],
-				              j->y + (n * K + k0) * PQ + (a - n * PQ), PQ,
-				              j->b ? bias8 : NULL);
+				              j->y + (n * K + k0) * PQ + (a - n * PQ), PQ, b8);
 				continue;
 			}
-			ops_gemm_8x32(CRS, wk, vb[tb], ldv[tb], m, 32, j->b ? bias8 : NULL);
+			ops_gemm_8x32(CRS, wk, vb[tb], ldv[tb], m, 32, b8);
 			// m (8, 32) -> y, per image met
 			while (a < e) {
 				size_t n = a / PQ, off = a - n * PQ;

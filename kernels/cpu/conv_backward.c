@@ -234,9 +234,7 @@ static void backward_filter(OpsScratch *sp, const ConvShape *s, const float *x,
 		memset(j.dwt, 0, sizeof(float) * slots * KCRS);
 		ops_blas_threads(1);
 		parallel_for(nblocks, slots, dw_slice, &j);
-		for (int t = 0; t < slots; t++)
-			for (size_t i = 0; i < KCRS; i++)
-				dw[i] += j.dwt[(size_t)t * KCRS + i];
+		ops_add_partials(dw, j.dwt, slots, KCRS);
 	} else {
 		ops_blas_threads(T);
 		for (size_t b = 0; b < nblocks; b++)
@@ -319,9 +317,8 @@ static void backward_direct(OpsScratch *sp, const ConvShape *s, const float *x,
 		ops_blas_threads(T);
 		direct_images(&j, 0, (size_t)s->N, 0);
 	}
-	for (int t = 0; dw && t < slots; t++)
-		for (size_t i = 0; i < KCRS; i++)
-			dw[i] += j.dwt[(size_t)t * KCRS + i];
+	if (dw)
+		ops_add_partials(dw, j.dwt, slots, KCRS);
 }
 
 void conv2d_backward(const ConvShape *s, const float *x, const float *w,

@@ -105,9 +105,7 @@ void conv2d_backward_filter_c3(OpsScratch *sp, const ConvShape *s, const float *
 	j.dwt = ops_scratch(sp, OPS_SLOT_WEIGHTS, (size_t)T * KC);
 	memset(j.dwt, 0, sizeof(float) * T * KC);
 	parallel_for((size_t)s->N, T, dw3_images, &j);
-	for (int t = 0; t < T; t++)
-		for (size_t i = 0; i < KC; i++)
-			dw[i] += j.dwt[(size_t)t * KC + i];
+	ops_add_partials(dw, j.dwt, T, KC);
 #else
 	(void)sp; (void)s; (void)x; (void)dy; (void)dw;
 	die("conv2d_backward_filter_c3: a build without AVX-512");

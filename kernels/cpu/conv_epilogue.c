@@ -12,7 +12,21 @@
 #endif
 
 #ifdef __AVX512F__
-static inline __m512 act16(__m512 v, __m512 slope);
+// epi_act on 16 lanes
+static inline __m512 act16(__m512 v, __m512 slope)
+{
+	__m512 sv = _mm512_mul_ps(v, slope);
+	return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, sv, _CMP_GT_OQ), sv, v);
+}
+
+// pool_pick on 16 lanes
+static inline __m512 pick16(__m512 m, __m512 v)
+{
+	__mmask16 take = _mm512_cmp_ps_mask(v, m, _CMP_GT_OQ) |
+	                 (_mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q) &
+	                  _mm512_cmp_ps_mask(m, m, _CMP_ORD_Q));
+	return _mm512_mask_blend_ps(take, m, v);
+}
 #endif
 
 // y = act(y + res) over n values (res may be NULL), 16 at a time where the
@@ -30,11 +44,8 @@ static void epi_run(float *y, const float *res, size_t n, float slope)
 		_mm512_storeu_ps(y + i, act16(v, sl));
 	}
 #endif
-	for (; i < n; i++) {
-		float v = y[i] + (res ? res[i] : 0.0f);
-		float sv = v * slope;
-		y[i] = v > sv ? v : sv;
-	}
+	for (; i < n; i++)   // no + 0.0f without res, as the vector lines
+		y[i] = epi_act(res ? y[i] + res[i] : y[i], slope);
 }
 
 void conv_epilogue_range(const ConvEpi *e, const ConvShape *s, float *y,
@@ -50,24 +61,6 @@ void conv_epilogue_range(const ConvEpi *e, const ConvShape *s, float *y,
 		a += len;
 	}
 }
-
-#ifdef __AVX512F__
-// v > s*v ? v : s*v on 16 lanes, as the scalar epilogue
-static inline __m512 act16(__m512 v, __m512 slope)
-{
-	__m512 sv = _mm512_mul_ps(v, slope);
-	return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, sv, _CMP_GT_OQ), sv, v);
-}
-
-// pool_pick on 16 lanes
-static inline __m512 pick16(__m512 m, __m512 v)
-{
-	__mmask16 take = _mm512_cmp_ps_mask(v, m, _CMP_GT_OQ) |
-	                 (_mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q) &
-	                  _mm512_cmp_ps_mask(m, m, _CMP_ORD_Q));
-	return _mm512_mask_blend_ps(take, m, v);
-}
-#endif
 
 void conv_epilogue_pool2(const ConvEpi *e, int K, int rows, int Q,
                          const float *src, size_t src_cs, float *dst,
@@ -112,10 +105,8 @@ void conv_epilogue_pool2(const ConvEpi *e, int K, int rows, int Q,
 #endif
 			for (; q < Q2; q++) {
 				float v[4] = { a[2 * q], a[2 * q + 1], b[2 * q], b[2 * q + 1] };
-				for (int i = 0; act && i < 4; i++) {
-					float sv = v[i] * slope;
-					v[i] = v[i] > sv ? v[i] : sv;
-				}
+				for (int i = 0; act && i < 4; i++)
+					v[i] = epi_act(v[i], slope);
 				float m = v[0];
 				for (int i = 1; i < 4; i++)
 					m = pool_pick(m, v[i]);

@@ -389,10 +389,8 @@ static void wino_to_z(const float *o, const ConvEpi *e, int K, int k, float *Z)
 	for (int l = 0; l < VL; l++)
 		for (int i = 0; i < 16; i++) {
 			float v = o[i * VL + l];
-			if (e->on) {
-				float sv = v * e->slope;
-				v = v > sv ? v : sv;
-			}
+			if (e->on)
+				v = epi_act(v, e->slope);
 			Z[((size_t)(l / 2) * K + k) * 32 + (l % 2) * 16 + i] = v;
 		}
 #endif
@@ -413,10 +411,9 @@ static void wino_pointwise(const ConvShape *s, const ConvPointwise *pw, float *Z
 				memset(zb + (size_t)k * 32 + 16, 0, 16 * sizeof(float));
 		for (int k2 = 0; k2 < K2; k2 += 8) {
 			const int nk = K2 - k2 < 8 ? K2 - k2 : 8;
-			float bias8[8] = { 0 };
-			for (int i = 0; pw->b && i < nk; i++)
-				bias8[i] = pw->b[k2 + i];
-			ops_gemm_8x32(K, pw->wp + (size_t)k2 * K, zb, 32, m, 32, pw->b ? bias8 : NULL);
+			float bias8[8];
+			ops_gemm_8x32(K, pw->wp + (size_t)k2 * K, zb, 32, m, 32,
+			              ops_bias8(pw->b, k2, nk, bias8));
 			for (int h = 0; h < 2 && 2 * cb + h < L; h++) {
 				const int l = 2 * cb + h;
 				const int na = P - oh[l] < 4 ? P - oh[l] : 4, nb = Q - ow[l] < 4 ? Q - ow[l] : 4;
@@ -426,11 +423,7 @@ static void wino_pointwise(const ConvShape *s, const ConvPointwise *pw, float *Z
 					for (int a = 0; a < na; a++)
 						for (int b = 0; b < nb; b++) {
 							float v = mp[a * 4 + b];
-							if (pw->on) {
-								float sv = v * pw->slope;
-								v = v > sv ? v : sv;
-							}
-							yp[(size_t)a * Q + b] = v;
+							yp[(size_t)a * Q + b] = pw->on ? epi_act(v, pw->slope) : v;
 						}
 				}
 			}
@@ -573,12 +566,9 @@ static void wino_slice(void *ctx, size_t c0, size_t c1, int thread)
 					for (int a = 0; a < na; a++)
 						for (int b2 = 0; b2 < nb; b2++) {
 							float v = o[(a * 4 + b2) * VL + l];
-							if (j->epi->on) {
-								if (rp)
-									v += rp[a * Q + b2];
-								float sv = v * j->epi->slope;
-								v = v > sv ? v : sv;
-							}
+							if (j->epi->on)
+								v = epi_act(rp ? v + rp[a * Q + b2] : v,
+								            j->epi->slope);
 							yp[a * Q + b2] = v;
 						}
 				}

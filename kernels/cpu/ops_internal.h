@@ -76,6 +76,29 @@ void conv_epilogue_range(const ConvEpi *e, const ConvShape *s, float *y,
 void conv_epilogue_pool2(const ConvEpi *e, int K, int rows, int Q,
                          const float *src, size_t src_cs, float *dst,
                          size_t dst_cs);
+// The epilogue's activation of one value: max(v, slope*v) as v > slope*v ?
+// v : slope*v, the rule every fused path applies so that their values agree
+static inline float epi_act(float v, float slope)
+{
+	float sv = v * slope;
+	return v > sv ? v : sv;
+}
+// The bias of output channels k0 .. k0+nk-1 (nk <= 8) as ops_gemm_8x32
+// takes it, zeros past nk, in out8; NULL when there is none
+static inline const float *ops_bias8(const float *b, int k0, int nk, float *out8)
+{
+	for (int i = 0; i < 8; i++)
+		out8[i] = b && i < nk ? b[k0 + i] : 0.0f;
+	return b ? out8 : NULL;
+}
+// dst[i] += each of `slots` partial sums parts[t*n + i], in slot order (the
+// per-thread partials of a gradient: the same bits for the same threads)
+static inline void ops_add_partials(float *dst, const float *parts, int slots, size_t n)
+{
+	for (int t = 0; t < slots; t++)
+		for (size_t i = 0; i < n; i++)
+			dst[i] += parts[(size_t)t * n + i];
+}
 // maxpool2d_forward's rule for a window's cells taken in order: v replaces
 // the running m when it is larger, or a NaN where m is not (the first NaN
 // wins, as PyTorch)

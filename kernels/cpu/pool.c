@@ -350,10 +350,8 @@ static void max_fast(void *ctx, size_t pl0, size_t pl1, int t)
 				for (int r = ra; r < rb; r++)
 					for (int c = r == ra ? 1 : 0; c < k; c++) {
 						const float *xr = xp + (size_t)r * W + (size_t)q0 * st - s->pad + c;
-						for (int i = 0; i < nq; i++) {
-							float v = xr[i * st], mv = m[i];
-							m[i] = (v > mv || (v != v && mv == mv)) ? v : mv;
-						}
+						for (int i = 0; i < nq; i++)
+							m[i] = pool_pick(m[i], xr[i * st]);
 					}
 				memcpy(yr + q0, m, sizeof(float) * nq);
 			}
