@@ -5,7 +5,6 @@
 #include "batch_slice.h"
 #include "exec.h"
 #include "exec_internal.h"
-#include "libcommon/util/alloc.h"
 #include "libcommon/util/err.h"
 #include "plan.h"
 
@@ -251,6 +250,14 @@ static void bn_act_forward(Exec *e, int N, int first, const float *x, int i,
 	        a->op == OP_RELU ? CONV_ACT_RELU : CONV_ACT_LEAKY, a->slope, r->y);
 }
 
+// Node k of plan p, a batch norm, applies its ReLU or leaky (p->bn_act[k])
+// in its own pass: in train mode, over the whole batch, where the backend can.
+static int bn_act_fused(const Exec *e, const ForwardPlan *p, int k, int N)
+{
+	return p->bn_act[k] >= 0 && e->run[p->first + k].bn_train &&
+	       ghost_bn_count(N, e->bn_batch) <= 1 && e->be->batchnorm_forward_train_act;
+}
+
 float *exec_forward(Exec *e, int N, const float *x, int first, int last,
                     int train, int keep)
 {
@@ -273,18 +280,14 @@ float *exec_forward(Exec *e, int N, const float *x, int first, int last,
 		r->bn_train = m->nodes[i].op == OP_BN && train &&
 		              m->nodes[i].group >= m->frozen;
 	}
-	// an activation that its batch norm's pass already applied
-	char *done = xcalloc((size_t)p.cnt, 1);
 	for (int i = first; i <= last; i++) {
 		int k = i - first;
 		aux_fit(e->be, &m->nodes[i], &e->run[i], N, train || keep, e->bn_batch);
+		if (k > 0 && p.bn_act[k - 1] == i && bn_act_fused(e, &p, k - 1, N))
+			continue;   // applied by its batch norm's pass
 		double t0 = exec_profile_start(e);
-		if (done[k])
-			continue;
-		if (p.bn_act[k] >= 0 && e->run[i].bn_train && ghost_bn_count(N, e->bn_batch) <= 1 &&
-		    e->be->batchnorm_forward_train_act) {
+		if (bn_act_fused(e, &p, k, N)) {
 			bn_act_forward(e, N, first, x, i, &m->nodes[p.bn_act[k]]);
-			done[p.bn_act[k] - first] = 1;
 			exec_profile_add(e, i, 0, t0);
 			continue;
 		}
@@ -299,7 +302,6 @@ float *exec_forward(Exec *e, int N, const float *x, int first, int last,
 		node_forward(e, N, first, x, i, train, keep);
 		exec_profile_add(e, i, 0, t0);
 	}
-	free(done);
 	plan_forward_free(&p);
 	e->run_first = first;
 	e->run_last = last;

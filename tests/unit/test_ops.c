@@ -243,6 +243,15 @@ static void fast_vs_ref(void)
 	ops_set_threads(1);
 }
 
+// The activation act (CONV_ACT_*) of the references below, slope 0.1 for
+// leaky; a NaN stays NaN, as PyTorch's relu and leaky_relu.
+static float ref_act(float v, int act)
+{
+	if (isnan(v) || act == CONV_ACT_NONE || v > 0)
+		return v;
+	return act == CONV_ACT_RELU ? 0.0f : 0.1f * v;
+}
+
 // conv2d_forward_fused = reference convolution, + res, then the activation.
 static void conv_fused_vs_ref(Rng *r, int N, int C, int H, int W, int K, int R,
                               int stride, int pad, int with_res, int act)
@@ -255,14 +264,8 @@ static void conv_fused_vs_ref(Rng *r, int N, int C, int H, int W, int K, int R,
 	float *y = randv(r, ny), *want = randv(r, ny);
 	const float slope = 0.1f;
 	conv2d_forward_ref(&s, x, w, b, want);
-	for (size_t i = 0; i < ny; i++) {
-		float v = want[i] + (res ? res[i] : 0.0f);
-		if (act == CONV_ACT_RELU)
-			v = v > 0 ? v : 0.0f;
-		else if (act == CONV_ACT_LEAKY)
-			v = v > 0 ? v : slope * v;
-		want[i] = v;
-	}
+	for (size_t i = 0; i < ny; i++)
+		want[i] = ref_act(want[i] + (res ? res[i] : 0.0f), act);
 	ConvCache *c = conv_cache_new();
 	conv2d_forward_fused(c, &s, x, w, b, res, act, slope, y);
 	char m[200];
@@ -291,16 +294,8 @@ static void conv_pool_vs_ref(Rng *r, int N, int C, int H, int W, int K, int R,
 		x[nan_at % (long)nx] = NAN;
 	const float slope = 0.1f;
 	conv2d_forward_ref(&s, x, w, b, full);
-	for (size_t i = 0; i < ny; i++) {
-		float v = full[i];
-		if (isnan(v))   // stays NaN, as PyTorch's relu and leaky_relu
-			continue;
-		if (act == CONV_ACT_RELU)
-			v = v > 0 ? v : 0.0f;
-		else if (act == CONV_ACT_LEAKY)
-			v = v > 0 ? v : slope * v;
-		full[i] = v;
-	}
+	for (size_t i = 0; i < ny; i++)
+		full[i] = ref_act(full[i], act);
 	maxpool2d_forward_ref(&ps, full, want, NULL);
 	ConvCache *c = conv_cache_new();
 	conv2d_forward_fused(c, &s, x, w, b, NULL, act, slope, full);
@@ -362,10 +357,10 @@ static void conv_pw_case(Rng *r, int N, int C, int H, int W, int K, int K2, int 
 	conv2d_forward_fused_pointwise(c, &s, x, w, b, act, 0.1f, c2, K2, w2, b2, act2, 0.1f, y);
 	conv2d_forward_ref(&s, x, w, b, mid);
 	for (size_t i = 0; i < nm; i++)
-		mid[i] = act == CONV_ACT_NONE || mid[i] > 0 ? mid[i] : act == CONV_ACT_RELU ? 0.0f : 0.1f * mid[i];
+		mid[i] = ref_act(mid[i], act);
 	conv2d_forward_ref(&s2, mid, w2, b2, ref);
 	for (size_t i = 0; i < ny; i++)
-		ref[i] = act2 == CONV_ACT_NONE || ref[i] > 0 ? ref[i] : act2 == CONV_ACT_RELU ? 0.0f : 0.1f * ref[i];
+		ref[i] = ref_act(ref[i], act2);
 	char m[200];
 	snprintf(m, sizeof m, "conv fused pointwise N%d C%d %dx%d K%d K2 %d act%d,%d%s t%d", N, C,
 	         H, W, K, K2, act, act2, bias2 ? " bias2" : "", ops_threads());
