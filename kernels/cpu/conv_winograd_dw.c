@@ -28,6 +28,14 @@ typedef float v16 __attribute__((vector_size(64)));
 typedef float v16u __attribute__((vector_size(64), aligned(4), may_alias));
 #define vld(p) (*(const v16u *)(p))
 #define vst(p, v) (*(v16u *)(p) = (v))
+// D is written as V is (conv_winograd.c's VST_STREAM): non-temporal, whole
+// aligned lines (rows of Tr floats, a multiple of 16, from an aligned
+// scratch; g a multiple of 16)
+#ifdef __AVX512F__
+#define VST_STREAM(p, v) _mm512_stream_ps((p), (__m512)(v))
+#else
+#define VST_STREAM(p, v) vst(p, v)
+#endif
 
 // A (6x4) applied to d0..d3: the output transform's adjoint
 #define A6(d0, d1, d2, d3, o0, o1, o2, o3, o4, o5) do {                 \
@@ -144,12 +152,12 @@ transform:;
 			v16 o0, o1, o2, o3, o4, o5;
 			A6(t[i * 4 + 0], t[i * 4 + 1], t[i * 4 + 2], t[i * 4 + 3],
 			   o0, o1, o2, o3, o4, o5);
-			vst(out + (size_t)(i * 6 + 0) * KT, o0);
-			vst(out + (size_t)(i * 6 + 1) * KT, o1);
-			vst(out + (size_t)(i * 6 + 2) * KT, o2);
-			vst(out + (size_t)(i * 6 + 3) * KT, o3);
-			vst(out + (size_t)(i * 6 + 4) * KT, o4);
-			vst(out + (size_t)(i * 6 + 5) * KT, o5);
+			VST_STREAM(out + (size_t)(i * 6 + 0) * KT, o0);
+			VST_STREAM(out + (size_t)(i * 6 + 1) * KT, o1);
+			VST_STREAM(out + (size_t)(i * 6 + 2) * KT, o2);
+			VST_STREAM(out + (size_t)(i * 6 + 3) * KT, o3);
+			VST_STREAM(out + (size_t)(i * 6 + 4) * KT, o4);
+			VST_STREAM(out + (size_t)(i * 6 + 5) * KT, o5);
 		}
 	}
 }
@@ -162,6 +170,7 @@ static void transform_slice(void *ctx, size_t g0, size_t g1, int thread)
 	                           (int)g1 * VL, j->V, j->Tr);
 	for (size_t g = g0; g < g1; g++)
 		dy_group(j, (int)g * VL);
+	ops_stream_fence();
 }
 
 static void product_slice(void *ctx, size_t x0, size_t x1, int thread)

@@ -147,9 +147,13 @@ void wino_filter_transform_flipped(int K, int C, const float *w, float *wt,
 // The input transform of tiles tb + g0 .. tb + g1 - 1 of a chunk of T
 // tiles (g0, g1 multiples of 16; tiles past T give zeros; tile t is image
 // t / (TH*TW), row block, column block of s's 4x4 output tiles) into
-// V[xi][c][t - tb]: 36 planes of (C, Tr) floats, rows of Tr tiles.
+// V[xi][c][t - tb]: 36 planes of (C, Tr) floats, rows of Tr tiles, V
+// 64-byte aligned; stored non-temporally and fenced (ops_stream_fence).
 void wino_input_transform_plain(const ConvShape *s, const float *x, size_t tb,
                                 int T, int g0, int g1, float *V, int Tr);
+// Orders the calling thread's non-temporal stores before what follows
+// (a thread that streamed a buffer calls it before the buffer is shared).
+void ops_stream_fence(void);
 // The filter gradient of a 3x3 stride-1 layer in the Winograd domain
 // (conv_winograd_dw.c): dw (K, C, 3, 3) += the gradient, for shapes where
 // conv_backward_filter_winograd_applies (conv_backward.c).
