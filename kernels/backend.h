@@ -133,6 +133,19 @@ typedef struct Backend {
 	                          int32_t *argmax);
 	void (*maxpool2d_backward)(const PoolShape *s, const int32_t *argmax,
 	                           const float *dy, float *dx);
+	// batchnorm_forward_train_act, then a 2x2 stride-2 unpadded max pool
+	// into y and argmax, and its backward (cpu/ops.h), in one pass each;
+	// NULL where a backend has none (the three run one after the other)
+	void (*batchnorm_act_maxpool2_forward_train)(const PoolShape *s,
+	        const float *x, const float *gamma, const float *beta,
+	        float *running_mean, float *running_var, float momentum,
+	        float eps, float *save_mean, float *save_invstd, int act,
+	        float slope, float *y, int32_t *argmax);
+	void (*batchnorm_act_maxpool2_backward_train)(const PoolShape *s,
+	        const float *x, const float *gamma, const float *save_mean,
+	        const float *save_invstd, const float *y, const int32_t *argmax,
+	        float slope, const float *dy, float *dx, float *dgamma,
+	        float *dbeta);
 	void (*avgpool2d_forward)(const PoolShape *s, const float *x, float *y);
 	void (*avgpool2d_backward)(const PoolShape *s, const float *dy, float *dx);
 	void (*concat_pool_forward)(int N, int C, int HW, const float *x,

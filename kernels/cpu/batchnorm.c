@@ -173,12 +173,10 @@ typedef struct {
 
 #define AT(p, n, c) ((p) + ((size_t)(n) * j->C + (c)) * j->HW)
 
-// y = x*scale + shift over n values (a product, then a sum: no fused
-// multiply-add, as the scalar line), then act: relu_forward's or
-// leaky_relu_forward's formula, or none.  16 at a time where the build
-// has AVX-512 (the plain loop stayed scalar: x and y may alias).
-static void apply_row(const float *x, float *y, int n, float scale, float shift,
-                      int act, float slope)
+// (ops_internal.h) 16 at a time where the build has AVX-512 (the plain
+// loop stayed scalar: x and y may alias).
+void bn_apply_row(const float *x, float *y, int n, float scale, float shift,
+                  int act, float slope)
 {
 	int i = 0;
 #if defined(__AVX512F__) && defined(__AVX512DQ__)
@@ -204,66 +202,80 @@ static void apply_row(const float *x, float *y, int n, float scale, float shift,
 	}
 }
 
+void bn_train_channel(int N, int C, int HW, const float *x, int c,
+                      const float *gamma, const float *beta, float *running_mean,
+                      float *running_var, float momentum, float eps,
+                      float *save_mean, float *save_invstd, float *scale,
+                      float *shift)
+{
+	const double M = (double)N * HW;
+	const size_t plane = (size_t)C * HW;
+	// One pass for both sums, in double, about a shift k (the channel's
+	// first value): sum (x - k) and sum (x - k)^2, then
+	// ss = sum (x - mean)^2 = S2 - S1^2/M.  A channel of the early
+	// layers is many megabytes: a second pass over it read it from
+	// memory again.  With k inside the data's range and 53 bits, the
+	// cancellation costs nothing a float result can show.
+	const double k = x[(size_t)c * HW];
+	double s1 = 0.0, s2 = 0.0;
+	for (int n = 0; n < N; n++) {
+		const float *xp = x + n * plane + (size_t)c * HW;
+		int i = 0;
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+		// 8 lanes apart (the scalar conversions ran at a value per
+		// cycle: a tenth of Tiny Darknet's training)
+		__m512d a0 = _mm512_setzero_pd(), a1 = a0, q0 = a0, q1 = a0;
+		const __m512d kd = _mm512_set1_pd(k);
+		for (; i + 16 <= HW; i += 16) {
+			__m512 v = _mm512_loadu_ps(xp + i);
+			__m512d d0 = _mm512_sub_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(v)), kd);
+			__m512d d1 = _mm512_sub_pd(_mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1)), kd);
+			a0 = _mm512_add_pd(a0, d0);
+			a1 = _mm512_add_pd(a1, d1);
+			q0 = _mm512_add_pd(q0, _mm512_mul_pd(d0, d0));
+			q1 = _mm512_add_pd(q1, _mm512_mul_pd(d1, d1));
+		}
+		s1 += _mm512_reduce_add_pd(_mm512_add_pd(a0, a1));
+		s2 += _mm512_reduce_add_pd(_mm512_add_pd(q0, q1));
+#endif
+		for (; i < HW; i++) {
+			double d = xp[i] - k;
+			s1 += d;
+			s2 += d * d;
+		}
+	}
+	double mean = k + s1 / M, ss = s2 - s1 * s1 / M;
+	if (ss < 0)
+		ss = 0;
+	double var = ss / M;
+	double invstd = 1.0 / sqrt(var + eps);
+	// PyTorch refuses M == 1 in training; we keep the biased value there.
+	double uvar = M > 1 ? ss / (M - 1) : var;
+	if (running_mean)
+		running_mean[c] = (float)((1.0 - momentum) * running_mean[c] + momentum * mean);
+	if (running_var)
+		running_var[c] = (float)((1.0 - momentum) * running_var[c] + momentum * uvar);
+	if (save_mean)
+		save_mean[c] = (float)mean;
+	if (save_invstd)
+		save_invstd[c] = (float)invstd;
+	float g = gamma ? gamma[c] : 1.0f, b = beta ? beta[c] : 0.0f;
+	*scale = (float)(g * invstd);
+	*shift = (float)(b - mean * g * invstd);
+}
+
 static void train_fwd(void *ctx, size_t c0, size_t c1, int thread)
 {
 	(void)thread;
 	BnJob *j = ctx;
-	const double M = (double)j->N * j->HW;
 	for (size_t c = c0; c < c1; c++) {
-		// One pass for both sums, in double, about a shift k (the channel's
-		// first value): sum (x - k) and sum (x - k)^2, then
-		// ss = sum (x - mean)^2 = S2 - S1^2/M.  A channel of the early
-		// layers is many megabytes: a second pass over it read it from
-		// memory again.  With k inside the data's range and 53 bits, the
-		// cancellation costs nothing a float result can show.
-		const double k = AT(j->x, 0, c)[0];
-		double s1 = 0.0, s2 = 0.0;
-		for (int n = 0; n < j->N; n++) {
-			const float *xp = AT(j->x, n, c);
-			int i = 0;
-#if defined(__AVX512F__) && defined(__AVX512DQ__)
-			// 8 lanes apart (the scalar conversions ran at a value per
-			// cycle: a tenth of Tiny Darknet's training)
-			__m512d a0 = _mm512_setzero_pd(), a1 = a0, q0 = a0, q1 = a0;
-			const __m512d kd = _mm512_set1_pd(k);
-			for (; i + 16 <= j->HW; i += 16) {
-				__m512 x = _mm512_loadu_ps(xp + i);
-				__m512d d0 = _mm512_sub_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(x)), kd);
-				__m512d d1 = _mm512_sub_pd(_mm512_cvtps_pd(_mm512_extractf32x8_ps(x, 1)), kd);
-				a0 = _mm512_add_pd(a0, d0);
-				a1 = _mm512_add_pd(a1, d1);
-				q0 = _mm512_add_pd(q0, _mm512_mul_pd(d0, d0));
-				q1 = _mm512_add_pd(q1, _mm512_mul_pd(d1, d1));
-			}
-			s1 += _mm512_reduce_add_pd(_mm512_add_pd(a0, a1));
-			s2 += _mm512_reduce_add_pd(_mm512_add_pd(q0, q1));
-#endif
-			for (; i < j->HW; i++) {
-				double d = xp[i] - k;
-				s1 += d;
-				s2 += d * d;
-			}
-		}
-		double mean = k + s1 / M, ss = s2 - s1 * s1 / M;
-		if (ss < 0)
-			ss = 0;
-		double var = ss / M;
-		double invstd = 1.0 / sqrt(var + j->eps);
-		// PyTorch refuses M == 1 in training; we keep the biased value there.
-		double uvar = M > 1 ? ss / (M - 1) : var;
-		if (j->rmean)
-			j->rmean[c] = (float)((1.0 - j->momentum) * j->rmean[c] + j->momentum * mean);
-		if (j->rvar)
-			j->rvar[c] = (float)((1.0 - j->momentum) * j->rvar[c] + j->momentum * uvar);
-		if (j->smean)
-			j->smean[c] = (float)mean;
-		if (j->sinvstd)
-			j->sinvstd[c] = (float)invstd;
-		float g = j->gamma ? j->gamma[c] : 1.0f, b = j->beta ? j->beta[c] : 0.0f;
-		float scale = (float)(g * invstd), shift = (float)(b - mean * g * invstd);
+		float scale, shift;
+		bn_train_channel(j->N, j->C, j->HW, j->x, (int)c, j->gamma, j->beta,
+		                 j->rmean, j->rvar, j->momentum, j->eps, j->smean,
+		                 j->sinvstd, &scale, &shift);
 		for (int n = 0; n < j->N; n++)
-			apply_row(AT(j->x, n, c), AT(j->y, n, c), j->HW, scale, shift,
-			          j->fact, j->fslope);
+			bn_apply_row(AT(j->x, n, c), AT(j->y, n, c), j->HW, scale, shift,
+			             j->fact, j->fslope);
 	}
 }
 
@@ -308,8 +320,8 @@ static void eval_fwd(void *ctx, size_t c0, size_t c1, int thread)
 		float scale = (float)(g * invstd);
 		float shift = (float)(b - (double)j->mean[c] * g * invstd);
 		for (int n = 0; n < j->N; n++)
-			apply_row(AT(j->x, n, c), AT(j->y, n, c), j->HW, scale, shift,
-			          CONV_ACT_NONE, 0.0f);
+			bn_apply_row(AT(j->x, n, c), AT(j->y, n, c), j->HW, scale, shift,
+			             CONV_ACT_NONE, 0.0f);
 	}
 }
 

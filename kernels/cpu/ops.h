@@ -212,6 +212,33 @@ void maxpool2d_backward(const PoolShape *s, const int32_t *argmax,
                         const float *dy, float *dx);
 void maxpool2d_backward_ref(const PoolShape *s, const int32_t *argmax,
                             const float *dy, float *dx);
+// A training batch norm, then act (CONV_ACT_*, as batchnorm_forward_train_act)
+// and a 2x2 stride-2 unpadded max pool (batchnorm_act_maxpool2_applies):
+// the values, argmax and statistics of batchnorm_forward_train_act then
+// maxpool2d_forward, bit for bit, without the activation's full-size maps.
+// x: (N, C, H, W); y, argmax: (N, C, P, Q); gamma .. save_invstd: (C)
+int batchnorm_act_maxpool2_applies(const PoolShape *s);
+void batchnorm_act_maxpool2_forward_train(const PoolShape *s, const float *x,
+        const float *gamma, const float *beta, float *running_mean,
+        float *running_var, float momentum, float eps, float *save_mean,
+        float *save_invstd, int act, float slope, float *y, int32_t *argmax);
+void batchnorm_act_maxpool2_forward_train_ref(const PoolShape *s, const float *x,
+        const float *gamma, const float *beta, float *running_mean,
+        float *running_var, float momentum, float eps, float *save_mean,
+        float *save_invstd, int act, float slope, float *y, int32_t *argmax);
+// Its backward: maxpool2d_backward then batchnorm_backward_train_act with
+// the activation's output at each argmax taken from y, the pooled output
+// (slope 0 for a ReLU).  dy: (N, C, P, Q), dx: (N, C, H, W) (=), not dy.
+// The sums run over the argmax cells alone, so they may round differently
+// from the unfused ones (both in double).
+void batchnorm_act_maxpool2_backward_train(const PoolShape *s, const float *x,
+        const float *gamma, const float *save_mean, const float *save_invstd,
+        const float *y, const int32_t *argmax, float slope, const float *dy,
+        float *dx, float *dgamma, float *dbeta);
+void batchnorm_act_maxpool2_backward_train_ref(const PoolShape *s, const float *x,
+        const float *gamma, const float *save_mean, const float *save_invstd,
+        const float *y, const int32_t *argmax, float slope, const float *dy,
+        float *dx, float *dgamma, float *dbeta);
 // x: (N, C, H, W), y: (N, C, P, Q); y = sum of the window's cells in x over
 // PyTorch's divisor (count_include_pad=True: the window's cells inside the
 // padded input, clipped at H + pad, W + pad); 0 where that is 0.

@@ -173,4 +173,24 @@ void conv_direct_pack(const ConvShape *s, const float *w, float *wd);
 void conv2d_forward_direct(OpsScratch *sp, const ConvShape *s, const float *x,
                            const float *wd, const float *b, const ConvEpi *epi,
                            float *y);
+// ---- batch norm and pooling pieces (batchnorm.c, pool.c), for the fused
+// batch norm + activation + pool (bn_act_pool.c) ----
+// Channel c of batchnorm_forward_train: its statistics (running and saved
+// ones updated as there) and the scale and shift it applies: y = x*scale
+// + shift.  x: (N, C, HW).
+void bn_train_channel(int N, int C, int HW, const float *x, int c,
+                      const float *gamma, const float *beta, float *running_mean,
+                      float *running_var, float momentum, float eps,
+                      float *save_mean, float *save_invstd, float *scale,
+                      float *shift);
+// y = x*scale + shift over n values (a product, then a sum: no fused
+// multiply-add), then act (CONV_ACT_*): relu_forward's or
+// leaky_relu_forward's formula, or none.  y may be x.
+void bn_apply_row(const float *x, float *y, int n, float scale, float shift,
+                  int act, float slope);
+// One plane of maxpool2d_forward (s's N and C ignored): the same values
+// and argmax.  xp: (H, W), yp, ap: (P, Q); ap may be NULL.
+void maxpool2d_forward_plane(const PoolShape *s, const float *xp, float *yp,
+                             int32_t *ap);
+
 #endif

@@ -400,6 +400,19 @@ void maxpool2d_forward(const PoolShape *s, const float *x, float *y,
 	             fast ? max_fast : max_f, &j);
 }
 
+void maxpool2d_forward_plane(const PoolShape *s, const float *xp, float *yp,
+                             int32_t *ap)
+{
+	PoolJob j = { .s = s, .x = xp, .y = yp, .argmax = ap };
+	// maxpool2d_forward's choice, for one plane
+#ifdef __AVX512F__
+	int fast = !ap || s->stride <= 2;
+#else
+	int fast = !ap;
+#endif
+	(fast ? max_fast : max_f)(&j, 0, 1, 0);
+}
+
 static void max_b(void *ctx, size_t pl0, size_t pl1, int t)
 {
 	(void)t;

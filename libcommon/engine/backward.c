@@ -26,8 +26,18 @@ float *exec_backward(Exec *e, const float *dyl, int want_dx)
 	int first = e->run_first, last = e->run_last, N = e->run_N;
 	int cnt = last - first + 1;
 	exec_ensure_grads(e);
+	// A batch norm that ran with its activation and pool as one pass
+	// (forward.c, bn_act_pool_forward) runs their backward as one too, at
+	// its own step: the pool's gradient must live until then, and the
+	// activation and the pool do nothing at theirs.
+	int *hold = xmalloc_array((size_t)cnt, sizeof(int));
+	for (int k = 0; k < cnt; k++)
+		hold[k] = -1;
+	for (int i = first; i + 2 <= last; i++)
+		if (e->run[i].pool_fused)
+			hold[i + 2 - first] = i;
 	BackwardPlan p;
-	plan_backward(m, N, first, last, want_dx, &p);
+	plan_backward(m, N, first, last, want_dx, hold, &p);
 	const int *req = p.req;
 	if (p.total > e->garena_len) {
 		be->free(e->garena);
@@ -82,8 +92,9 @@ float *exec_backward(Exec *e, const float *dyl, int want_dx)
 		const Node *d = &m->nodes[i];
 		NodeRun *r = &e->run[i];
 		int k = i - first;
-		if (!req[k])
-			continue;
+		if (!req[k] || (i - 1 >= first && e->run[i - 1].pool_fused) ||
+		    (i - 2 >= first && e->run[i - 2].pool_fused))
+			continue;   // (the activation and the pool of a fused batch norm)
 		double t0 = exec_profile_start(e);
 		// Where the input gradient goes: its node's buffer when first
 		// written, else a scratch that is then added in.
@@ -150,7 +161,15 @@ float *exec_backward(Exec *e, const float *dyl, int want_dx)
 			break;
 		}
 		case OP_BN:
-			if (r->bn_train && ghost_bn_count(N, e->bn_batch) > 1)   // data-parallel
+			if (r->pool_fused) {
+				const Node *a = &m->nodes[i + 1], *q = &m->nodes[i + 2];
+				PoolShape ps = { N, d->C, d->H, d->W, 2, 2, 0, q->H, q->W };
+				be->batchnorm_act_maxpool2_backward_train(&ps, xin,
+				        exec_param(e, d->w), r->save_mean, r->save_invstd,
+				        e->run[i + 2].y, e->run[i + 2].argmax,
+				        a->op == OP_LEAKY ? a->slope : 0.0f, e->run[i + 2].dy,
+				        dst[0], gw, gb);
+			} else if (r->bn_train && ghost_bn_count(N, e->bn_batch) > 1)   // data-parallel
 				ghost_bn_backward(be, N, e->bn_batch, d->C, d->H * d->W, xin,
 				        exec_param(e, d->w), r->save_mean, r->save_invstd,
 				        r->dy, dst[0], gw, gb);
@@ -249,6 +268,7 @@ float *exec_backward(Exec *e, const float *dyl, int want_dx)
 		exec_profile_add(e, i, 1, t0);
 	}
 	plan_backward_free(&p);
+	free(hold);
 	free(ginit);
 	free(nrd);
 	free(fdy);

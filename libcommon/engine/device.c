@@ -19,7 +19,9 @@ static int missing_ops(const Backend *be)
 	     off += sizeof(Fn)) {
 		if (off == offsetof(Backend, conv2d_forward_fused_maxpool2) ||
 		    off == offsetof(Backend, conv2d_forward_fused_pointwise) ||
-		    off == offsetof(Backend, batchnorm_forward_train_act))
+		    off == offsetof(Backend, batchnorm_forward_train_act) ||
+		    off == offsetof(Backend, batchnorm_act_maxpool2_forward_train) ||
+		    off == offsetof(Backend, batchnorm_act_maxpool2_backward_train))
 			continue;
 		Fn a, b;
 		memcpy(&a, (const char *)cpu + off, sizeof a);

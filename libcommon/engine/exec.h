@@ -28,6 +28,8 @@ typedef struct {
 	int32_t *argmax;      // maxpool (N,C,H,W) / concat pool (N,C)
 	uint8_t *mask;        // dropout (N*C*H*W)
 	int bn_train;         // mode of the last forward
+	int pool_fused;       // bn: the last forward ran it with its activation
+	                      // and pool (ForwardPlan.bn_pool) as one pass
 	size_t aux_n;         // samples the aux buffers above fit
 	ConvCache *cache;     // conv: its backend cache
 	float *fold;          // conv + eval bn: folded weights, then bias (K)

@@ -258,6 +258,35 @@ static int bn_act_fused(const Exec *e, const ForwardPlan *p, int k, int N)
 	       ghost_bn_count(N, e->bn_batch) <= 1 && e->be->batchnorm_forward_train_act;
 }
 
+// Train-mode batch norm i, its activation a and the 2x2 max pool q after it
+// (ForwardPlan.bn_pool) as one pass, into q's output and argmax; the batch
+// norm's and the activation's shared buffer is left unwritten (the fused
+// backward reads the pool's output instead).
+static void bn_act_pool_forward(Exec *e, int N, int first, const float *x, int i,
+                                const Node *a, int q)
+{
+	const Node *d = &e->m->nodes[i], *pn = &e->m->nodes[q];
+	NodeRun *r = &e->run[i];
+	const float *xi = d->in < first ? x : e->run[d->in].y;
+	PoolShape ps = { N, d->C, d->H, d->W, 2, 2, 0, pn->H, pn->W };
+	aux_fit(e->be, pn, &e->run[q], N, 1, e->bn_batch);   // before q's turn
+	e->be->batchnorm_act_maxpool2_forward_train(&ps, xi, exec_param(e, d->w),
+	        exec_param(e, d->b), exec_param(e, d->rm), exec_param(e, d->rv), 0.1f,
+	        d->eps, r->save_mean, r->save_invstd,
+	        a->op == OP_RELU ? CONV_ACT_RELU : CONV_ACT_LEAKY, a->slope,
+	        e->run[q].y, e->run[q].argmax);
+	r->pool_fused = 1;
+}
+
+// Node k of plan p, a batch norm run with its activation in one pass, also
+// pools (p->bn_pool[k]) in that pass: where the backend has both halves.
+static int bn_pool_fused(const Exec *e, const ForwardPlan *p, int k, int N)
+{
+	return p->bn_pool[k] >= 0 && bn_act_fused(e, p, k, N) &&
+	       e->be->batchnorm_act_maxpool2_forward_train &&
+	       e->be->batchnorm_act_maxpool2_backward_train;
+}
+
 float *exec_forward(Exec *e, int N, const float *x, int first, int last,
                     int train, int keep)
 {
@@ -279,13 +308,22 @@ float *exec_forward(Exec *e, int N, const float *x, int first, int last,
 		     : p.slot[k] == PLAN_EXTERNAL ? (float *)x : e->arena + p.off[k];
 		r->bn_train = m->nodes[i].op == OP_BN && train &&
 		              m->nodes[i].group >= m->frozen;
+		r->pool_fused = 0;
 	}
 	for (int i = first; i <= last; i++) {
 		int k = i - first;
 		aux_fit(e->be, &m->nodes[i], &e->run[i], N, train || keep, e->bn_batch);
 		if (k > 0 && p.bn_act[k - 1] == i && bn_act_fused(e, &p, k - 1, N))
 			continue;   // applied by its batch norm's pass
+		if (k > 1 && p.bn_pool[k - 2] == i && bn_pool_fused(e, &p, k - 2, N))
+			continue;   // pooled in its batch norm's pass
 		double t0 = exec_profile_start(e);
+		if (bn_pool_fused(e, &p, k, N)) {
+			bn_act_pool_forward(e, N, first, x, i, &m->nodes[p.bn_act[k]],
+			                    p.bn_pool[k]);
+			exec_profile_add(e, i, 0, t0);
+			continue;
+		}
 		if (bn_act_fused(e, &p, k, N)) {
 			bn_act_forward(e, N, first, x, i, &m->nodes[p.bn_act[k]]);
 			exec_profile_add(e, i, 0, t0);

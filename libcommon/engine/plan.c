@@ -270,6 +270,14 @@ void plan_forward(const Model *m, int N, int first, int last, int train,
 		               a->in == first + k && a->in2 == -2 && p->inplace[k + 1] &&
 		               (a->op == OP_RELU || leaky_from_y(a)) ? first + k + 1 : -1;
 	}
+	p->bn_pool = xmalloc_array((size_t)cnt, sizeof(int));
+	for (int k = 0; k < cnt; k++) {
+		const Node *q = k + 2 < cnt ? &m->nodes[first + k + 2] : NULL;
+		p->bn_pool[k] = p->bn_act[k] >= 0 && q && q->op == OP_MAXPOOL &&
+		                q->k == 2 && q->stride == 2 && q->pad == 0 &&
+		                q->in == first + k + 1 && q->in2 == -2 && nc[k + 1] == 1
+		              ? first + k + 2 : -1;
+	}
 	free(sl.s);
 	free(lu);
 	free(nc);
@@ -282,13 +290,14 @@ void plan_forward_free(ForwardPlan *p)
 	free(p->off);
 	free(p->inplace);
 	free(p->bn_act);
+	free(p->bn_pool);
 	free(p->cof);
 	free(p->ch);
 	memset(p, 0, sizeof *p);
 }
 
 void plan_backward(const Model *m, int N, int first, int last, int want_dx,
-                   BackwardPlan *p)
+                   const int *hold, BackwardPlan *p)
 {
 	int cnt = last - first + 1;
 	memset(p, 0, sizeof *p);
@@ -338,7 +347,8 @@ void plan_backward(const Model *m, int N, int first, int last, int want_dx,
 			if (n > p->maxn)
 				p->maxn = n;
 			slot[k] = slot_get(&sl, n, last + 1 - step);
-			sl.s[slot[k]].busy = last + 1 - i;
+			int until = hold && hold[k] >= first && hold[k] < i ? hold[k] : i;
+			sl.s[slot[k]].busy = last + 1 - until;
 		}
 	}
 	p->total = slots_layout(&sl);

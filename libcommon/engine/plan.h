@@ -42,6 +42,12 @@ typedef struct {
 	                               // is the ReLU or leaky right after it, in
 	                               // place: that node (the two may run as one
 	                               // pass, batchnorm_forward_train_act), else -1
+	int *bn_pool;                  // keep: node k a batch norm with bn_act, whose
+	                               // activation's only reader is the 2x2
+	                               // stride-2 unpadded max pool right after
+	                               // it: that pool (the three may run as one
+	                               // pass each way, batchnorm_act_maxpool2_*),
+	                               // else -1
 	int *cof;                      // the chain's conv for each chain member, else -1
 	Chain *ch;                     // ch[k]: the chain whose conv is node k
 	size_t total;                  // arena floats
@@ -63,8 +69,10 @@ typedef struct {
 } BackwardPlan;
 
 // After a forward of [first, last] that kept its activations.
+// hold (NULL: none): hold[k] < first + k keeps node k's gradient alive
+// down to that node's step (a fused backward reads it there), else -1.
 void plan_backward(const Model *m, int N, int first, int last, int want_dx,
-                   BackwardPlan *p);
+                   const int *hold, BackwardPlan *p);
 void plan_backward_free(BackwardPlan *p);
 
 // Does node d take part in learning (has parameters, not frozen)?

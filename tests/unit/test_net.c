@@ -347,6 +347,68 @@ static void test_fused_inference(void)
 // Work done once: an inference keeps each conv's folded weights and cache
 // across calls (the same numbers), and exec_params_changed makes the next
 // forward see new weights exactly as a fresh execution state does.
+// Training runs a batch norm, its activation and a 2x2 max pool after it
+// as one pass each way (batchnorm_act_maxpool2_*): the same outputs, input
+// gradient and parameter gradients as the three run one after the other
+// (a backend without the fused entries), and the same running statistics.
+static void test_fused_training(void)
+{
+	Model net[2];
+	Exec ex[2];
+	Backend unfused = *backend_cpu();
+	unfused.batchnorm_act_maxpool2_forward_train = NULL;
+	unfused.batchnorm_act_maxpool2_backward_train = NULL;
+	const int N = 3;
+	int bn = -1;
+	for (int v = 0; v < 2; v++) {
+		build_darkish(&net[v]);
+		randomize(&net[v], 12);
+		exec_init(&ex[v], &net[v], v ? &unfused : backend_cpu());
+	}
+	for (int i = 0; i < net[0].n && bn < 0; i++)
+		if (!strcmp(net[0].nodes[i].name, "l0.bn"))
+			bn = i;
+	const int last = net[0].body_end - 1;
+	const Node *o = &net[0].nodes[last];
+	size_t nx = (size_t)N * 3 * 20 * 20, ny = (size_t)N * o->C * o->H * o->W;
+	float *x = xmalloc(nx * sizeof(float)), *dy = xmalloc(ny * sizeof(float));
+	float *y[2], *dx[2];
+	Rng r;
+	rng_seed(&r, 5, 5);
+	for (size_t i = 0; i < nx; i++)
+		x[i] = rng_normal(&r);
+	for (size_t i = 0; i < ny; i++)
+		dy[i] = rng_normal(&r);
+	for (int v = 0; v < 2; v++) {
+		exec_zero_grad(&ex[v]);
+		y[v] = exec_forward(&ex[v], N, x, 0, last, 1, 1);
+		dx[v] = exec_backward(&ex[v], dy, 1);
+	}
+	check_msg(bn >= 0 && ex[0].run[bn].pool_fused && !ex[1].run[bn].pool_fused,
+	          "fused training: l0.bn ran with its pool (and not without the entries)");
+	check_msg(!memcmp(y[0], y[1], ny * sizeof(float)),
+	          "fused training: the forward's outputs, bit for bit");
+	double ad, rd = check_rel_diff(dx[0], dx[1], nx, &ad);
+	check_msg(rd < 1e-6, "fused training: dx (rel %.3g, abs %.3g)", rd, ad);
+	for (int t = 0; t < ex[0].grads.n; t++) {
+		const Tensor *a = &ex[0].grads.t[t], *b = &ex[1].grads.t[t];
+		rd = check_rel_diff(a->data, b->data, (size_t)tensor_numel(a), &ad);
+		check_msg(rd < 1e-6, "fused training: gradient of %s (rel %.3g, abs %.3g)",
+		          a->name, rd, ad);
+	}
+	for (int t = 0; t < net[0].params.n; t++)
+		check_msg(!memcmp(net[0].params.t[t].data, net[1].params.t[t].data,
+		                  net[0].params.t[t].nbytes),
+		          "fused training: %s after the forward, bit for bit",
+		          net[0].params.t[t].name);
+	for (int v = 0; v < 2; v++) {
+		exec_free(&ex[v]);
+		model_free(&net[v]);
+	}
+	free(x);
+	free(dy);
+}
+
 static void test_cached_work(void)
 {
 	Model net;
@@ -655,6 +717,7 @@ int main(int argc, char **argv)
 		test_gradients(1);
 		test_buffer_reuse();
 		test_fused_inference();
+		test_fused_training();
 		test_cached_work();
 		test_adopt();
 		test_freeze();

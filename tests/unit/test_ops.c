@@ -434,6 +434,100 @@ static void bn_act_tests(void)
 	ops_set_threads(1);
 }
 
+// batchnorm_act_maxpool2_forward_train = batchnorm_forward_train_act, then
+// maxpool2d_forward, bit for bit (pooled values, argmax, running and saved
+// statistics), and within TOL of the references composed; its backward =
+// maxpool2d_backward, then batchnorm_backward_train_act with the full-size
+// activation (its sums in another order: within 1e-6), and its reference.
+// Even maps (the vector paths, rows of 16 windows and tails) and odd ones
+// (the last row and column in no window).
+static void bn_pool_case(Rng *r, int N, int C, int H, int W, int act)
+{
+	PoolShape ps = pool_shape(N, C, H, W, 2, 2, 0);
+	const int HW = H * W;
+	size_t n = (size_t)N * C * HW, np = (size_t)N * C * ps.P * ps.Q;
+	float *x = randv(r, n), *g = randv(r, C), *b = randv(r, C);
+	float *rm1 = randv(r, C), *rv1 = randv(r, C);
+	for (int c = 0; c < C; c++)
+		rv1[c] = fabsf(rv1[c]) + 0.5f;
+	float *rm2 = copyv(rm1, C), *rv2 = copyv(rv1, C), *rm3 = copyv(rm1, C), *rv3 = copyv(rv1, C);
+	float *sm1 = randv(r, C), *si1 = randv(r, C), *sm2 = randv(r, C), *si2 = randv(r, C);
+	float *sm3 = randv(r, C), *si3 = randv(r, C);
+	float *z = randv(r, n), *y1 = randv(r, np), *y2 = randv(r, np), *y3 = randv(r, np);
+	int32_t *a1 = xcalloc(np ? np : 1, 4), *a2 = xcalloc(np ? np : 1, 4);
+	int32_t *a3 = xcalloc(np ? np : 1, 4);
+	const float slope = act == CONV_ACT_LEAKY ? 0.1f : 0.0f;
+	batchnorm_forward_train_act(N, C, HW, x, g, b, rm1, rv1, 0.1f, 1e-5f, sm1, si1,
+	                            act, slope, z);
+	maxpool2d_forward(&ps, z, y1, a1);
+	batchnorm_act_maxpool2_forward_train(&ps, x, g, b, rm2, rv2, 0.1f, 1e-5f, sm2, si2,
+	                                     act, slope, y2, a2);
+	batchnorm_act_maxpool2_forward_train_ref(&ps, x, g, b, rm3, rv3, 0.1f, 1e-5f, sm3,
+	                                         si3, act, slope, y3, a3);
+	char m[192];
+	snprintf(m, sizeof m, "batchnorm_act_maxpool2_forward_train N%d C%d %dx%d act%d t%d: "
+	         "= batch norm + act, then the pool", N, C, H, W, act, ops_threads());
+	expect(!memcmp(y1, y2, np * 4) && !memcmp(a1, a2, np * 4) &&
+	       !memcmp(rm1, rm2, C * 4) && !memcmp(rv1, rv2, C * 4) &&
+	       !memcmp(sm1, sm2, C * 4) && !memcmp(si1, si2, C * 4), m);
+	snprintf(m, sizeof m, "batchnorm_act_maxpool2_forward_train_ref N%d C%d %dx%d act%d",
+	         N, C, H, W, act);
+	check(m, y2, y3, np, TOL);
+	check(m, rv2, rv3, C, TOL);
+	check(m, si2, si3, C, TOL);
+
+	float *dy = randv(r, np), *g1 = randv(r, n), *dx1 = randv(r, n), *dx2 = randv(r, n);
+	float *dx3 = randv(r, n);
+	float *dg1 = randv(r, C), *db1 = randv(r, C);
+	float *dg2 = copyv(dg1, C), *db2 = copyv(db1, C), *dg3 = copyv(dg1, C), *db3 = copyv(db1, C);
+	maxpool2d_backward(&ps, a1, dy, g1);
+	batchnorm_backward_train_act(N, C, HW, x, g, sm1, si1, z, slope, g1, dx1, dg1, db1);
+	batchnorm_act_maxpool2_backward_train(&ps, x, g, sm2, si2, y2, a2, slope, dy, dx2,
+	                                      dg2, db2);
+	batchnorm_act_maxpool2_backward_train_ref(&ps, x, g, sm2, si2, y2, a2, slope, dy,
+	                                          dx3, dg3, db3);
+	snprintf(m, sizeof m, "batchnorm_act_maxpool2_backward_train N%d C%d %dx%d act%d t%d "
+	         "vs unfused", N, C, H, W, act, ops_threads());
+	check(m, dx2, dx1, n, 1e-6);
+	check(m, dg2, dg1, C, 1e-6);
+	check(m, db2, db1, C, 1e-6);
+	snprintf(m, sizeof m, "batchnorm_act_maxpool2_backward_train_ref N%d C%d %dx%d act%d",
+	         N, C, H, W, act);
+	check(m, dx2, dx3, n, TOL);
+	check(m, dg2, dg3, C, TOL);
+	check(m, db2, db3, C, TOL);
+	// dgamma alone (no dx, no dbeta asked) = with them; dx the same again
+	float *dg4 = xcalloc((size_t)C, 4), *dg5 = xcalloc((size_t)C, 4);
+	batchnorm_act_maxpool2_backward_train(&ps, x, g, sm2, si2, y2, a2, slope, dy, NULL,
+	                                      dg4, NULL);
+	batchnorm_act_maxpool2_backward_train(&ps, x, g, sm2, si2, y2, a2, slope, dy, dx3,
+	                                      dg5, NULL);
+	snprintf(m, sizeof m, "batchnorm_act_maxpool2_backward_train N%d C%d %dx%d: no dx, "
+	         "and again", N, C, H, W);
+	expect(!memcmp(dg4, dg5, C * 4) && !memcmp(dx3, dx2, n * 4), m);
+	free(x); free(g); free(b); free(rm1); free(rv1); free(rm2); free(rv2); free(rm3);
+	free(rv3); free(sm1); free(si1); free(sm2); free(si2); free(sm3); free(si3);
+	free(z); free(y1); free(y2); free(y3); free(a1); free(a2); free(a3); free(dy);
+	free(g1); free(dx1); free(dx2); free(dx3); free(dg1); free(db1); free(dg2);
+	free(db2); free(dg3); free(db3); free(dg4); free(dg5);
+}
+
+static void bn_pool_tests(void)
+{
+	Rng r;
+	rng_seed(&r, 31, 5);
+	for (int t = 1; t <= 2; t++) {
+		ops_set_threads(t);
+		bn_pool_case(&r, 2, 3, 8, 8, CONV_ACT_LEAKY);
+		bn_pool_case(&r, 3, 5, 12, 70, CONV_ACT_LEAKY);   // rows of 16 windows and a tail
+		bn_pool_case(&r, 2, 4, 6, 64, CONV_ACT_RELU);    // exactly 2 x 16 windows
+		bn_pool_case(&r, 1, 6, 9, 11, CONV_ACT_LEAKY);   // odd: the scalar path
+		bn_pool_case(&r, 4, 2, 2, 2, CONV_ACT_RELU);     // one window per plane
+		bn_pool_case(&r, 2, 3, 7, 10, CONV_ACT_RELU);    // odd rows only
+	}
+	ops_set_threads(1);
+}
+
 // conv with batch norm folded in = batch norm (eval) after the conv
 static void conv_fold_bn_test(void)
 {
@@ -1012,6 +1106,7 @@ int main(void)
 	conv_fused_tests();
 	conv_pool_tests();
 	bn_act_tests();
+	bn_pool_tests();
 	conv_pw_tests();
 	conv_concurrent();
 	golden(fix ? fix : "tests/fixtures/ops_golden.stream");
