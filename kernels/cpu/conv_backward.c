@@ -114,8 +114,7 @@ static void backward_data(OpsScratch *sp, const ConvShape *s, const float *w,
 	if (dx_winograd(s)) {
 		ConvShape t = transposed_shape(s);
 		float *U = ops_scratch(sp, OPS_SLOT_WEIGHTS, wino_filter_floats(s->C, s->K));
-		float *wt = ops_scratch(sp, OPS_SLOT_WORK, (size_t)s->K * s->C * 9);
-		wino_filter_transform_flipped(s->K, s->C, w, wt, U);
+		wino_filter_transform_flipped(s->K, s->C, w, U);
 		conv2d_forward_winograd(sp, &t, dy, U, NULL, &none, dx);
 		return;
 	}

@@ -41,31 +41,120 @@ size_t wino_filter_floats(int K, int C)
 }
 
 // U[xi][k/8][c][k%8] = (G g G^T)[i][j], xi = 6i + j; rows k >= K are 0.
-// Vectorised over 16 input channels at a time; blocks of 8 output channels
-// shared among threads, each finished in a small buffer and copied to U as
-// whole runs of 16 x 8 floats (writing U element by element at stride 8
-// across 36 planes cost 20 ms for 512 x 512 filters).
-typedef struct { int K, C; const float *w; float *U; } FiltJob;
+// Filter (k, c) tap e is w[k*sk + c*sc + e] (flip: tap 8 - e, the filter
+// rotated by 180 degrees): the plain layout (K, C, 3, 3) or, for the data
+// gradient, the transposed one read in place.  Vectorised over 16 input
+// channels at a time; blocks of 8 output channels shared among threads,
+// each finished in a small buffer and copied to U as whole runs of 16 x 8
+// floats (writing U element by element at stride 8 across 36 planes cost
+// 20 ms for 512 x 512 filters).
+typedef struct {
+	int K, C, flip;
+	int stream;   // U larger than the cache: non-temporal stores (32-byte aligned runs)
+	size_t sk, sc;
+	const float *w;
+	float *U;
+} FiltJob;
+
+static const float Gw[6][3] = {
+	{ 1.0f / 4, 0, 0 },
+	{ -1.0f / 6, -1.0f / 6, -1.0f / 6 },
+	{ -1.0f / 6, 1.0f / 6, -1.0f / 6 },
+	{ 1.0f / 24, 1.0f / 12, 1.0f / 6 },
+	{ 1.0f / 24, -1.0f / 12, 1.0f / 6 },
+	{ 0, 0, 1 },
+};
+
+#ifdef __AVX512F__
+// Transposes the 8 x 8 block r[kk][c] in place: r[c][kk].
+static inline void tr8x8(__m256 r[8])
+{
+	__m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+	__m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+	__m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+	__m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+	__m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+	__m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+	__m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+	__m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+	r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
+	r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+	r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
+	r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+	r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+	r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+	r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+	r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+// Block kb of 8 output channels, channels c0 .. c0+L-1: the taps gathered
+// 16 channels at a time, the plain loop's products and sums in its order
+// (the same values), then per plane an 8 x 16 transposition into U's runs.
+static void filter_block(const FiltJob *f, size_t kb, int c0, int L)
+{
+	const size_t KC = (size_t)round_up(f->K, KB) * f->C;
+	const __mmask16 m = (__mmask16)(L >= 16 ? 0xFFFF : (1u << L) - 1);
+	const __m512i ix = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7,
+	        8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32((int)f->sc));
+	_Alignas(64) float tmp[36][KB][16];   // [xi][k % 8][channel]
+	for (int kk = 0; kk < KB; kk++) {
+		size_t k = kb * KB + kk;
+		if (k >= (size_t)f->K) {
+			for (int xi = 0; xi < 36; xi++)
+				_mm512_store_ps(tmp[xi][kk], _mm512_setzero_ps());
+			continue;
+		}
+		const float *base = f->w + k * f->sk + (size_t)c0 * f->sc;
+		__m512 g[9];
+		for (int e = 0; e < 9; e++)
+			g[e] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, ix,
+			                                base + (f->flip ? 8 - e : e), 4);
+		for (int i = 0; i < 6; i++) {
+			__m512 t[3];   // (G g)[i][jj]
+			for (int jj = 0; jj < 3; jj++)
+				t[jj] = _mm512_add_ps(_mm512_add_ps(
+				        _mm512_mul_ps(_mm512_set1_ps(Gw[i][0]), g[jj]),
+				        _mm512_mul_ps(_mm512_set1_ps(Gw[i][1]), g[3 + jj])),
+				        _mm512_mul_ps(_mm512_set1_ps(Gw[i][2]), g[6 + jj]));
+			for (int jx = 0; jx < 6; jx++)
+				_mm512_store_ps(tmp[i * 6 + jx][kk], _mm512_add_ps(_mm512_add_ps(
+				        _mm512_mul_ps(t[0], _mm512_set1_ps(Gw[jx][0])),
+				        _mm512_mul_ps(t[1], _mm512_set1_ps(Gw[jx][1]))),
+				        _mm512_mul_ps(t[2], _mm512_set1_ps(Gw[jx][2]))));
+		}
+	}
+	for (int xi = 0; xi < 36; xi++) {
+		float *out = f->U + xi * KC + (kb * f->C + c0) * KB;
+		for (int h = 0; h < 2 && 8 * h < L; h++) {
+			__m256 r[8];
+			for (int kk = 0; kk < KB; kk++)
+				r[kk] = _mm256_load_ps(tmp[xi][kk] + 8 * h);
+			tr8x8(r);
+			for (int c = 0; c < 8 && 8 * h + c < L; c++)
+				if (f->stream)
+					_mm256_stream_ps(out + (size_t)(8 * h + c) * KB, r[c]);
+				else
+					_mm256_storeu_ps(out + (size_t)(8 * h + c) * KB, r[c]);
+		}
+	}
+}
+#endif
 
 static void filter_slice(void *ctx, size_t kb0, size_t kb1, int thread)
 {
 	(void)thread;
 	typedef float f16 __attribute__((vector_size(64)));
-	static const float G[6][3] = {
-		{ 1.0f / 4, 0, 0 },
-		{ -1.0f / 6, -1.0f / 6, -1.0f / 6 },
-		{ -1.0f / 6, 1.0f / 6, -1.0f / 6 },
-		{ 1.0f / 24, 1.0f / 12, 1.0f / 6 },
-		{ 1.0f / 24, -1.0f / 12, 1.0f / 6 },
-		{ 0, 0, 1 },
-	};
 	FiltJob *f = ctx;
 	const int C = f->C;
 	const size_t KC = (size_t)round_up(f->K, KB) * C;
-	float tmp[36][16][KB];   // [xi][channel][k % 8] of one block
 	for (size_t kb = kb0; kb < kb1; kb++)
 		for (int c0 = 0; c0 < C; c0 += 16) {
 			int L = C - c0 < 16 ? C - c0 : 16;
+#ifdef __AVX512F__
+			filter_block(f, kb, c0, L);
+			continue;
+#endif
+			float tmp[36][16][KB];   // [xi][channel][k % 8] of one block
 			for (int kk = 0; kk < KB; kk++) {
 				size_t k = kb * KB + kk;
 				if (k >= (size_t)f->K) {
@@ -77,16 +166,17 @@ static void filter_slice(void *ctx, size_t kb0, size_t kb1, int thread)
 				float gt[9][16] = { { 0 } };   // g[e] for 16 channels
 				for (int l = 0; l < L; l++)
 					for (int e = 0; e < 9; e++)
-						gt[e][l] = f->w[(k * C + c0 + l) * 9 + e];
+						gt[e][l] = f->w[k * f->sk + (size_t)(c0 + l) * f->sc +
+						                (size_t)(f->flip ? 8 - e : e)];
 				f16 g[9];
 				for (int e = 0; e < 9; e++)
 					memcpy(&g[e], gt[e], sizeof(f16));
 				for (int i = 0; i < 6; i++) {
 					f16 t[3];   // (G g)[i][jj]
 					for (int jj = 0; jj < 3; jj++)
-						t[jj] = G[i][0] * g[jj] + G[i][1] * g[3 + jj] + G[i][2] * g[6 + jj];
+						t[jj] = Gw[i][0] * g[jj] + Gw[i][1] * g[3 + jj] + Gw[i][2] * g[6 + jj];
 					for (int jx = 0; jx < 6; jx++) {
-						f16 u = t[0] * G[jx][0] + t[1] * G[jx][1] + t[2] * G[jx][2];
+						f16 u = t[0] * Gw[jx][0] + t[1] * Gw[jx][1] + t[2] * Gw[jx][2];
 						float ub[16];
 						memcpy(ub, &u, sizeof ub);
 						for (int l = 0; l < 16; l++)
@@ -98,29 +188,36 @@ static void filter_slice(void *ctx, size_t kb0, size_t kb1, int thread)
 				memcpy(f->U + xi * KC + (kb * C + c0) * KB, tmp[xi],
 				       sizeof(float) * L * KB);
 		}
+	if (f->stream)
+		ops_stream_fence();
+}
+
+static void filter_transform(FiltJob *f)
+{
+	size_t nkb = (size_t)round_up(f->K, KB) / KB;
+	// ResNet34's layer4 filters, 37.7 MB transformed, are read from memory
+	// by the products whatever the stores; stored through the cache they
+	// were read in first (7.3 -> 4.6 ms on 2 threads).  Runs start at
+	// multiples of 8 floats of an aligned U where C is a multiple of 4.
+	f->stream = wino_filter_floats(f->K, f->C) * sizeof(float) > ((size_t)16 << 20) &&
+	            f->C % 4 == 0 && ((uintptr_t)f->U & 31) == 0;
+	parallel_for(nkb, ops_threads_for(nkb, 3200.0 * f->C), filter_slice, f);
 }
 
 void wino_filter_transform(int K, int C, const float *w, float *U)
 {
-	size_t nkb = (size_t)round_up(K, KB) / KB;
-	FiltJob f = { K, C, w, U };
-	parallel_for(nkb, ops_threads_for(nkb, 3200.0 * C), filter_slice, &f);
+	FiltJob f = { .K = K, .C = C, .sk = (size_t)C * 9, .sc = 9, .w = w, .U = U };
+	filter_transform(&f);
 }
 
-// The flipped filters read in place cost 2x the transform (16 channels
-// 9K floats apart); a transposed copy first, in wt (K*C*9 floats), reads
-// them in order.
-void wino_filter_transform_flipped(int K, int C, const float *w, float *wt,
-                                   float *U)
+// The data gradient's filters: output channel c, input channel k, tap e
+// = w[k][c][8 - e], read in place (a transposed copy first took longer
+// than the transform).
+void wino_filter_transform_flipped(int K, int C, const float *w, float *U)
 {
-	for (int k = 0; k < K; k++)
-		for (int c = 0; c < C; c++) {
-			const float *src = w + ((size_t)k * C + c) * 9;
-			float *dst = wt + ((size_t)c * K + k) * 9;
-			for (int e = 0; e < 9; e++)
-				dst[e] = src[8 - e];
-		}
-	wino_filter_transform(C, K, wt, U);
+	FiltJob f = { .K = C, .C = K, .flip = 1, .sk = 9, .sc = (size_t)C * 9,
+	              .w = w, .U = U };
+	filter_transform(&f);
 }
 
 // 16 tiles side by side: the transforms run on vectors across tiles.

@@ -140,10 +140,8 @@ void conv2d_forward_winograd(OpsScratch *sp, const ConvShape *s, const float *x,
                              float *y);
 // The transformed filters of the data gradient of a K x C layer with
 // filters w (K, C, 3, 3): dx = conv(dy, w rotated by 180 degrees with the
-// channel axes swapped), a C x K convolution; U: wino_filter_floats(C, K);
-// wt: K*C*9 floats of work space.
-void wino_filter_transform_flipped(int K, int C, const float *w, float *wt,
-                                   float *U);
+// channel axes swapped), a C x K convolution; U: wino_filter_floats(C, K).
+void wino_filter_transform_flipped(int K, int C, const float *w, float *U);
 // The input transform of tiles tb + g0 .. tb + g1 - 1 of a chunk of T
 // tiles (g0, g1 multiples of 16; tiles past T give zeros; tile t is image
 // t / (TH*TW), row block, column block of s's 4x4 output tiles) into
