@@ -56,7 +56,7 @@ typedef struct {
 	float *U;
 } FiltJob;
 
-static const float Gw[6][3] = {
+const float wino_G[6][3] = {
 	{ 1.0f / 4, 0, 0 },
 	{ -1.0f / 6, -1.0f / 6, -1.0f / 6 },
 	{ -1.0f / 6, 1.0f / 6, -1.0f / 6 },
@@ -113,14 +113,14 @@ static void filter_block(const FiltJob *f, size_t kb, int c0, int L)
 			__m512 t[3];   // (G g)[i][jj]
 			for (int jj = 0; jj < 3; jj++)
 				t[jj] = _mm512_add_ps(_mm512_add_ps(
-				        _mm512_mul_ps(_mm512_set1_ps(Gw[i][0]), g[jj]),
-				        _mm512_mul_ps(_mm512_set1_ps(Gw[i][1]), g[3 + jj])),
-				        _mm512_mul_ps(_mm512_set1_ps(Gw[i][2]), g[6 + jj]));
+				        _mm512_mul_ps(_mm512_set1_ps(wino_G[i][0]), g[jj]),
+				        _mm512_mul_ps(_mm512_set1_ps(wino_G[i][1]), g[3 + jj])),
+				        _mm512_mul_ps(_mm512_set1_ps(wino_G[i][2]), g[6 + jj]));
 			for (int jx = 0; jx < 6; jx++)
 				_mm512_store_ps(tmp[i * 6 + jx][kk], _mm512_add_ps(_mm512_add_ps(
-				        _mm512_mul_ps(t[0], _mm512_set1_ps(Gw[jx][0])),
-				        _mm512_mul_ps(t[1], _mm512_set1_ps(Gw[jx][1]))),
-				        _mm512_mul_ps(t[2], _mm512_set1_ps(Gw[jx][2]))));
+				        _mm512_mul_ps(t[0], _mm512_set1_ps(wino_G[jx][0])),
+				        _mm512_mul_ps(t[1], _mm512_set1_ps(wino_G[jx][1]))),
+				        _mm512_mul_ps(t[2], _mm512_set1_ps(wino_G[jx][2]))));
 		}
 	}
 	for (int xi = 0; xi < 36; xi++) {
@@ -174,9 +174,9 @@ static void filter_slice(void *ctx, size_t kb0, size_t kb1, int thread)
 				for (int i = 0; i < 6; i++) {
 					f16 t[3];   // (G g)[i][jj]
 					for (int jj = 0; jj < 3; jj++)
-						t[jj] = Gw[i][0] * g[jj] + Gw[i][1] * g[3 + jj] + Gw[i][2] * g[6 + jj];
+						t[jj] = wino_G[i][0] * g[jj] + wino_G[i][1] * g[3 + jj] + wino_G[i][2] * g[6 + jj];
 					for (int jx = 0; jx < 6; jx++) {
-						f16 u = t[0] * Gw[jx][0] + t[1] * Gw[jx][1] + t[2] * Gw[jx][2];
+						f16 u = t[0] * wino_G[jx][0] + t[1] * wino_G[jx][1] + t[2] * wino_G[jx][2];
 						float ub[16];
 						memcpy(ub, &u, sizeof ub);
 						for (int l = 0; l < 16; l++)

@@ -188,14 +188,7 @@ static void product_slice(void *ctx, size_t x0, size_t x1, int thread)
 static void filter_slice(void *ctx, size_t k0, size_t k1, int thread)
 {
 	(void)thread;
-	static const float G[6][3] = {
-		{ 1.0f / 4, 0, 0 },
-		{ -1.0f / 6, -1.0f / 6, -1.0f / 6 },
-		{ -1.0f / 6, 1.0f / 6, -1.0f / 6 },
-		{ 1.0f / 24, 1.0f / 12, 1.0f / 6 },
-		{ 1.0f / 24, -1.0f / 12, 1.0f / 6 },
-		{ 0, 0, 1 },
-	};
+	const float (*G)[3] = wino_G;
 	DwJob *j = ctx;
 	const int C = j->s->C;
 	const size_t KC = (size_t)j->s->K * C;

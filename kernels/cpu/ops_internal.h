@@ -134,6 +134,8 @@ int conv2d_winograd_applies(const ConvShape *s);
 // Transformed filters for a K x C layer: wino_filter_floats(K, C) floats,
 // filled by wino_filter_transform; conv2d_forward_winograd takes them.
 size_t wino_filter_floats(int K, int C);
+// F(4x4, 3x3)'s filter transform G (6x3): U = G g G^T
+extern const float wino_G[6][3];
 void wino_filter_transform(int K, int C, const float *w, float *U);
 void conv2d_forward_winograd(OpsScratch *sp, const ConvShape *s, const float *x,
                              const float *U, const float *b, const ConvEpi *epi,
