@@ -34,8 +34,11 @@ float *exec_backward(Exec *e, const float *dyl, int want_dx)
 	for (int k = 0; k < cnt; k++)
 		hold[k] = -1;
 	for (int i = first; i + 2 <= last; i++)
-		if (e->run[i].pool_fused)
+		if (e->run[i].pool_fused) {
 			hold[i + 2 - first] = i;
+			// the batch norm's and the activation's own gradients
+			hold[i - first] = hold[i + 1 - first] = PLAN_NO_GRAD;
+		}
 	BackwardPlan p;
 	plan_backward(m, N, first, last, want_dx, hold, &p);
 	const int *req = p.req;
@@ -70,7 +73,7 @@ float *exec_backward(Exec *e, const float *dyl, int want_dx)
 	}
 	for (int i = first; i <= last; i++) {
 		int k = i - first;
-		e->run[i].dy = req[k] ? e->garena + p.off[k] : NULL;
+		e->run[i].dy = req[k] && hold[k] != PLAN_NO_GRAD ? e->garena + p.off[k] : NULL;
 	}
 
 	const Node *nl = &m->nodes[last];

@@ -341,7 +341,7 @@ void plan_backward(const Model *m, int N, int first, int last, int want_dx,
 	for (int step = last + 1; step >= first; step--) {
 		for (int i = first; i <= last; i++) {
 			int k = i - first;
-			if (!req[k] || def[k] != step)
+			if (!req[k] || def[k] != step || (hold && hold[k] == PLAN_NO_GRAD))
 				continue;
 			size_t n = plan_numel(&m->nodes[i], N);
 			if (n > p->maxn)
@@ -353,7 +353,7 @@ void plan_backward(const Model *m, int N, int first, int last, int want_dx,
 	}
 	p->total = slots_layout(&sl);
 	for (int k = 0; k < cnt; k++)
-		if (req[k])
+		if (req[k] && !(hold && hold[k] == PLAN_NO_GRAD))
 			p->off[k] = sl.s[slot[k]].off;
 	free(sl.s);
 	free(slot);

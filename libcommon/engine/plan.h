@@ -70,7 +70,10 @@ typedef struct {
 
 // After a forward of [first, last] that kept its activations.
 // hold (NULL: none): hold[k] < first + k keeps node k's gradient alive
-// down to that node's step (a fused backward reads it there), else -1.
+// down to that node's step (a fused backward reads it there);
+// PLAN_NO_GRAD: node k's backward runs (req) but nothing writes or reads
+// its gradient, which gets no buffer (off[k] unused); else -1.
+enum { PLAN_NO_GRAD = -2 };
 void plan_backward(const Model *m, int N, int first, int last, int want_dx,
                    const int *hold, BackwardPlan *p);
 void plan_backward_free(BackwardPlan *p);
