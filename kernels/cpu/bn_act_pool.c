@@ -23,11 +23,6 @@
 #include <immintrin.h>
 #endif
 
-int batchnorm_act_maxpool2_applies(const PoolShape *s)
-{
-	return s->k == 2 && s->stride == 2 && s->pad == 0 && s->H >= 2 && s->W >= 2;
-}
-
 // act's value of v: relu_forward's, leaky_relu_forward's (slope), or v
 static float act_of(int act, float slope, float v)
 {
@@ -253,7 +248,7 @@ static void dx_row(const float *xp, const float *gp, const float *vp,
 }
 #endif
 
-// Per channel: batchnorm_backward_train_act's sums, over the argmax cells// Per channel: batchnorm_backward_train_act's sums, over the argmax cells
+// Per channel: batchnorm_backward_train_act's sums, over the argmax cells
 // only (the others add exact zeros there), in double; then per image dx as
 // it writes it where the gradient is zero, and at each argmax cell the
 // value with the pooled gradient: its operations, in its order.
@@ -265,17 +260,15 @@ static void bwd_slice(void *ctx, size_t c0, size_t c1, int thread)
 	const int C = s->C, HW = s->H * s->W, PQ = s->P * s->Q;
 	const double M = (double)s->N * HW;
 	const float sl = j->slope;
-	// even maps: every cell under exactly one window (the vector paths)
 #if defined(__AVX512F__) && defined(__AVX512DQ__)
+	// even maps: every cell under exactly one window (the vector paths)
 	const int even = s->H == 2 * s->P && s->W == 2 * s->Q;
-#else
-	const int even = 0;
 #endif
 	for (size_t c = c0; c < c1; c++) {
 		const double mean = j->smean_in[c], invstd = j->sinvstd_in[c];
 		double sdy = 0.0, sdyx = 0.0;
 #if defined(__AVX512F__) && defined(__AVX512DQ__)
-		if (even) {
+		if (even) {   // the vector form of the loop below
 			__m512d sv[2] = { _mm512_setzero_pd(), _mm512_setzero_pd() };
 			__m512d tv[2] = { sv[0], sv[1] };
 			for (int n = 0; n < s->N; n++) {
@@ -288,9 +281,9 @@ static void bwd_slice(void *ctx, size_t c0, size_t c1, int thread)
 			}
 			sdy = _mm512_reduce_add_pd(_mm512_add_pd(sv[0], sv[1]));
 			sdyx = _mm512_reduce_add_pd(_mm512_add_pd(tv[0], tv[1]));
-		}
+		} else
 #endif
-		for (int n = 0; n < s->N && !even; n++) {
+		for (int n = 0; n < s->N; n++) {
 			size_t pl = (size_t)n * C + c;
 			const float *xp = j->x + pl * HW, *gp = j->dy + pl * PQ, *vp = j->y_in + pl * PQ;
 			const int32_t *ap = j->argmax_in + pl * PQ;

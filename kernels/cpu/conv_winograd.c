@@ -50,7 +50,7 @@ size_t wino_filter_floats(int K, int C)
 // 20 ms for 512 x 512 filters).
 typedef struct {
 	int K, C, flip;
-	int stream;   // U larger than the cache: non-temporal stores (32-byte aligned runs)
+	int stream;   // U larger than the cache: non-temporal stores
 	size_t sk, sc;
 	const float *w;
 	float *U;
@@ -197,10 +197,10 @@ static void filter_transform(FiltJob *f)
 	size_t nkb = (size_t)round_up(f->K, KB) / KB;
 	// ResNet34's layer4 filters, 37.7 MB transformed, are read from memory
 	// by the products whatever the stores; stored through the cache they
-	// were read in first (7.3 -> 4.6 ms on 2 threads).  Runs start at
-	// multiples of 8 floats of an aligned U where C is a multiple of 4.
+	// were read in first (6.8 -> 6.3 ms on 2 threads).  Every run starts
+	// at a multiple of 8 floats (KB) of U.
 	f->stream = wino_filter_floats(f->K, f->C) * sizeof(float) > ((size_t)16 << 20) &&
-	            f->C % 4 == 0 && ((uintptr_t)f->U & 31) == 0;
+	            ((uintptr_t)f->U & 31) == 0;
 	parallel_for(nkb, ops_threads_for(nkb, 3200.0 * f->C), filter_slice, f);
 }
 
@@ -229,18 +229,6 @@ typedef float v16 __attribute__((vector_size(64)));
 typedef float v16u __attribute__((vector_size(64), aligned(4), may_alias));
 #define vld(p) (*(const v16u *)(p))
 #define vst(p, v) (*(v16u *)(p) = (v))
-// The plain layout's stores (the filter gradient's, V read back much later
-// by the products): non-temporal.  A transform writes 36 rows of every
-// channel, each a whole 64-byte line; ordinary stores first read each line
-// in, and these many streams ran at a third of the memory's speed
-// (ResNet34's layer3 at batch 16: 5.3 ms for the transforms, 1.5 ms with
-// these).  p is 64-byte aligned: rows of Tr (a multiple of 16) floats from
-// an aligned scratch.  The writing thread orders them with ops_stream_fence.
-#ifdef __AVX512F__
-#define VST_STREAM(p, v) _mm512_stream_ps((p), (__m512)(v))
-#else
-#define VST_STREAM(p, v) vst(p, v)
-#endif
 
 // B^T (6x6) applied to d0..d5, giving o0..o5
 #define BT6(d0, d1, d2, d3, d4, d5, o0, o1, o2, o3, o4, o5) do {      \
@@ -445,21 +433,16 @@ transform:;
 			v16 o0, o1, o2, o3, o4, o5;
 			BT6(t[a * 6 + 0], t[a * 6 + 1], t[a * 6 + 2], t[a * 6 + 3],
 			    t[a * 6 + 4], t[a * 6 + 5], o0, o1, o2, o3, o4, o5);
-			if (plain) {
-				VST_STREAM(vc + (size_t)(a * 6 + 0) * CT, o0);
-				VST_STREAM(vc + (size_t)(a * 6 + 1) * CT, o1);
-				VST_STREAM(vc + (size_t)(a * 6 + 2) * CT, o2);
-				VST_STREAM(vc + (size_t)(a * 6 + 3) * CT, o3);
-				VST_STREAM(vc + (size_t)(a * 6 + 4) * CT, o4);
-				VST_STREAM(vc + (size_t)(a * 6 + 5) * CT, o5);
-				continue;
-			}
-			vst(vc + (size_t)(a * 6 + 0) * CT, o0);
-			vst(vc + (size_t)(a * 6 + 1) * CT, o1);
-			vst(vc + (size_t)(a * 6 + 2) * CT, o2);
-			vst(vc + (size_t)(a * 6 + 3) * CT, o3);
-			vst(vc + (size_t)(a * 6 + 4) * CT, o4);
-			vst(vc + (size_t)(a * 6 + 5) * CT, o5);
+			// plain: rows of Tr (a multiple of 16) floats of an aligned
+			// scratch, read back much later (VST_STREAM)
+#define VST_V(p, v) do { if (plain) VST_STREAM(p, v); else vst(p, v); } while (0)
+			VST_V(vc + (size_t)(a * 6 + 0) * CT, o0);
+			VST_V(vc + (size_t)(a * 6 + 1) * CT, o1);
+			VST_V(vc + (size_t)(a * 6 + 2) * CT, o2);
+			VST_V(vc + (size_t)(a * 6 + 3) * CT, o3);
+			VST_V(vc + (size_t)(a * 6 + 4) * CT, o4);
+			VST_V(vc + (size_t)(a * 6 + 5) * CT, o5);
+#undef VST_V
 		}
 	}
 }
@@ -703,7 +686,6 @@ void wino_input_transform_plain(const ConvShape *s, const float *x, size_t tb,
 	const int TH = (s->P + 3) / 4, TW = (s->Q + 3) / 4;
 	for (int g = g0; g < g1; g += VL)
 		input_group(s, x, TH, TW, tb, T, g, V, Tr, 1);
-	ops_stream_fence();
 }
 
 void ops_stream_fence(void)

@@ -28,14 +28,6 @@ typedef float v16 __attribute__((vector_size(64)));
 typedef float v16u __attribute__((vector_size(64), aligned(4), may_alias));
 #define vld(p) (*(const v16u *)(p))
 #define vst(p, v) (*(v16u *)(p) = (v))
-// D is written as V is (conv_winograd.c's VST_STREAM): non-temporal, whole
-// aligned lines (rows of Tr floats, a multiple of 16, from an aligned
-// scratch; g a multiple of 16)
-#ifdef __AVX512F__
-#define VST_STREAM(p, v) _mm512_stream_ps((p), (__m512)(v))
-#else
-#define VST_STREAM(p, v) vst(p, v)
-#endif
 
 // A (6x4) applied to d0..d3: the output transform's adjoint
 #define A6(d0, d1, d2, d3, o0, o1, o2, o3, o4, o5) do {                 \
@@ -147,6 +139,7 @@ transform:;
 			   vld(d + (2 * 4 + b) * VL), vld(d + (3 * 4 + b) * VL),
 			   t[0 * 4 + b], t[1 * 4 + b], t[2 * 4 + b], t[3 * 4 + b],
 			   t[4 * 4 + b], t[5 * 4 + b]);
+		// as V (VST_STREAM): rows of Tr floats of an aligned scratch
 		float *out = j->D + (size_t)k * j->Tr + g;
 		for (int i = 0; i < 6; i++) {
 			v16 o0, o1, o2, o3, o4, o5;

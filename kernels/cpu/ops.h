@@ -213,11 +213,10 @@ void maxpool2d_backward(const PoolShape *s, const int32_t *argmax,
 void maxpool2d_backward_ref(const PoolShape *s, const int32_t *argmax,
                             const float *dy, float *dx);
 // A training batch norm, then act (CONV_ACT_*, as batchnorm_forward_train_act)
-// and a 2x2 stride-2 unpadded max pool (batchnorm_act_maxpool2_applies):
-// the values, argmax and statistics of batchnorm_forward_train_act then
+// and a 2x2 stride-2 unpadded max pool (s: k 2, stride 2, pad 0): the
+// values, argmax and statistics of batchnorm_forward_train_act then
 // maxpool2d_forward, bit for bit, without the activation's full-size maps.
 // x: (N, C, H, W); y, argmax: (N, C, P, Q); gamma .. save_invstd: (C)
-int batchnorm_act_maxpool2_applies(const PoolShape *s);
 void batchnorm_act_maxpool2_forward_train(const PoolShape *s, const float *x,
         const float *gamma, const float *beta, float *running_mean,
         float *running_var, float momentum, float eps, float *save_mean,

@@ -384,33 +384,32 @@ static void max_fast(void *ctx, size_t pl0, size_t pl1, int t)
 	}
 }
 
-void maxpool2d_forward(const PoolShape *s, const float *x, float *y,
-                       int32_t *argmax)
+// with argmax: max_fast where its vector loop takes every interior
+// column (stride <= 2), else max_f
+static ParallelFn max_kernel(const PoolShape *s, const int32_t *argmax)
 {
-	PoolJob j = { .s = s, .x = x, .y = y, .argmax = argmax };
-	size_t planes = (size_t)s->N * s->C;
-	// with argmax: max_fast where its vector loop takes every interior
-	// column (stride <= 2), else max_f
 #ifdef __AVX512F__
 	int fast = !argmax || s->stride <= 2;
 #else
 	int fast = !argmax;
 #endif
+	return fast ? max_fast : max_f;
+}
+
+void maxpool2d_forward(const PoolShape *s, const float *x, float *y,
+                       int32_t *argmax)
+{
+	PoolJob j = { .s = s, .x = x, .y = y, .argmax = argmax };
+	size_t planes = (size_t)s->N * s->C;
 	parallel_for(planes, plane_threads(planes, (size_t)s->P * s->Q * s->k * s->k),
-	             fast ? max_fast : max_f, &j);
+	             max_kernel(s, argmax), &j);
 }
 
 void maxpool2d_forward_plane(const PoolShape *s, const float *xp, float *yp,
                              int32_t *ap)
 {
 	PoolJob j = { .s = s, .x = xp, .y = yp, .argmax = ap };
-	// maxpool2d_forward's choice, for one plane
-#ifdef __AVX512F__
-	int fast = !ap || s->stride <= 2;
-#else
-	int fast = !ap;
-#endif
-	(fast ? max_fast : max_f)(&j, 0, 1, 0);
+	max_kernel(s, ap)(&j, 0, 1, 0);
 }
 
 static void max_b(void *ctx, size_t pl0, size_t pl1, int t)
