@@ -391,6 +391,7 @@ static ParallelFn max_kernel(const PoolShape *s, const int32_t *argmax)
 #ifdef __AVX512F__
 	int fast = !argmax || s->stride <= 2;
 #else
+	(void)s;
 	int fast = !argmax;
 #endif
 	return fast ? max_fast : max_f;
