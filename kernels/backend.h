@@ -34,6 +34,9 @@ typedef struct Backend {
 	void (*copy)(void *dst, const void *src, size_t bytes);   // device to device
 	void (*zero)(void *p, size_t bytes);
 	void (*set_threads)(int n);       // host threads the backend may use
+	// bfloat16 products with f32 sums for the convolutions it can (the
+	// CPU's: the Winograd layers, ops.h ops_set_bf16); NULL: none
+	void (*set_bf16)(int on);
 
 	// ---- convolution ----
 	ConvCache *(*conv_cache_new)(void);

@@ -57,6 +57,8 @@ BS       ?= 64
 LR       ?= 1e-2
 LRS      ?= 1e-4,1e-3,1e-2
 SEED     ?= 0
+# the image fits' convolutions: f32, or bf16 products (train(1) --precision)
+PRECISION ?= f32
 SEED1    := $(shell echo $$(( $(SEED) + 1 )))
 # OUT= was this variable's name; it still works on the command line
 WORK     ?= $(if $(filter command line,$(origin OUT)),$(OUT),lesson1.out)
@@ -85,6 +87,7 @@ WEIGHTS_URL    ?= https://download.pytorch.org/models/$(TORCHVISION.$(ARCH))
 WEIGHTS_SHA256 ?= $(lastword $(subst -, ,$(basename $(TORCHVISION.$(ARCH)))))
 
 FIT      = -b $(BS) --seed $(SEED) -j $(JOBS)
+PREC     = $(if $(filter-out f32,$(PRECISION)),--precision $(PRECISION))
 
 # Shards: with SHARDS=n the stages that map records one by one (imgprep,
 # precompute, tta) run as n programs over shards 1/n .. n/n, side by side
@@ -153,8 +156,8 @@ opts.test.scaled    = TESTDIR=$(TESTDIR) SCALE=$(SCALE)
 opts.model          = ARCH=$(ARCH) WEIGHTS=$(WEIGHTS) CFG=$(CFG) SEED=$(SEED)
 opts.lr             = BS=$(BS) SEED=$(SEED)
 opts.head           = LR=$(LR) BS=$(BS) SEED=$(SEED)
-opts.frozen         = LR=$(LR) BS=$(BS) SEED=$(SEED)
-opts.unfrozen       = LRS=$(LRS) BS=$(BS) SEED=$(SEED)
+opts.frozen         = LR=$(LR) BS=$(BS) SEED=$(SEED) PRECISION=$(PRECISION)
+opts.unfrozen       = LRS=$(LRS) BS=$(BS) SEED=$(SEED) PRECISION=$(PRECISION)
 opts.tta            = SEED=$(SEED)
 define opts_rule
 $(WORK)/.$(1).opts: $$(if $$(call same,$$(opts.$(1)),$$(file <$(WORK)/.$(1).opts)),,FORCE) | $(WORK)
@@ -240,7 +243,7 @@ $(WORK)/frozen.model: $(WORK)/head.model $(WORK)/train.scaled $(WORK)/valid.imag
 	$(call fit_begin,frozen)
 	$(AUGMENT) -s $(SZ) --epochs 3 --seed $(SEED) -j $(JOBS) $(WORK)/train.scaled | \
 	$(TRAIN) $(call fit_from,frozen,$<) -o $@ --valid $(WORK)/valid.images --lr $(LR) \
-	  --cycles 3 --cycle-len 1 $(FIT) --log $(WORK)/frozen.log - | \
+	  --cycles 3 --cycle-len 1 $(FIT) $(PREC) --log $(WORK)/frozen.log - | \
 	$(call fit_table,frozen)
 
 # 1 + 2 + 4 = 7 epochs
@@ -249,7 +252,7 @@ $(WORK)/unfrozen.model: $(WORK)/frozen.model $(WORK)/train.scaled $(WORK)/valid.
 	$(call fit_begin,unfrozen)
 	$(AUGMENT) -s $(SZ) --epochs 7 --seed $(SEED1) -j $(JOBS) $(WORK)/train.scaled | \
 	$(TRAIN) $(call fit_from,unfrozen,$<) -o $@ --valid $(WORK)/valid.images --unfreeze --lr $(LRS) \
-	  --cycles 3 --cycle-len 1 --cycle-mult 2 $(FIT) --log $(WORK)/unfrozen.log - | \
+	  --cycles 3 --cycle-len 1 --cycle-mult 2 $(FIT) $(PREC) --log $(WORK)/unfrozen.log - | \
 	$(call fit_table,unfrozen)
 
 $(call parts,valid.pred): $(WORK)/unfrozen.model $(WORK)/valid.images

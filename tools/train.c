@@ -17,7 +17,7 @@
 #define USAGE "train -m MODEL -o OUT [--valid STREAM] [--lr LR | --lr LR0,LR1,LR2] " \
               "[--cycles N] [--cycle-len L] [--cycle-mult M] [--unfreeze | --freeze-to G] " \
               "[-b 64] [--bn-batch B] [--momentum 0.9] [--wd 0] [--seed N] [--save-cycles PREFIX] " \
-              "[--log FILE] [--resume CKPT] [-j threads] [STREAM]"
+              "[--log FILE] [--resume CKPT] [--precision f32] [-j threads] [STREAM]"
 
 // "1e-2" or "1e-4,1e-3,1e-2"; returns how many.
 static int parse_lrs(const char *arg, double *lr)
@@ -43,9 +43,9 @@ int main(int argc, char **argv)
 	FitSpec spec = { .n_cycle = 1, .cycle_mult = 1, .momentum = 0.9f, .bs = 64,
 	                 .seed = 1, .lines = stdout };
 	long threads = num_cores(), freeze_to = -1;
-	int unfreeze = 0, bn_batch = 0, progress = 0;
+	int unfreeze = 0, bn_batch = 0, progress = 0, bf16 = 0;
 	enum { O_VALID = 256, O_LR, O_CYCLES, O_CLEN, O_CMULT, O_UNFREEZE, O_FREEZE,
-	       O_MOM, O_WD, O_SEED, O_SAVE, O_LOG, O_RESUME, O_PROGRESS, O_BNB };
+	       O_MOM, O_WD, O_SEED, O_SAVE, O_LOG, O_RESUME, O_PROGRESS, O_BNB, O_PREC };
 	static const struct option longopts[] = {
 		{ "model", required_argument, 0, 'm' }, { "output", required_argument, 0, 'o' },
 		{ "valid", required_argument, 0, O_VALID }, { "lr", required_argument, 0, O_LR },
@@ -62,6 +62,7 @@ int main(int argc, char **argv)
 		{ "log", required_argument, 0, O_LOG }, { "resume", required_argument, 0, O_RESUME },
 		{ "threads", required_argument, 0, 'j' },
 		{ "progress", no_argument, 0, O_PROGRESS },
+		{ "precision", required_argument, 0, O_PREC },
 		{ 0, 0, 0, 0 },
 	};
 	int c;
@@ -86,6 +87,11 @@ int main(int argc, char **argv)
 		case O_RESUME: resume = optarg; break;
 		case 'j': threads = parse_long("-j", optarg, 1, 256); break;
 		case O_PROGRESS: progress = 1; break;
+		case O_PREC:
+			if (strcmp(optarg, "f32") && strcmp(optarg, "bf16"))
+				die_usage("--precision: f32 or bf16, not '%s'", optarg);
+			bf16 = !strcmp(optarg, "bf16");
+			break;
 		default: die_usage(NULL);
 		}
 	}
@@ -119,6 +125,10 @@ int main(int argc, char **argv)
 	}
 	const Backend *be = device_pick(NULL);
 	be->set_threads((int)threads);
+	if (bf16 && !be->set_bf16)
+		die("--precision bf16: the %s backend has no bf16 products", be->name);
+	if (bf16)
+		be->set_bf16(1);
 	Model m;
 	FitState st;
 	memset(&st, 0, sizeof st);

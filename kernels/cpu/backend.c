@@ -38,6 +38,7 @@ static const Backend CPU = {
 	.copy = cpu_copy,
 	.zero = cpu_zero,
 	.set_threads = ops_set_threads,
+	.set_bf16 = ops_set_bf16,
 	.conv_cache_new = conv_cache_new,
 	.conv_cache_free = conv_cache_free,
 	.conv_cache_invalidate = conv_cache_invalidate,

@@ -66,26 +66,6 @@ const float wino_G[6][3] = {
 };
 
 #ifdef __AVX512F__
-// Transposes the 8 x 8 block r[kk][c] in place: r[c][kk].
-static inline void tr8x8(__m256 r[8])
-{
-	__m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-	__m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-	__m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-	__m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-	__m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-	__m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-	__m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-	__m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-	r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
-	r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
-	r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
-	r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
-	r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
-	r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
-	r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
-	r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
-}
 
 // Block kb of 8 output channels, channels c0 .. c0+L-1: the taps gathered
 // 16 channels at a time, the plain loop's products and sums in its order
@@ -129,7 +109,7 @@ static void filter_block(const FiltJob *f, size_t kb, int c0, int L)
 			__m256 r[8];
 			for (int kk = 0; kk < KB; kk++)
 				r[kk] = _mm256_load_ps(tmp[xi][kk] + 8 * h);
-			tr8x8(r);
+			ops_tr8x8(r);
 			for (int c = 0; c < 8 && 8 * h + c < L; c++)
 				if (f->stream)
 					_mm256_stream_ps(out + (size_t)(8 * h + c) * KB, r[c]);
@@ -286,6 +266,7 @@ typedef int32_t v16i __attribute__((vector_size(64)));
 typedef struct {
 	const ConvShape *s;
 	const float *x, *b, *U;
+	const uint16_t *Ub;   // U as bf16 pairs (ops_bf16), or NULL
 	float *y;
 	OpsScratch *scratch;
 	const ConvEpi *epi;
@@ -305,14 +286,22 @@ static inline void tile_pos(int TH, int TW, size_t t, int *n, int *oh, int *ow)
 
 // The input transform of tiles tb + g .. tb + g + 15 (those past T are
 // zeros): V[xi][c][t] = (B^T d B)[xi] for every channel, into V with row
-// length Tr, 36 planes of C * Tr floats; blocked (the product kernel's
-// (Tr/32, C, 32) per plane) or plain ((C, Tr) per plane, rows of tiles).
+// length Tr, 36 planes of C * Tr values, in one of four layouts:
+enum {
+	V_BLOCKED,        // f32, the product kernel's (Tr/32, C, 32) per plane
+	V_PLAIN,          // f32, (C, Tr) per plane: rows of tiles
+	V_BLOCKED_BF16,   // bf16 pairs of channels, (Tr/32, C2, 32, 2) per plane
+	V_PLAIN_BF16,     // bf16, (C, Tr) per plane
+};
 static void input_group(const ConvShape *s, const float *x, int TH, int TW,
-                        size_t tb, int T, int g, float *V, int Tr, int plain)
+                        size_t tb, int T, int g, float *V, int Tr, int layout)
 {
 	const int C = s->C, H = s->H, W = s->W;
 	const size_t CT = (size_t)C * Tr;
+	const int plain = layout == V_PLAIN;
 	float d[36 * VL];   // gathered 6x6 inputs of 16 tiles: [r*6+i][tile]
+	float ob[36 * VL];  // bf16 layouts: the 36 planes of a channel, and
+	float ev[36 * VL];  // the even channel of a pair
 	int n[VL], ih0[VL], iw0[VL], inside[VL];
 	for (int l = 0; l < VL; l++) {
 		if (g + l < T) {
@@ -427,8 +416,10 @@ transform:;
 			    vld(d + (4 * 6 + i) * VL), vld(d + (5 * 6 + i) * VL),
 			    t[0 * 6 + i], t[1 * 6 + i], t[2 * 6 + i], t[3 * 6 + i],
 			    t[4 * 6 + i], t[5 * 6 + i]);
-		float *vc = plain ? V + (size_t)c * Tr + g
+		const int bf = layout >= V_BLOCKED_BF16;
+		float *vc = bf ? ob : plain ? V + (size_t)c * Tr + g
 		                  : V + ((size_t)(g / TB) * C + c) * TB + g % TB;
+		const size_t ps = bf ? VL : CT;   // plane stride
 		for (int a = 0; a < 6; a++) {   // rows: B^T over i for each a
 			v16 o0, o1, o2, o3, o4, o5;
 			BT6(t[a * 6 + 0], t[a * 6 + 1], t[a * 6 + 2], t[a * 6 + 3],
@@ -436,13 +427,32 @@ transform:;
 			// plain: rows of Tr (a multiple of 16) floats of an aligned
 			// scratch, read back much later (VST_STREAM)
 #define VST_V(p, v) do { if (plain) VST_STREAM(p, v); else vst(p, v); } while (0)
-			VST_V(vc + (size_t)(a * 6 + 0) * CT, o0);
-			VST_V(vc + (size_t)(a * 6 + 1) * CT, o1);
-			VST_V(vc + (size_t)(a * 6 + 2) * CT, o2);
-			VST_V(vc + (size_t)(a * 6 + 3) * CT, o3);
-			VST_V(vc + (size_t)(a * 6 + 4) * CT, o4);
-			VST_V(vc + (size_t)(a * 6 + 5) * CT, o5);
+			VST_V(vc + (a * 6 + 0) * ps, o0);
+			VST_V(vc + (a * 6 + 1) * ps, o1);
+			VST_V(vc + (a * 6 + 2) * ps, o2);
+			VST_V(vc + (a * 6 + 3) * ps, o3);
+			VST_V(vc + (a * 6 + 4) * ps, o4);
+			VST_V(vc + (a * 6 + 5) * ps, o5);
 #undef VST_V
+		}
+		if (layout == V_PLAIN_BF16) {
+			uint16_t *vb = (uint16_t *)V + (size_t)c * Tr + g;
+			for (int xi = 0; xi < 36; xi++)
+				ops_f32_to_bf16(ob + xi * VL, VL, vb + xi * CT);
+		} else if (layout == V_BLOCKED_BF16) {
+			if (c % 2 == 0 && c + 1 < C) {   // the pair's even channel: wait
+				memcpy(ev, ob, sizeof ev);
+				continue;
+			}
+			const int C2 = (C + 1) / 2;
+			const float *lo = c % 2 ? ev : ob;   // channel 2 c2, then 2 c2 + 1
+			if (c % 2 == 0)                      // odd C: a zero partner
+				memset(ev, 0, sizeof ev);
+			const float *hi = c % 2 ? ob : ev;
+			uint16_t *vb = (uint16_t *)V + (((size_t)(g / TB) * C2 + c / 2) * TB + g % TB) * 2;
+			const size_t pb = (size_t)C2 * 2 * Tr;   // plane stride, bf16s
+			for (int xi = 0; xi < 36; xi++)
+				wino_pair_bf16(lo + xi * VL, hi + xi * VL, vb + xi * pb);
 		}
 	}
 }
@@ -556,8 +566,19 @@ static void wino_slice(void *ctx, size_t c0, size_t c1, int thread)
 		const int Tr = round_up(T, TB);   // V, M row length
 		const size_t CT = (size_t)C * Tr, KT = (size_t)K8 * Tr;
 		for (int g = 0; g < Tr; g += VL)
-			input_group(s, j->x, j->TH, j->TW, tb, T, g, V, Tr, 0);
-		for (int xi = 0; xi < 36; xi++) {
+			input_group(s, j->x, j->TH, j->TW, tb, T, g, V, Tr,
+			            j->Ub ? V_BLOCKED_BF16 : V_BLOCKED);
+		for (int xi = 0; j->Ub && xi < 36; xi++) {
+			const int C2 = (C + 1) / 2;
+			const uint16_t *Ux = j->Ub + (size_t)xi * K8 * C2 * 2;
+			const uint16_t *Vb = (const uint16_t *)V + (size_t)xi * C2 * 2 * Tr;
+			for (int t0 = 0; t0 < Tr; t0 += TB)
+				for (int k0 = 0; k0 < K8; k0 += KB)
+					ops_gemm_8x32_bf16(C2, Ux + (size_t)k0 * C2 * 2,
+					                   Vb + (size_t)(t0 / TB) * C2 * TB * 2, TB * 2,
+					                   M + (size_t)xi * KT + (size_t)k0 * Tr + t0, Tr, 0);
+		}
+		for (int xi = 0; !j->Ub && xi < 36; xi++) {
 			const float *Ux = j->U + (size_t)xi * K8 * C;
 			for (int t0 = 0; t0 < Tr; t0 += TB) {
 				const float *Vx = V + (size_t)xi * CT + (size_t)t0 * C;
@@ -681,11 +702,11 @@ static void wino_slice(void *ctx, size_t c0, size_t c1, int thread)
 }
 
 void wino_input_transform_plain(const ConvShape *s, const float *x, size_t tb,
-                                int T, int g0, int g1, float *V, int Tr)
+                                int T, int g0, int g1, float *V, int Tr, int bf16)
 {
 	const int TH = (s->P + 3) / 4, TW = (s->Q + 3) / 4;
 	for (int g = g0; g < g1; g += VL)
-		input_group(s, x, TH, TW, tb, T, g, V, Tr, 1);
+		input_group(s, x, TH, TW, tb, T, g, V, Tr, bf16 ? V_PLAIN_BF16 : V_PLAIN);
 }
 
 void ops_stream_fence(void)
@@ -723,5 +744,11 @@ void conv2d_forward_winograd(OpsScratch *sp, const ConvShape *s, const float *x,
 	j.chunk = (size_t)round_up((int)target, TB);
 	size_t nchunks = (j.ntiles + j.chunk - 1) / j.chunk;
 	j.scratch = sp;
+	if (ops_bf16()) {
+		uint16_t *Ub = (uint16_t *)ops_scratch(sp, OPS_SLOT_BF16,
+		                                       wino_filter_bf16_halfs(s->K, s->C) / 2);
+		wino_filter_to_bf16(s->K, s->C, U, Ub);
+		j.Ub = Ub;
+	}
 	ops_parallel_dynamic(nchunks, ops_threads(), wino_slice, &j);
 }

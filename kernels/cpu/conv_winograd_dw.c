@@ -47,12 +47,10 @@ typedef struct {
 	float *V, *D, *dU, *dw;
 	size_t tb;          // the chunk's first tile
 	int T, Tr, TH, TW;  // tiles in the chunk, row length (multiple of 16)
+	int bf16;           // V and D as bf16 (ops_bf16), rows of a multiple of 32
+	uint16_t *pack;     // bf16: per thread, a plane's D and V repacked, or NULL;
+	                    // one chunk: every plane's (f32 or bf16)
 } DwJob;
-
-static int round16(int v)
-{
-	return (v + VL - 1) / VL * VL;
-}
 
 // D[xi][k][t - tb] = (A dY A^T)[xi] of tiles tb + g .. tb + g + 15
 static void dy_group(const DwJob *j, int g)
@@ -139,18 +137,28 @@ transform:;
 			   vld(d + (2 * 4 + b) * VL), vld(d + (3 * 4 + b) * VL),
 			   t[0 * 4 + b], t[1 * 4 + b], t[2 * 4 + b], t[3 * 4 + b],
 			   t[4 * 4 + b], t[5 * 4 + b]);
-		// as V (VST_STREAM): rows of Tr floats of an aligned scratch
-		float *out = j->D + (size_t)k * j->Tr + g;
+		// as V (VST_STREAM): rows of Tr floats of an aligned scratch;
+		// bf16: through ob, 16 bf16s at a time
+		float ob[36 * VL];
+		float *out = j->bf16 ? ob : j->D + (size_t)k * j->Tr + g;
+		const size_t ps = j->bf16 ? VL : KT;
 		for (int i = 0; i < 6; i++) {
 			v16 o0, o1, o2, o3, o4, o5;
 			A6(t[i * 4 + 0], t[i * 4 + 1], t[i * 4 + 2], t[i * 4 + 3],
 			   o0, o1, o2, o3, o4, o5);
-			VST_STREAM(out + (size_t)(i * 6 + 0) * KT, o0);
-			VST_STREAM(out + (size_t)(i * 6 + 1) * KT, o1);
-			VST_STREAM(out + (size_t)(i * 6 + 2) * KT, o2);
-			VST_STREAM(out + (size_t)(i * 6 + 3) * KT, o3);
-			VST_STREAM(out + (size_t)(i * 6 + 4) * KT, o4);
-			VST_STREAM(out + (size_t)(i * 6 + 5) * KT, o5);
+#define VST_D(p, v) do { if (j->bf16) vst(p, v); else VST_STREAM(p, v); } while (0)
+			VST_D(out + (i * 6 + 0) * ps, o0);
+			VST_D(out + (i * 6 + 1) * ps, o1);
+			VST_D(out + (i * 6 + 2) * ps, o2);
+			VST_D(out + (i * 6 + 3) * ps, o3);
+			VST_D(out + (i * 6 + 4) * ps, o4);
+			VST_D(out + (i * 6 + 5) * ps, o5);
+#undef VST_D
+		}
+		if (j->bf16) {
+			uint16_t *db = (uint16_t *)j->D + (size_t)k * j->Tr + g;
+			for (int xi = 0; xi < 36; xi++)
+				ops_f32_to_bf16(ob + xi * VL, VL, db + xi * KT);
 		}
 	}
 }
@@ -160,7 +168,7 @@ static void transform_slice(void *ctx, size_t g0, size_t g1, int thread)
 	(void)thread;
 	DwJob *j = ctx;
 	wino_input_transform_plain(j->s, j->x, j->tb, j->T, (int)g0 * VL,
-	                           (int)g1 * VL, j->V, j->Tr);
+	                           (int)g1 * VL, j->V, j->Tr, j->bf16);
 	for (size_t g = g0; g < g1; g++)
 		dy_group(j, (int)g * VL);
 	ops_stream_fence();
@@ -168,56 +176,174 @@ static void transform_slice(void *ctx, size_t g0, size_t g1, int thread)
 
 static void product_slice(void *ctx, size_t x0, size_t x1, int thread)
 {
-	(void)thread;
 	DwJob *j = ctx;
 	const int K = j->s->K, C = j->s->C, Tr = j->Tr;
+	if (j->bf16) {
+		// each plane's D and V repacked (8 and 32 rows a block) for the
+		// 8 x 32 kernel; shapes it does not fit by the dot kernel
+		const uint16_t *D = (const uint16_t *)j->D, *V = (const uint16_t *)j->V;
+		uint16_t *pu = j->pack ? j->pack + (size_t)thread * (K + C) * Tr : NULL;
+		uint16_t *pv = pu ? pu + (size_t)K * Tr : NULL;
+		for (size_t xi = x0; xi < x1; xi++) {
+			const uint16_t *Dx = D + xi * K * Tr, *Vx = V + xi * C * Tr;
+			float *dUx = j->dU + xi * K * C;
+			if (!pu) {
+				ops_gemm_nt_bf16(K, C, Tr, Dx, Tr, Vx, Tr, dUx, C);
+				continue;
+			}
+			ops_pack_pairs(Dx, K, Tr, 8, pu);
+			ops_pack_pairs(Vx, C, Tr, 32, pv);
+			for (int k0 = 0; k0 < K; k0 += 8)
+				for (int c0 = 0; c0 < C; c0 += 32)
+					ops_gemm_8x32_bf16(Tr / 2, pu + (size_t)k0 * Tr,
+					                   pv + (size_t)c0 * Tr, 64,
+					                   dUx + (size_t)k0 * C + c0, C, 1);
+		}
+		return;
+	}
 	for (size_t xi = x0; xi < x1; xi++)
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, K, C, Tr, 1.0f,
 		            j->D + xi * K * Tr, Tr, j->V + xi * C * Tr, Tr, 1.0f,
 		            j->dU + xi * K * C, C);
 }
 
+// out[l*9 + e] += (G^T dU[.][l] G)[e] for l < L <= 16: the 36 planes of
+// L channels at plane stride xs, u[xi*xs + l]
+static void du_to_dw(const float *u, size_t xs, int L, float *out)
+{
+	const float (*G)[3] = wino_G;
+	float ub[36][VL] = { { 0 } }, ob[9][VL];
+	for (int xi = 0; xi < 36; xi++)
+		memcpy(ub[xi], u + xi * xs, sizeof(float) * L);
+	v16 t[6][3];   // (dU G)[i][e]
+	for (int i = 0; i < 6; i++)
+		for (int e = 0; e < 3; e++) {
+			v16 a = vld(ub[i * 6]) * G[0][e];
+			for (int jj = 1; jj < 6; jj++)
+				a += vld(ub[i * 6 + jj]) * G[jj][e];
+			t[i][e] = a;
+		}
+	for (int r = 0; r < 3; r++)
+		for (int e = 0; e < 3; e++) {
+			v16 a = t[0][e] * G[0][r];
+			for (int i = 1; i < 6; i++)
+				a += t[i][e] * G[i][r];
+			vst(ob[r * 3 + e], a);
+		}
+	for (int l = 0; l < L; l++)
+		for (int e = 0; e < 9; e++)
+			out[l * 9 + e] += ob[e][l];
+}
+
 // dw[k][c] += G^T dU[.][k][c] G for k in [k0, k1), 16 channels at a time
 static void filter_slice(void *ctx, size_t k0, size_t k1, int thread)
 {
 	(void)thread;
-	const float (*G)[3] = wino_G;
 	DwJob *j = ctx;
 	const int C = j->s->C;
 	const size_t KC = (size_t)j->s->K * C;
 	for (size_t k = k0; k < k1; k++)
-		for (int c0 = 0; c0 < C; c0 += VL) {
-			const int L = C - c0 < VL ? C - c0 : VL;
-			float ub[36][VL] = { { 0 } }, ob[9][VL];
-			for (int xi = 0; xi < 36; xi++)
-				memcpy(ub[xi], j->dU + xi * KC + k * C + c0, sizeof(float) * L);
-			v16 t[6][3];   // (dU G)[i][e]
-			for (int i = 0; i < 6; i++)
-				for (int e = 0; e < 3; e++) {
-					v16 a = vld(ub[i * 6]) * G[0][e];
-					for (int jj = 1; jj < 6; jj++)
-						a += vld(ub[i * 6 + jj]) * G[jj][e];
-					t[i][e] = a;
-				}
-			for (int r = 0; r < 3; r++)
-				for (int e = 0; e < 3; e++) {
-					v16 a = t[0][e] * G[0][r];
-					for (int i = 1; i < 6; i++)
-						a += t[i][e] * G[i][r];
-					vst(ob[r * 3 + e], a);
-				}
-			float *out = j->dw + (k * C + c0) * 9;
-			for (int l = 0; l < L; l++)
-				for (int e = 0; e < 9; e++)
-					out[l * 9 + e] += ob[e][l];
+		for (int c0 = 0; c0 < C; c0 += VL)
+			du_to_dw(j->dU + k * C + c0, KC, C - c0 < VL ? C - c0 : VL,
+			         j->dw + (k * C + c0) * 9);
+}
+
+// ---- one chunk, no dU --------------------------------------------------------
+// When every tile fits in one small chunk and dU (36 K C) would outweigh
+// the transforms (ResNet34's layer4 at batch 16: 37.7 MB of dU, zeroed,
+// summed into and read back, for 64 tiles), each 8 x 32 block of (k, c) is
+// finished at once: its 36 products in a small buffer, then G^T . G into
+// dw.  The planes of D and V are first repacked as the 8 x 32 kernels read
+// them (rows of 8 and 32 channels; bf16: pairs of tiles).
+static void pack_slice(void *ctx, size_t x0, size_t x1, int thread)
+{
+	(void)thread;
+	DwJob *j = ctx;
+	const int K = j->s->K, C = j->s->C, Tr = j->Tr;
+	for (size_t xi = x0; xi < x1; xi++) {
+		if (j->bf16) {
+			const uint16_t *D = (const uint16_t *)j->D, *V = (const uint16_t *)j->V;
+			ops_pack_pairs(D + xi * K * Tr, K, Tr, 8, j->pack + xi * K * Tr);
+			ops_pack_pairs(V + xi * C * Tr, C, Tr, 32,
+			               j->pack + (size_t)36 * K * Tr + xi * C * Tr);
+		} else {
+			float *pk = (float *)j->pack;
+			ops_pack_words((const uint32_t *)(const void *)(j->D + xi * K * Tr), K,
+			               (size_t)Tr, 8, (uint32_t *)(void *)(pk + xi * K * Tr));
+			ops_pack_words((const uint32_t *)(const void *)(j->V + xi * C * Tr), C,
+			               (size_t)Tr, 32,
+			               (uint32_t *)(void *)(pk + (size_t)36 * K * Tr + xi * C * Tr));
 		}
+	}
+}
+
+static void block_slice(void *ctx, size_t b0, size_t b1, int thread)
+{
+	(void)thread;
+	DwJob *j = ctx;
+	const int K = j->s->K, C = j->s->C, Tr = j->Tr, CB = C / 32;
+	float m[36][8 * 32];
+	for (size_t b = b0; b < b1; b++) {
+		const int k0 = (int)(b / CB) * 8, c0 = (int)(b % CB) * 32;
+		for (int xi = 0; xi < 36; xi++) {
+			if (j->bf16) {
+				const uint16_t *pu = j->pack + (size_t)xi * K * Tr + (size_t)k0 * Tr;
+				const uint16_t *pv = j->pack + (size_t)36 * K * Tr +
+				                     (size_t)xi * C * Tr + (size_t)c0 * Tr;
+				ops_gemm_8x32_bf16(Tr / 2, pu, pv, 64, m[xi], 32, 0);
+			} else {
+				const float *pk = (const float *)j->pack;
+				const float *pu = pk + (size_t)xi * K * Tr + (size_t)k0 * Tr;
+				const float *pv = pk + (size_t)36 * K * Tr + (size_t)xi * C * Tr +
+				                  (size_t)c0 * Tr;
+				ops_gemm_8x32(Tr, pu, pv, 32, m[xi], 32, NULL);
+			}
+		}
+		for (int i = 0; i < 8; i++)
+			for (int h = 0; h < 32; h += VL)
+				du_to_dw(&m[0][i * 32 + h], 8 * 32, VL,
+				         j->dw + ((size_t)(k0 + i) * C + c0 + h) * 9);
+	}
+}
+
+static int one_chunk_applies(const ConvShape *s, size_t ntiles)
+{
+	const char *e = getenv("CNNPIPE_WINO_DW_FUSED");
+	if (e && *e == '0')
+		return 0;
+	// ResNet34 at batch 16: layer4 (64 tiles) 21-26 -> 10-15 ms; layer3
+	// (256 tiles) and layer4 at batch 64 (256) as fast or slower: each
+	// block reads its 36 planes' operands again, 40 Tr values a plane
+	return s->K % 8 == 0 && s->C % 32 == 0 && ntiles <= 128 &&
+	       ntiles * (size_t)(s->C + s->K) <= 2 * (size_t)s->K * s->C;
+}
+
+static void backward_filter_one_chunk(OpsScratch *sp, DwJob *j, size_t ntiles)
+{
+	const int C = j->s->C, K = j->s->K, T = ops_threads();
+	j->tb = 0;
+	j->T = (int)ntiles;
+	j->Tr = (j->T + 2 * VL - 1) / (2 * VL) * (2 * VL);
+	const size_t n = (size_t)36 * (C + K) * j->Tr;   // values of V and D
+	const size_t fl = j->bf16 ? n / 2 : n;           // as floats
+	j->V = ops_scratch(sp, 0, 2 * fl);
+	j->D = j->bf16 ? (float *)((uint16_t *)j->V + (size_t)36 * C * j->Tr)
+	               : j->V + (size_t)36 * C * j->Tr;
+	j->pack = (uint16_t *)(j->V + fl);
+	size_t ng = (size_t)j->Tr / VL;
+	parallel_for(ng, T < (int)ng ? T : (int)ng, transform_slice, j);
+	parallel_for(36, T, pack_slice, j);
+	size_t nb = (size_t)(K / 8) * (C / 32);
+	ops_parallel_dynamic(nb, T, block_slice, j);
 }
 
 void conv2d_backward_filter_winograd(OpsScratch *sp, const ConvShape *s,
                                      const float *x, const float *dy, float *dw)
 {
 	const int C = s->C, K = s->K;
-	DwJob j = { .s = s, .x = x, .dy = dy, .dw = dw };
+	DwJob j = { .s = s, .x = x, .dy = dy, .dw = dw, .bf16 = ops_bf16() };
+	// bf16: rows of whole 32-value vectors for the dot kernel
+	const int rt = j.bf16 ? 2 * VL : VL;
 	j.TH = (s->P + 3) / 4;
 	j.TW = (s->Q + 3) / 4;
 	const size_t ntiles = (size_t)s->N * j.TH * j.TW;
@@ -229,20 +355,28 @@ void conv2d_backward_filter_winograd(OpsScratch *sp, const ConvShape *s,
 		chunk = 128;
 	if (chunk > 1024)
 		chunk = 1024;
-	chunk = round16((int)chunk);
+	chunk = (chunk + rt - 1) / rt * rt;
 	if ((size_t)chunk > ntiles)
-		chunk = round16((int)ntiles);
+		chunk = ((long)ntiles + rt - 1) / rt * rt;
+	if (one_chunk_applies(s, ntiles)) {
+		backward_filter_one_chunk(sp, &j, ntiles);
+		return;
+	}
 	const size_t KC = (size_t)K * C;
 	j.dU = ops_scratch(sp, OPS_SLOT_WEIGHTS, 36 * KC);
 	memset(j.dU, 0, sizeof(float) * 36 * KC);
 	j.V = ops_scratch(sp, 0, (size_t)36 * (C + K) * chunk);
 	int T = ops_threads();
+	if (j.bf16 && K % 8 == 0 && C % 32 == 0)
+		j.pack = (uint16_t *)ops_scratch(sp, OPS_SLOT_BF16,
+		                                 (size_t)T * (C + K) * chunk / 2);
 	ops_blas_threads(1);
 	for (size_t tb = 0; tb < ntiles; tb += (size_t)chunk) {
 		j.tb = tb;
 		j.T = ntiles - tb < (size_t)chunk ? (int)(ntiles - tb) : (int)chunk;
-		j.Tr = round16(j.T);
-		j.D = j.V + (size_t)36 * C * j.Tr;
+		j.Tr = (j.T + rt - 1) / rt * rt;
+		j.D = j.bf16 ? (float *)((uint16_t *)j.V + (size_t)36 * C * j.Tr)
+		             : j.V + (size_t)36 * C * j.Tr;
 		size_t ng = (size_t)j.Tr / VL;
 		parallel_for(ng, T < (int)ng ? T : (int)ng, transform_slice, &j);
 		parallel_for(36, T, product_slice, &j);

@@ -150,8 +150,67 @@ void wino_filter_transform_flipped(int K, int C, const float *w, float *U);
 // V[xi][c][t - tb]: 36 planes of (C, Tr) floats, rows of Tr tiles, V
 // 64-byte aligned; stored non-temporally (VST_STREAM): the caller fences
 // (ops_stream_fence) before V is shared.
+// bf16: V holds bf16 (uint16_t) instead, the same layout (ops_bf16).
 void wino_input_transform_plain(const ConvShape *s, const float *x, size_t tb,
-                                int T, int g0, int g1, float *V, int Tr);
+                                int T, int g0, int g1, float *V, int Tr, int bf16);
+#ifdef __AVX512F__
+#include <immintrin.h>
+// Transposes the 8 x 8 block r[kk][c] in place: r[c][kk].
+static inline void ops_tr8x8(__m256 r[8])
+{
+	__m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+	__m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+	__m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+	__m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+	__m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+	__m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+	__m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+	__m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+	r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
+	r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+	r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
+	r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+	r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+	r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+	r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+	r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+#endif
+
+// ---- bfloat16 (bf16.c) ----
+// rows x n bf16 (rows of n, n/2 pairs) -> blocks of blk rows, each
+// (n/2, blk, 2): dst[b][p][r] = the pair p of row b*blk + r, as the 8 x 32
+// kernel reads its operands (rows, blk multiples of 8, n of 16)
+void ops_pack_pairs(const uint16_t *src, int rows, int n, int blk, uint16_t *dst);
+// The same of 32-bit words: rows x W -> dst[b][p][r] (W a multiple of 8)
+void ops_pack_words(const uint32_t *src, int rows, size_t W, int blk, uint32_t *dst);
+// f32 -> bf16 as vcvtneps2bf16 (nearest even, denormals to zero), back
+uint16_t ops_bf16_round(float f);
+float ops_bf16_float(uint16_t h);
+void ops_f32_to_bf16(const float *x, size_t n, uint16_t *y);
+// out[2l] = lo[l], out[2l + 1] = hi[l] as bf16, l < 16
+void wino_pair_bf16(const float *lo, const float *hi, uint16_t *out);
+// Transformed filters U (wino_filter_floats layout (36, K8/8, C, 8)) as
+// bf16 pairs along C: Ub (36, K8/8, C2, 8, 2), C2 = ceil(C/2), zeros past C
+size_t wino_filter_bf16_halfs(int K, int C);
+void wino_filter_to_bf16(int K, int C, const float *U, uint16_t *Ub);
+// m[i][j] (row stride ldm) = sum over c2 < C2, h < 2 of u[c2][i][h] *
+// v[c2][j][h], i < 8, j < 32: u (C2, 8, 2), v rows of (32, 2) at stride ldv
+// (acc: m += instead)
+void ops_gemm_8x32_bf16(int C2, const uint16_t *u, const uint16_t *v, size_t ldv,
+                        float *m, size_t ldm, int acc);
+void ops_gemm_8x32_bf16_ref(int C2, const uint16_t *u, const uint16_t *v,
+                            size_t ldv, float *m, size_t ldm, int acc);
+// c[r][q] += sum over t < n of a[r][t] * b[q][t], r, q < 4 (rows of bf16)
+void ops_dot4x4_bf16(int n, const uint16_t *a, size_t lda, const uint16_t *b,
+                     size_t ldb, float *c, size_t ldc);
+void ops_dot4x4_bf16_ref(int n, const uint16_t *a, size_t lda, const uint16_t *b,
+                         size_t ldb, float *c, size_t ldc);
+// C (M, N) += A (M, n) . B (N, n)^T, bf16 rows, n a multiple of 32 for speed
+void ops_gemm_nt_bf16(int M, int N, int n, const uint16_t *A, size_t lda,
+                      const uint16_t *B, size_t ldb, float *C, size_t ldc);
+// The scratch slot of the forward's bf16 filters
+#define OPS_SLOT_BF16 258
 // Orders the calling thread's non-temporal stores before what follows
 // (a thread that streamed a buffer calls it before the buffer is shared).
 void ops_stream_fence(void);

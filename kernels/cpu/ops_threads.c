@@ -96,7 +96,7 @@ void ops_parallel_dynamic(size_t n, int nthreads, ParallelFn fn, void *ctx)
 	parallel_for((size_t)nthreads, nthreads, dyn_worker, &d);
 }
 
-#define SCRATCH_SLOTS 258   // 256 threads at most, OPS_SLOT_WEIGHTS, OPS_SLOT_WORK
+#define SCRATCH_SLOTS 259   // 256 threads at most, OPS_SLOT_WEIGHTS, _WORK, _BF16
 struct OpsScratch {
 	float *buf[SCRATCH_SLOTS];
 	size_t cap[SCRATCH_SLOTS];

@@ -6,7 +6,8 @@
 // median process CPU time, which a shared machine disturbs less.
 // usage: ops_conv [-b batch] [-t threads] [-r reps] [-n resnet34|darknet]
 //                 [-l layer-index] [--uncached] [--backward]
-//                 [--epilogue fused|separate]
+//                 [--epilogue fused|separate] [--bf16]
+// --bf16: the Winograd layers' products in bf16 (ops_set_bf16).
 // --epilogue: each call also adds a residual and applies ReLU, fused into
 // the convolution (conv2d_forward_fused) or as separate passes
 // (add_forward, relu_forward), as a ResNet block's second convolution.
@@ -96,10 +97,12 @@ int main(int argc, char **argv)
 			cached = 0;
 		else if (!strcmp(argv[i], "--backward"))
 			backward = 1;
+		else if (!strcmp(argv[i], "--bf16"))
+			ops_set_bf16(1);
 		else {
 			fprintf(stderr, "usage: ops_conv [-b batch] [-t threads] [-r reps] "
 			        "[-n resnet34|darknet] [-l layer] [--uncached] [--backward] "
-			        "[--epilogue fused|separate]\n");
+			        "[--epilogue fused|separate] [--bf16]\n");
 			return 2;
 		}
 	}

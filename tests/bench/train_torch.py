@@ -6,6 +6,9 @@
 #   train_torch.py unfrozen resnet34|darknet B T ROUNDS [CFG]
 #   train_torch.py frozen resnet34|darknet B T ROUNDS [CFG]
 #   train_torch.py head F N B T ROUNDS
+# With TORCH_BF16=1 the unfrozen and frozen steps' forward runs under
+# torch.autocast("cpu", dtype=torch.bfloat16) (oneDNN's bf16 kernels where
+# the CPU has AVX-512 BF16), the peer of train --precision bf16.
 import os
 import sys
 import time
@@ -69,14 +72,18 @@ else:
 opt = torch.optim.SGD(params, lr=1e-3, momentum=0.9)
 
 
+bf16 = os.environ.get("TORCH_BF16") == "1"
+
+
 def step():
     opt.zero_grad()
-    if mode == "unfrozen":
-        f = body(x)
-    else:
-        with torch.no_grad():
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        if mode == "unfrozen":
             f = body(x)
-    loss = torch.nn.functional.nll_loss(h(ConcatPool()(f)), y)
+        else:
+            with torch.no_grad():
+                f = body(x)
+        loss = torch.nn.functional.nll_loss(h(ConcatPool()(f.float())).float(), y)
     loss.backward()
     opt.step()
 

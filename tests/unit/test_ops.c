@@ -190,6 +190,10 @@ static void fast_vs_ref(void)
 		conv_vs_ref(&r, 1, 7, 13, 11, 9, 3, 3, 1, 0, 1);
 		conv_vs_ref(&r, 2, 5, 9, 10, 6, 3, 3, 1, 2, 1);
 		conv_vs_ref(&r, 1, 3, 4, 4, 2, 3, 3, 1, 1, 0);
+		// the filter gradient in one chunk without dU (few tiles, many
+		// channels: conv_winograd_dw.c), one of them with pad 0
+		conv_vs_ref(&r, 2, 64, 14, 14, 64, 3, 3, 1, 1, 0);
+		conv_vs_ref(&r, 3, 96, 9, 9, 40, 3, 3, 1, 0, 1);
 		ops_set_winograd(0);   // the sgemm path on the same 3x3/1 shapes
 		conv_vs_ref(&r, 3, 64, 7, 7, 32, 3, 3, 1, 1, 1);
 		conv_vs_ref(&r, 1, 7, 13, 11, 9, 3, 3, 1, 0, 1);
