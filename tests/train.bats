@@ -266,6 +266,25 @@ interrupt_and_resume() {
 	assert_failure 2
 }
 
+@test "train --precision bf16: trains, not the f32 model; other precisions refused" {
+	train -m "$T/tiny.model" -o "$T/p32.model" --unfreeze -b 16 -j 2 --seed 3 \
+		--log "$T/p32.tsv" "$T/ep3.images" > /dev/null
+	run train -m "$T/tiny.model" -o "$T/p16.model" --unfreeze -b 16 -j 2 --seed 3 \
+		--precision bf16 --log "$T/p16.tsv" "$T/ep3.images"
+	assert_success
+	# the tiny body's 3x3 layers run in bf16: other bits, and the first
+	# batch's loss (the same weights, before any step) within bf16's error
+	# (later steps at this rate drift apart whatever perturbs them)
+	! cmp -s "$T/p32.model" "$T/p16.model"
+	awk -F '\t' 'FNR == 2 { l[FILENAME] = $6 } END {
+		a = l[ARGV[1]]; b = l[ARGV[2]]; d = a - b; if (d < 0) d = -d
+		print "first loss: f32 " a ", bf16 " b
+		exit !(a > 0 && b > 0 && d > 0 && d < 0.05 * a) }' "$T/p32.tsv" "$T/p16.tsv"
+	run train -m "$T/tiny.model" -o "$T/x.model" --precision fp16 "$T/train.act"
+	assert_failure 2
+	assert_output --partial "--precision: f32 or bf16, not 'fp16'"
+}
+
 @test "train: --resume with other options is refused" {
 	train -m "$T/tiny.model" -o "$T/r.model" --lr 1e-3 --cycles 60 -j 1 "$T/big.act" \
 		> /dev/null 2>&1 &
