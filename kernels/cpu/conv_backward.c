@@ -52,7 +52,7 @@ static int dx_winograd(const ConvShape *s)
 int conv_backward_filter_winograd_applies(const ConvShape *s)
 {
 	return wino_bwd() && conv2d_winograd_applies(s) && s->C >= 8 &&
-	       s->K >= 8 && (s->C >= 32 || s->K <= 2 * s->C);
+	       s->K >= 8 && (s->C >= 32 || s->K <= 2 * s->C || wino_dw_stream_applies(s));
 }
 
 // col: (C*R*S, P*Q) of one image -> dx: (C, H, W), accumulating

@@ -292,13 +292,14 @@ enum {
 	V_PLAIN,          // f32, (C, Tr) per plane: rows of tiles
 	V_BLOCKED_BF16,   // bf16 pairs of channels, (Tr/32, C2, 32, 2) per plane
 	V_PLAIN_BF16,     // bf16, (C, Tr) per plane
+	V_PLAIN_CACHED,   // V_PLAIN with ordinary stores (a small buffer, read at once)
 };
 static void input_group(const ConvShape *s, const float *x, int TH, int TW,
                         size_t tb, int T, int g, float *V, int Tr, int layout)
 {
 	const int C = s->C, H = s->H, W = s->W;
 	const size_t CT = (size_t)C * Tr;
-	const int plain = layout == V_PLAIN;
+	const int plain = layout == V_PLAIN, cached = layout == V_PLAIN_CACHED;
 	float d[36 * VL];   // gathered 6x6 inputs of 16 tiles: [r*6+i][tile]
 	float ob[36 * VL];  // bf16 layouts: the 36 planes of a channel, and
 	float ev[36 * VL];  // the even channel of a pair
@@ -416,8 +417,8 @@ transform:;
 			    vld(d + (4 * 6 + i) * VL), vld(d + (5 * 6 + i) * VL),
 			    t[0 * 6 + i], t[1 * 6 + i], t[2 * 6 + i], t[3 * 6 + i],
 			    t[4 * 6 + i], t[5 * 6 + i]);
-		const int bf = layout >= V_BLOCKED_BF16;
-		float *vc = bf ? ob : plain ? V + (size_t)c * Tr + g
+		const int bf = layout == V_BLOCKED_BF16 || layout == V_PLAIN_BF16;
+		float *vc = bf ? ob : plain || cached ? V + (size_t)c * Tr + g
 		                  : V + ((size_t)(g / TB) * C + c) * TB + g % TB;
 		const size_t ps = bf ? VL : CT;   // plane stride
 		for (int a = 0; a < 6; a++) {   // rows: B^T over i for each a
@@ -706,7 +707,8 @@ void wino_input_transform_plain(const ConvShape *s, const float *x, size_t tb,
 {
 	const int TH = (s->P + 3) / 4, TW = (s->Q + 3) / 4;
 	for (int g = g0; g < g1; g += VL)
-		input_group(s, x, TH, TW, tb, T, g, V, Tr, bf16 ? V_PLAIN_BF16 : V_PLAIN);
+		input_group(s, x, TH, TW, tb, T, g, V, Tr,
+		            bf16 == 2 ? V_PLAIN_CACHED : bf16 ? V_PLAIN_BF16 : V_PLAIN);
 }
 
 void ops_stream_fence(void)

@@ -12,6 +12,7 @@
 // the chunks' order: the result does not depend on the thread count.
 //   x: (N, C, H, W), dy: (N, K, P, Q), dw: (K, C, 3, 3)
 // Accuracy: as the forward's, a few 1e-6 relative to max|dw| in tests.
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cblas.h>
@@ -48,6 +49,7 @@ typedef struct {
 	size_t tb;          // the chunk's first tile
 	int T, Tr, TH, TW;  // tiles in the chunk, row length (multiple of 16)
 	int bf16;           // V and D as bf16 (ops_bf16), rows of a multiple of 32
+	int cached;         // D by ordinary stores (a small buffer, read at once)
 	uint16_t *pack;     // bf16: per thread, a plane's D and V repacked, or NULL;
 	                    // one chunk: every plane's (f32 or bf16)
 } DwJob;
@@ -146,7 +148,7 @@ transform:;
 			v16 o0, o1, o2, o3, o4, o5;
 			A6(t[i * 4 + 0], t[i * 4 + 1], t[i * 4 + 2], t[i * 4 + 3],
 			   o0, o1, o2, o3, o4, o5);
-#define VST_D(p, v) do { if (j->bf16) vst(p, v); else VST_STREAM(p, v); } while (0)
+#define VST_D(p, v) do { if (j->bf16 || j->cached) vst(p, v); else VST_STREAM(p, v); } while (0)
 			VST_D(out + (i * 6 + 0) * ps, o0);
 			VST_D(out + (i * 6 + 1) * ps, o1);
 			VST_D(out + (i * 6 + 2) * ps, o2);
@@ -306,6 +308,117 @@ static void block_slice(void *ctx, size_t b0, size_t b1, int thread)
 	}
 }
 
+// ---- few input channels: streamed, V and D never in memory -------------------
+// With C = 16 to 64 input channels and as many or more outputs (Tiny
+// Darknet's 16 -> 32 at 112x112, 16 -> 128 at 56x56, 32 -> 256 at 28x28;
+// ResNet34's layer1), D (36 K values a tile) is most of the chunked path's
+// traffic: written and read back through memory, 230 MB a layer at batch
+// 64.  Here each group of 16 tiles is transformed
+// into small buffers and summed at once into a partial dU that stays in the
+// cache: dU[xi][k][c] += sum over t of D[xi][k][t] V[xi][c][t], V turned to
+// (t, c) so that a tile's C values are one or two vectors.  The groups are
+// split into DW_SLICES fixed runs, each with its own partial, added in run
+// order: the sums do not depend on the thread count.
+#define DW_SLICES 8
+
+typedef struct {
+	DwJob *j;
+	OpsScratch *sp;
+	size_t ngroups, ntiles;
+	float *part;   // DW_SLICES partials of 36 K C
+} StreamJob;
+
+int wino_dw_stream_applies(const ConvShape *s)
+{
+	const char *e = getenv("CNNPIPE_WINO_DW_STREAM");
+	if (e && *e == '0')
+		return 0;
+	// the partial dU (36 K C floats) up to 1.25 MB, in L2 or near it:
+	// batch 64, dw before -> after: Tiny Darknet 16 -> 32 68 -> 51 ms,
+	// 16 -> 128 48-60 -> 36 ms, 32 -> 256 38-41 -> 26 ms; ResNet34 layer1
+	// 63-75 -> 49-51 ms (batch 16: 16-21 -> 13-15 ms)
+	return s->C % 16 == 0 && s->C <= 64 && s->K >= s->C && s->K % 4 == 0 &&
+	       (size_t)36 * s->K * s->C <= ((size_t)320 << 10);
+}
+
+static void stream_slice(void *ctx, size_t r0, size_t r1, int thread)
+{
+	StreamJob *sj = ctx;
+	const ConvShape *s = sj->j->s;
+	const int C = s->C, K = s->K;
+	const size_t KC = (size_t)K * C;
+	float *Vg = ops_scratch(sj->sp, thread, (size_t)36 * 16 * (2 * C + K));
+	float *Vt = Vg + (size_t)36 * 16 * C, *Dg = Vt + (size_t)36 * 16 * C;
+	DwJob g = *sj->j;   // one group: tb its first tile, rows of 16
+	g.Tr = VL;
+	g.D = Dg;
+	g.cached = 1;
+	for (size_t r = r0; r < r1; r++) {
+		float *dU = sj->part + r * 36 * KC;
+		memset(dU, 0, sizeof(float) * 36 * KC);
+		size_t gb = r * sj->ngroups / DW_SLICES, ge = (r + 1) * sj->ngroups / DW_SLICES;
+		for (size_t q = gb; q < ge; q++) {
+			g.tb = q * VL;
+			g.T = (int)(sj->ntiles - g.tb);
+			wino_input_transform_plain(s, g.x, g.tb, g.T, 0, VL, Vg, VL, 2);
+			dy_group(&g, 0);
+			for (int xi = 0; xi < 36; xi++)   // (c, t) -> (t, c)
+				for (int c = 0; c < C; c++)
+					for (int t = 0; t < VL; t++)
+						Vt[((size_t)xi * VL + t) * C + c] =
+							Vg[((size_t)xi * C + c) * VL + t];
+			for (int xi = 0; xi < 36; xi++) {
+				const float *vt = Vt + (size_t)xi * VL * C;
+				for (int k = 0; k < K; k += 4) {
+					const float *d = Dg + ((size_t)xi * K + k) * VL;
+					float *u = dU + (size_t)xi * KC + (size_t)k * C;
+#ifdef __AVX512F__
+					for (int c0 = 0; c0 < C; c0 += VL) {
+						__m512 a0 = _mm512_loadu_ps(u + c0);
+						__m512 a1 = _mm512_loadu_ps(u + C + c0);
+						__m512 a2 = _mm512_loadu_ps(u + 2 * C + c0);
+						__m512 a3 = _mm512_loadu_ps(u + 3 * C + c0);
+						for (int t = 0; t < VL; t++) {
+							__m512 v = _mm512_loadu_ps(vt + (size_t)t * C + c0);
+							a0 = _mm512_fmadd_ps(_mm512_set1_ps(d[t]), v, a0);
+							a1 = _mm512_fmadd_ps(_mm512_set1_ps(d[VL + t]), v, a1);
+							a2 = _mm512_fmadd_ps(_mm512_set1_ps(d[2 * VL + t]), v, a2);
+							a3 = _mm512_fmadd_ps(_mm512_set1_ps(d[3 * VL + t]), v, a3);
+						}
+						_mm512_storeu_ps(u + c0, a0);
+						_mm512_storeu_ps(u + C + c0, a1);
+						_mm512_storeu_ps(u + 2 * C + c0, a2);
+						_mm512_storeu_ps(u + 3 * C + c0, a3);
+					}
+#else
+					for (int i = 0; i < 4; i++)
+						for (int c = 0; c < C; c++) {
+							float a = u[i * C + c];
+							for (int t = 0; t < VL; t++)
+								a = fmaf(d[i * VL + t], vt[(size_t)t * C + c], a);
+							u[i * C + c] = a;
+						}
+#endif
+				}
+			}
+		}
+	}
+}
+
+static void backward_filter_streamed(OpsScratch *sp, DwJob *j, size_t ntiles)
+{
+	const size_t KC = (size_t)j->s->K * j->s->C;
+	StreamJob sj = { .j = j, .sp = sp, .ntiles = ntiles, .ngroups = (ntiles + VL - 1) / VL };
+	sj.part = ops_scratch(sp, OPS_SLOT_WEIGHTS, (size_t)(DW_SLICES + 1) * 36 * KC);
+	j->dU = sj.part + (size_t)DW_SLICES * 36 * KC;
+	j->bf16 = 0;
+	parallel_for(DW_SLICES, ops_threads(), stream_slice, &sj);
+	memset(j->dU, 0, sizeof(float) * 36 * KC);
+	ops_add_partials(j->dU, sj.part, DW_SLICES, 36 * KC);
+	parallel_for((size_t)j->s->K, ops_threads_for((size_t)j->s->K, 300.0 * j->s->C),
+	             filter_slice, j);
+}
+
 static int one_chunk_applies(const ConvShape *s, size_t ntiles)
 {
 	const char *e = getenv("CNNPIPE_WINO_DW_FUSED");
@@ -358,6 +471,10 @@ void conv2d_backward_filter_winograd(OpsScratch *sp, const ConvShape *s,
 	chunk = (chunk + rt - 1) / rt * rt;
 	if ((size_t)chunk > ntiles)
 		chunk = ((long)ntiles + rt - 1) / rt * rt;
+	if (wino_dw_stream_applies(s)) {
+		backward_filter_streamed(sp, &j, ntiles);
+		return;
+	}
 	if (one_chunk_applies(s, ntiles)) {
 		backward_filter_one_chunk(sp, &j, ntiles);
 		return;

@@ -150,7 +150,8 @@ void wino_filter_transform_flipped(int K, int C, const float *w, float *U);
 // V[xi][c][t - tb]: 36 planes of (C, Tr) floats, rows of Tr tiles, V
 // 64-byte aligned; stored non-temporally (VST_STREAM): the caller fences
 // (ops_stream_fence) before V is shared.
-// bf16: V holds bf16 (uint16_t) instead, the same layout (ops_bf16).
+// bf16 = 1: V holds bf16 (uint16_t) instead, the same layout (ops_bf16);
+// bf16 = 2: f32 with ordinary stores (a small buffer read back at once).
 void wino_input_transform_plain(const ConvShape *s, const float *x, size_t tb,
                                 int T, int g0, int g1, float *V, int Tr, int bf16);
 #ifdef __AVX512F__
@@ -231,6 +232,9 @@ void ops_stream_fence(void);
 // (conv_winograd_dw.c): dw (K, C, 3, 3) += the gradient, for shapes where
 // conv_backward_filter_winograd_applies (conv_backward.c).
 int conv_backward_filter_winograd_applies(const ConvShape *s);
+// Its streamed form (16 or 32 input channels, a partial dU that stays in
+// the cache; conv_winograd_dw.c): no transforms through memory
+int wino_dw_stream_applies(const ConvShape *s);
 void conv2d_backward_filter_winograd(OpsScratch *sp, const ConvShape *s,
                                      const float *x, const float *dy, float *dw);
 // The filter gradient of a 3x3 stride-1 convolution of 3 input channels

@@ -194,6 +194,13 @@ static void fast_vs_ref(void)
 		// channels: conv_winograd_dw.c), one of them with pad 0
 		conv_vs_ref(&r, 2, 64, 14, 14, 64, 3, 3, 1, 1, 0);
 		conv_vs_ref(&r, 3, 96, 9, 9, 40, 3, 3, 1, 0, 1);
+		// streamed (16 to 64 input channels): groups across images,
+		// partial tiles, more groups than the 8 slices and fewer
+		conv_vs_ref(&r, 3, 16, 21, 18, 32, 3, 3, 1, 1, 0);
+		conv_vs_ref(&r, 2, 32, 9, 11, 96, 3, 3, 1, 1, 1);
+		conv_vs_ref(&r, 1, 16, 6, 6, 20, 3, 3, 1, 2, 1);
+		conv_vs_ref(&r, 2, 48, 10, 9, 48, 3, 3, 1, 1, 0);
+		conv_vs_ref(&r, 2, 128, 8, 8, 64, 3, 3, 1, 1, 1);   // one chunk, C > 64
 		ops_set_winograd(0);   // the sgemm path on the same 3x3/1 shapes
 		conv_vs_ref(&r, 3, 64, 7, 7, 32, 3, 3, 1, 1, 1);
 		conv_vs_ref(&r, 1, 7, 13, 11, 9, 3, 3, 1, 0, 1);
