@@ -4,7 +4,8 @@
 # bench): unfrozen images/s (forward + backward + SGD step) of ResNet34 at
 # batch 16 and Tiny Darknet at batch 64; frozen-body images/s (ResNet34,
 # batch 64); head-only epochs/s on 2000 precomputed ResNet34 activations;
-# and train's peak RSS (cnnpipe's and PyTorch's, the same batch).
+# and train's peak RSS (cnnpipe's and PyTorch's, the same batch); and the
+# unfrozen figures with bf16 products on both sides.
 # cnnpipe's figures are of a K-batch run minus a 1-batch run, so loading
 # and process start are not counted.  The machine is shared: cnnpipe and
 # PyTorch alternate RUNS times and the ratio is of the medians; every run's
@@ -61,6 +62,17 @@ if [ -d "$TINY" ]; then
 		'ours "$T/tiny.model" 64 --unfreeze' "$TT unfrozen darknet 64 $J 2 $TINY/tiny.cfg"
 else
 	echo "Tiny Darknet: $TINY absent, skipped"
+fi
+# bf16 products (train --precision bf16) against PyTorch's bf16 autocast
+# (oneDNN's bf16 convolutions), the same unfrozen steps; BF16=0 skips them
+if [ "${BF16:-1}" != 0 ]; then
+	side "ResNet34 unfrozen, batch 16, bf16" img/s \
+		'ours "$T/r34.model" 16 --unfreeze --precision bf16' "TORCH_BF16=1 $TT unfrozen resnet34 16 $J 2"
+	if [ -d "$TINY" ]; then
+		side "Tiny Darknet unfrozen, batch 64, bf16" img/s \
+			'ours "$T/tiny.model" 64 --unfreeze --precision bf16' \
+			"TORCH_BF16=1 $TT unfrozen darknet 64 $J 2 $TINY/tiny.cfg"
+	fi
 fi
 # the head alone on 2000 activations of 1024 features (ResNet34's), batch 64
 "$PY" "$REPO/tests/make_activations.py" "$T/r34.act" 2000 1024 cats,dogs
