@@ -330,6 +330,13 @@ typedef struct {
 
 int wino_dw_stream_applies(const ConvShape *s)
 {
+	// at least 512 tiles: below, V and D of the chunked path stay in the
+	// cache anyway (and a net's training trajectory at such sizes is where
+	// train.bats compares ten steps with PyTorch's: kept on the path it was
+	// measured on)
+	size_t ntiles = (size_t)s->N * ((s->P + 3) / 4) * ((s->Q + 3) / 4);
+	if (ntiles < 512)
+		return 0;
 	const char *e = getenv("CNNPIPE_WINO_DW_STREAM");
 	if (e && *e == '0')
 		return 0;

@@ -194,12 +194,12 @@ static void fast_vs_ref(void)
 		// channels: conv_winograd_dw.c), one of them with pad 0
 		conv_vs_ref(&r, 2, 64, 14, 14, 64, 3, 3, 1, 1, 0);
 		conv_vs_ref(&r, 3, 96, 9, 9, 40, 3, 3, 1, 0, 1);
-		// streamed (16 to 64 input channels): groups across images,
-		// partial tiles, more groups than the 8 slices and fewer
-		conv_vs_ref(&r, 3, 16, 21, 18, 32, 3, 3, 1, 1, 0);
-		conv_vs_ref(&r, 2, 32, 9, 11, 96, 3, 3, 1, 1, 1);
-		conv_vs_ref(&r, 1, 16, 6, 6, 20, 3, 3, 1, 2, 1);
-		conv_vs_ref(&r, 2, 48, 10, 9, 48, 3, 3, 1, 1, 0);
+		// streamed (16 to 64 input channels, 512 tiles or more): groups
+		// across images, partial tiles, a last partial group
+		conv_vs_ref(&r, 7, 16, 37, 35, 32, 3, 3, 1, 1, 0);
+		conv_vs_ref(&r, 9, 32, 30, 30, 36, 3, 3, 1, 1, 1);
+		conv_vs_ref(&r, 5, 48, 42, 41, 48, 3, 3, 1, 2, 1);
+		conv_vs_ref(&r, 33, 64, 15, 15, 64, 3, 3, 1, 0, 0);
 		conv_vs_ref(&r, 2, 128, 8, 8, 64, 3, 3, 1, 1, 1);   // one chunk, C > 64
 		ops_set_winograd(0);   // the sgemm path on the same 3x3/1 shapes
 		conv_vs_ref(&r, 3, 64, 7, 7, 32, 3, 3, 1, 1, 1);
