@@ -286,20 +286,14 @@ static inline void tile_pos(int TH, int TW, size_t t, int *n, int *oh, int *ow)
 
 // The input transform of tiles tb + g .. tb + g + 15 (those past T are
 // zeros): V[xi][c][t] = (B^T d B)[xi] for every channel, into V with row
-// length Tr, 36 planes of C * Tr values, in one of four layouts:
-enum {
-	V_BLOCKED,        // f32, the product kernel's (Tr/32, C, 32) per plane
-	V_PLAIN,          // f32, (C, Tr) per plane: rows of tiles
-	V_BLOCKED_BF16,   // bf16 pairs of channels, (Tr/32, C2, 32, 2) per plane
-	V_PLAIN_BF16,     // bf16, (C, Tr) per plane
-	V_PLAIN_CACHED,   // V_PLAIN with ordinary stores (a small buffer, read at once)
-};
+// length Tr, 36 planes of C * Tr values, in one of WinoVLayout's layouts.
 static void input_group(const ConvShape *s, const float *x, int TH, int TW,
-                        size_t tb, int T, int g, float *V, int Tr, int layout)
+                        size_t tb, int T, int g, float *V, int Tr, WinoVLayout layout)
 {
 	const int C = s->C, H = s->H, W = s->W;
 	const size_t CT = (size_t)C * Tr;
 	const int plain = layout == V_PLAIN, cached = layout == V_PLAIN_CACHED;
+	const int bf = layout == V_BLOCKED_BF16 || layout == V_PLAIN_BF16;
 	float d[36 * VL];   // gathered 6x6 inputs of 16 tiles: [r*6+i][tile]
 	float ob[36 * VL];  // bf16 layouts: the 36 planes of a channel, and
 	float ev[36 * VL];  // the even channel of a pair
@@ -417,7 +411,6 @@ transform:;
 			    vld(d + (4 * 6 + i) * VL), vld(d + (5 * 6 + i) * VL),
 			    t[0 * 6 + i], t[1 * 6 + i], t[2 * 6 + i], t[3 * 6 + i],
 			    t[4 * 6 + i], t[5 * 6 + i]);
-		const int bf = layout == V_BLOCKED_BF16 || layout == V_PLAIN_BF16;
 		float *vc = bf ? ob : plain || cached ? V + (size_t)c * Tr + g
 		                  : V + ((size_t)(g / TB) * C + c) * TB + g % TB;
 		const size_t ps = bf ? VL : CT;   // plane stride
@@ -569,17 +562,19 @@ static void wino_slice(void *ctx, size_t c0, size_t c1, int thread)
 		for (int g = 0; g < Tr; g += VL)
 			input_group(s, j->x, j->TH, j->TW, tb, T, g, V, Tr,
 			            j->Ub ? V_BLOCKED_BF16 : V_BLOCKED);
-		for (int xi = 0; j->Ub && xi < 36; xi++) {
-			const int C2 = (C + 1) / 2;
-			const uint16_t *Ux = j->Ub + (size_t)xi * K8 * C2 * 2;
-			const uint16_t *Vb = (const uint16_t *)V + (size_t)xi * C2 * 2 * Tr;
-			for (int t0 = 0; t0 < Tr; t0 += TB)
-				for (int k0 = 0; k0 < K8; k0 += KB)
-					ops_gemm_8x32_bf16(C2, Ux + (size_t)k0 * C2 * 2,
-					                   Vb + (size_t)(t0 / TB) * C2 * TB * 2, TB * 2,
-					                   M + (size_t)xi * KT + (size_t)k0 * Tr + t0, Tr, 0);
-		}
-		for (int xi = 0; !j->Ub && xi < 36; xi++) {
+		for (int xi = 0; xi < 36; xi++) {
+			if (j->Ub) {
+				const int C2 = (C + 1) / 2;
+				const uint16_t *Ux = j->Ub + (size_t)xi * K8 * C2 * 2;
+				const uint16_t *Vb = (const uint16_t *)V + (size_t)xi * C2 * 2 * Tr;
+				for (int t0 = 0; t0 < Tr; t0 += TB)
+					for (int k0 = 0; k0 < K8; k0 += KB)
+						ops_gemm_8x32_bf16(C2, Ux + (size_t)k0 * C2 * 2,
+						                   Vb + (size_t)(t0 / TB) * C2 * TB * 2, TB * 2,
+						                   M + (size_t)xi * KT + (size_t)k0 * Tr + t0,
+						                   Tr, 0);
+				continue;
+			}
 			const float *Ux = j->U + (size_t)xi * K8 * C;
 			for (int t0 = 0; t0 < Tr; t0 += TB) {
 				const float *Vx = V + (size_t)xi * CT + (size_t)t0 * C;
@@ -703,12 +698,12 @@ static void wino_slice(void *ctx, size_t c0, size_t c1, int thread)
 }
 
 void wino_input_transform_plain(const ConvShape *s, const float *x, size_t tb,
-                                int T, int g0, int g1, float *V, int Tr, int bf16)
+                                int T, int g0, int g1, float *V, int Tr,
+                                WinoVLayout layout)
 {
 	const int TH = (s->P + 3) / 4, TW = (s->Q + 3) / 4;
 	for (int g = g0; g < g1; g += VL)
-		input_group(s, x, TH, TW, tb, T, g, V, Tr,
-		            bf16 == 2 ? V_PLAIN_CACHED : bf16 ? V_PLAIN_BF16 : V_PLAIN);
+		input_group(s, x, TH, TW, tb, T, g, V, Tr, layout);
 }
 
 void ops_stream_fence(void)

@@ -170,7 +170,7 @@ static void transform_slice(void *ctx, size_t g0, size_t g1, int thread)
 	(void)thread;
 	DwJob *j = ctx;
 	wino_input_transform_plain(j->s, j->x, j->tb, j->T, (int)g0 * VL,
-	                           (int)g1 * VL, j->V, j->Tr, j->bf16);
+	                           (int)g1 * VL, j->V, j->Tr, j->bf16 ? V_PLAIN_BF16 : V_PLAIN);
 	for (size_t g = g0; g < g1; g++)
 		dy_group(j, (int)g * VL);
 	ops_stream_fence();
@@ -367,13 +367,11 @@ static void stream_slice(void *ctx, size_t r0, size_t r1, int thread)
 		for (size_t q = gb; q < ge; q++) {
 			g.tb = q * VL;
 			g.T = (int)(sj->ntiles - g.tb);
-			wino_input_transform_plain(s, g.x, g.tb, g.T, 0, VL, Vg, VL, 2);
+			wino_input_transform_plain(s, g.x, g.tb, g.T, 0, VL, Vg, VL, V_PLAIN_CACHED);
 			dy_group(&g, 0);
-			for (int xi = 0; xi < 36; xi++)   // (c, t) -> (t, c)
-				for (int c = 0; c < C; c++)
-					for (int t = 0; t < VL; t++)
-						Vt[((size_t)xi * VL + t) * C + c] =
-							Vg[((size_t)xi * C + c) * VL + t];
+			for (int xi = 0; xi < 36; xi++)   // (c, t) -> (t, c): one block of C rows
+				ops_pack_words((const uint32_t *)(const void *)(Vg + (size_t)xi * C * VL),
+				               C, VL, C, (uint32_t *)(void *)(Vt + (size_t)xi * VL * C));
 			for (int xi = 0; xi < 36; xi++) {
 				const float *vt = Vt + (size_t)xi * VL * C;
 				for (int k = 0; k < K; k += 4) {
@@ -467,6 +465,14 @@ void conv2d_backward_filter_winograd(OpsScratch *sp, const ConvShape *s,
 	j.TH = (s->P + 3) / 4;
 	j.TW = (s->Q + 3) / 4;
 	const size_t ntiles = (size_t)s->N * j.TH * j.TW;
+	if (wino_dw_stream_applies(s)) {
+		backward_filter_streamed(sp, &j, ntiles);
+		return;
+	}
+	if (one_chunk_applies(s, ntiles)) {
+		backward_filter_one_chunk(sp, &j, ntiles);
+		return;
+	}
 	// Tiles per chunk: the products want a long inner dimension, V and D
 	// (36 (C + K) floats a tile) about 4 M floats.
 	const char *e = getenv("CNNPIPE_WINO_DW_TILES");
@@ -478,14 +484,6 @@ void conv2d_backward_filter_winograd(OpsScratch *sp, const ConvShape *s,
 	chunk = (chunk + rt - 1) / rt * rt;
 	if ((size_t)chunk > ntiles)
 		chunk = ((long)ntiles + rt - 1) / rt * rt;
-	if (wino_dw_stream_applies(s)) {
-		backward_filter_streamed(sp, &j, ntiles);
-		return;
-	}
-	if (one_chunk_applies(s, ntiles)) {
-		backward_filter_one_chunk(sp, &j, ntiles);
-		return;
-	}
 	const size_t KC = (size_t)K * C;
 	j.dU = ops_scratch(sp, OPS_SLOT_WEIGHTS, 36 * KC);
 	memset(j.dU, 0, sizeof(float) * 36 * KC);

@@ -144,16 +144,24 @@ void conv2d_forward_winograd(OpsScratch *sp, const ConvShape *s, const float *x,
 // filters w (K, C, 3, 3): dx = conv(dy, w rotated by 180 degrees with the
 // channel axes swapped), a C x K convolution; U: wino_filter_floats(C, K).
 void wino_filter_transform_flipped(int K, int C, const float *w, float *U);
+// The layouts of the input transform's V (conv_winograd.c input_group)
+typedef enum {
+	V_BLOCKED,        // f32, the product kernel's (Tr/32, C, 32) per plane
+	V_PLAIN,          // f32, (C, Tr) per plane: rows of tiles, stored
+	                  // non-temporally (VST_STREAM): the caller fences
+	                  // (ops_stream_fence) before V is shared
+	V_BLOCKED_BF16,   // bf16 pairs of channels, (Tr/32, C2, 32, 2) per plane
+	V_PLAIN_BF16,     // bf16, (C, Tr) per plane
+	V_PLAIN_CACHED,   // V_PLAIN with ordinary stores (a small buffer, read at once)
+} WinoVLayout;
 // The input transform of tiles tb + g0 .. tb + g1 - 1 of a chunk of T
 // tiles (g0, g1 multiples of 16; tiles past T give zeros; tile t is image
 // t / (TH*TW), row block, column block of s's 4x4 output tiles) into
-// V[xi][c][t - tb]: 36 planes of (C, Tr) floats, rows of Tr tiles, V
-// 64-byte aligned; stored non-temporally (VST_STREAM): the caller fences
-// (ops_stream_fence) before V is shared.
-// bf16 = 1: V holds bf16 (uint16_t) instead, the same layout (ops_bf16);
-// bf16 = 2: f32 with ordinary stores (a small buffer read back at once).
+// V[xi][c][t - tb]: 36 planes of (C, Tr) values, rows of Tr tiles, V
+// 64-byte aligned, in layout V_PLAIN, V_PLAIN_BF16 or V_PLAIN_CACHED.
 void wino_input_transform_plain(const ConvShape *s, const float *x, size_t tb,
-                                int T, int g0, int g1, float *V, int Tr, int bf16);
+                                int T, int g0, int g1, float *V, int Tr,
+                                WinoVLayout layout);
 #ifdef __AVX512F__
 #include <immintrin.h>
 // Transposes the 8 x 8 block r[kk][c] in place: r[c][kk].
