@@ -97,8 +97,19 @@ static void relu_b(void *ctx, size_t i0, size_t i1, int t)
 {
 	(void)t;
 	EwJob *j = ctx;
-	for (size_t i = i0; i < i1; i++)
-		j->out[i] = j->a[i] > 0.0f ? j->b[i] : 0.0f;
+	const float *a = j->a, *b = j->b;
+	float *out = j->out;
+	size_t i = i0;
+#ifdef __AVX512F__
+	// a select, not a branch: the signs are a coin toss to a predictor
+	VEC_LOOP(i, i1,
+		__mmask16 pos = _mm512_cmp_ps_mask(_mm512_maskz_loadu_ps(k_, a + i),
+		                                   _mm512_setzero_ps(), _CMP_GT_OQ);
+		_mm512_mask_storeu_ps(out + i, k_, _mm512_maskz_loadu_ps(k_ & pos, b + i));
+	)
+#endif
+	for (; i < i1; i++)
+		out[i] = a[i] > 0.0f ? b[i] : 0.0f;
 }
 
 // y: the forward output; the gradient passes where y > 0 (PyTorch's
@@ -141,8 +152,22 @@ static void leaky_b(void *ctx, size_t i0, size_t i1, int t)
 {
 	(void)t;
 	EwJob *j = ctx;
-	for (size_t i = i0; i < i1; i++)
-		j->out[i] = j->a[i] > 0.0f ? j->b[i] : j->b[i] * j->slope;
+	const float *a = j->a, *b = j->b;
+	float *out = j->out;
+	const float slope = j->slope;
+	size_t i = i0;
+#ifdef __AVX512F__
+	const __m512 vs = _mm512_set1_ps(slope);
+	VEC_LOOP(i, i1,
+		__mmask16 pos = _mm512_cmp_ps_mask(_mm512_maskz_loadu_ps(k_, a + i),
+		                                   _mm512_setzero_ps(), _CMP_GT_OQ);
+		__m512 g = _mm512_maskz_loadu_ps(k_, b + i);
+		_mm512_mask_storeu_ps(out + i, k_,
+		                      _mm512_mask_blend_ps(pos, _mm512_mul_ps(g, vs), g));
+	)
+#endif
+	for (; i < i1; i++)
+		out[i] = a[i] > 0.0f ? b[i] : b[i] * slope;
 }
 
 void leaky_relu_backward(size_t n, float slope, const float *x,

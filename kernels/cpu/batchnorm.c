@@ -244,6 +244,16 @@ void bn_train_channel(int N, int C, int HW, const float *x, int c,
 			s2 += d * d;
 		}
 	}
+	bn_finish_channel(c, M, k, s1, s2, gamma, beta, running_mean, running_var,
+	                  momentum, eps, save_mean, save_invstd, scale, shift);
+}
+
+void bn_finish_channel(int c, double M, double k, double s1, double s2,
+                       const float *gamma, const float *beta, float *running_mean,
+                       float *running_var, float momentum, float eps,
+                       float *save_mean, float *save_invstd, float *scale,
+                       float *shift)
+{
 	double mean = k + s1 / M, ss = s2 - s1 * s1 / M;
 	if (ss < 0)
 		ss = 0;
@@ -307,6 +317,11 @@ void batchnorm_forward_train_act(int N, int C, int HW, const float *x,
 	            .rmean = running_mean, .rvar = running_var, .momentum = momentum,
 	            .eps = eps, .smean = save_mean, .sinvstd = save_invstd, .y = y,
 	            .fact = act, .fslope = slope };
+	if (HW == 1) {   // rows of channels (batchnorm1d.c)
+		bn1d_forward(N, C, 1, x, gamma, beta, running_mean, running_var, momentum,
+		             eps, save_mean, save_invstd, NULL, NULL, act, slope, y);
+		return;
+	}
 	parallel_for((size_t)C, bn_threads(N, C, HW), train_fwd, &j);
 }
 
@@ -332,6 +347,11 @@ void batchnorm_forward_eval(int N, int C, int HW, const float *x,
 {
 	BnJob j = { .N = N, .C = C, .HW = HW, .x = x, .gamma = gamma, .beta = beta,
 	            .mean = mean, .var = var, .eps = eps, .y = y };
+	if (HW == 1) {
+		bn1d_forward(N, C, 0, x, gamma, beta, NULL, NULL, 0.0f, eps, NULL, NULL,
+		             mean, var, CONV_ACT_NONE, 0.0f, y);
+		return;
+	}
 	parallel_for((size_t)C, bn_threads(N, C, HW), eval_fwd, &j);
 }
 
@@ -458,6 +478,11 @@ void batchnorm_backward_train(int N, int C, int HW, const float *x,
 	BnJob j = { .N = N, .C = C, .HW = HW, .x = x, .gamma = gamma, .dy = dy,
 	            .mean = save_mean, .var = save_invstd, .dx = dx,
 	            .dgamma = dgamma, .dbeta = dbeta };
+	if (HW == 1) {
+		bn1d_backward(N, C, 1, x, gamma, save_mean, save_invstd, 0.0f, NULL, 0.0f,
+		              dy, dx, dgamma, dbeta);
+		return;
+	}
 	parallel_for((size_t)C, bn_threads(N, C, HW), train_bwd, &j);
 }
 
@@ -472,6 +497,11 @@ void batchnorm_backward_train_act(int N, int C, int HW, const float *x,
 	BnJob j = { .N = N, .C = C, .HW = HW, .x = x, .gamma = gamma, .dy = dy,
 	            .mean = save_mean, .var = save_invstd, .dx = dx,
 	            .dgamma = dgamma, .dbeta = dbeta, .act = act, .slope = slope };
+	if (HW == 1) {
+		bn1d_backward(N, C, 1, x, gamma, save_mean, save_invstd, 0.0f, act, slope,
+		              dy, dx, dgamma, dbeta);
+		return;
+	}
 	parallel_for((size_t)C, bn_threads(N, C, HW), train_bwd, &j);
 }
 
@@ -483,5 +513,10 @@ void batchnorm_backward_eval(int N, int C, int HW, const float *x,
 	BnJob j = { .N = N, .C = C, .HW = HW, .x = x, .gamma = gamma, .dy = dy,
 	            .mean = mean, .var = var, .eps = eps, .dx = dx,
 	            .dgamma = dgamma, .dbeta = dbeta };
+	if (HW == 1) {
+		bn1d_backward(N, C, 0, x, gamma, mean, var, eps, NULL, 0.0f, dy, dx,
+		              dgamma, dbeta);
+		return;
+	}
 	parallel_for((size_t)C, bn_threads(N, C, HW), eval_bwd, &j);
 }

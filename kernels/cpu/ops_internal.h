@@ -268,6 +268,26 @@ void bn_train_channel(int N, int C, int HW, const float *x, int c,
                       float *running_var, float momentum, float eps,
                       float *save_mean, float *save_invstd, float *scale,
                       float *shift);
+// The rest of bn_train_channel, from the channel's sums about k (M
+// values): sum (x - k) = s1, sum (x - k)^2 = s2.
+void bn_finish_channel(int c, double M, double k, double s1, double s2,
+                       const float *gamma, const float *beta, float *running_mean,
+                       float *running_var, float momentum, float eps,
+                       float *save_mean, float *save_invstd, float *scale,
+                       float *shift);
+// Batch norm of (N, C) rows, HW = 1 (batchnorm1d.c): batchnorm.c's fast
+// paths with the channels across the lanes, the same sums in the same
+// order.  Backward: var is save_invstd when train, else the running
+// variance (eps added); act may be NULL.
+void bn1d_forward(int N, int C, int train, const float *x, const float *gamma,
+                  const float *beta, float *running_mean, float *running_var,
+                  float momentum, float eps, float *save_mean, float *save_invstd,
+                  const float *mean, const float *var, int act, float slope,
+                  float *y);
+void bn1d_backward(int N, int C, int train, const float *x, const float *gamma,
+                   const float *mean, const float *var, float eps,
+                   const float *act, float slope, const float *dy, float *dx,
+                   float *dgamma, float *dbeta);
 // y = x*scale + shift over n values (a product, then a sum: no fused
 // multiply-add), then act (CONV_ACT_*): relu_forward's or
 // leaky_relu_forward's formula, or none.  y may be x.

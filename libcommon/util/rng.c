@@ -24,6 +24,14 @@ float rng_uniform(Rng *r)
 	return (float)(rng_u32(r) >> 8) * (1.0f / 16777216.0f);
 }
 
+void rng_uniform_fill(Rng *r, float *u, size_t n)
+{
+	Rng q = *r;
+	for (size_t i = 0; i < n; i++)
+		u[i] = rng_uniform(&q);
+	*r = q;
+}
+
 float rng_range(Rng *r, float lo, float hi)
 {
 	return lo + (hi - lo) * rng_uniform(r);
