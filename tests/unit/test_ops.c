@@ -234,6 +234,12 @@ static void fast_vs_ref(void)
 		unsetenv("CNNPIPE_CONV_COLS");
 		unsetenv("CNNPIPE_WINO_TILES");
 		conv_vs_ref(&r, 2, 8, 40, 40, 8, 1, 1, 1, 0, 1);  // pointwise, whole images
+		// the filter gradient's images past 2048 columns in equal parts
+		// (2304: halves; 3136: halves, read in place), or whole where
+		// no part of 512 or more divides them (2209 = 47 x 47)
+		conv_vs_ref(&r, 2, 3, 96, 96, 8, 7, 7, 2, 3, 1);
+		conv_vs_ref(&r, 2, 5, 56, 56, 6, 1, 1, 1, 0, 0);
+		conv_vs_ref(&r, 1, 4, 47, 47, 5, 1, 1, 1, 0, 1);
 		// ResNet18 at 32x32: maps of 2x2 and 1x1, column blocks of many
 		// images in the filter gradient
 		conv_vs_ref(&r, 9, 16, 2, 2, 32, 3, 3, 1, 1, 0);
