@@ -87,14 +87,16 @@ static void fwd_block(void *ctx, size_t b0, size_t b1, int thread)
 			float *yp = j->y + (size_t)n * C + c0;
 			int c = 0;
 #ifdef BN1D_AVX512
-			const __m512 sl = _mm512_set1_ps(j->act == CONV_ACT_RELU ? 0.0f : j->slope);
+			const __m512 sl = _mm512_set1_ps(j->slope);
 			for (; c + 16 <= nc; c += 16) {
 				__m512 v = _mm512_add_ps(_mm512_mul_ps(_mm512_loadu_ps(xp + c),
 				                                       _mm512_loadu_ps(scale + c)),
 				                         _mm512_loadu_ps(shift + c));
 				if (j->act != CONV_ACT_NONE) {
 					__mmask16 pos = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ);
-					v = _mm512_mask_blend_ps(pos, _mm512_mul_ps(v, sl), v);
+					// ReLU's zeros are +0, as relu_forward's (v * 0 is -0)
+					v = j->act == CONV_ACT_RELU ? _mm512_maskz_mov_ps(pos, v)
+					  : _mm512_mask_blend_ps(pos, _mm512_mul_ps(v, sl), v);
 				}
 				_mm512_storeu_ps(yp + c, v);
 			}

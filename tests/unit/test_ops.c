@@ -446,6 +446,7 @@ static void bn_act_tests(void)
 			bn_act_case(&r, 3, 5, 37, act, 0);
 			bn_act_case(&r, 2, 4, 64, act, 1);
 			bn_act_case(&r, 5, 3, 1, act, 0);   // 1d
+			bn_act_case(&r, 6, 77, 1, act, 1);  // 1d across the lanes, in place
 		}
 	}
 	ops_set_threads(1);
