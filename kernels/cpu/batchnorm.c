@@ -287,15 +287,15 @@ void batchnorm_forward_train_act(int N, int C, int HW, const float *x,
 {
 	if (N * (size_t)HW == 0)
 		return;
-	BnJob j = { .N = N, .C = C, .HW = HW, .x = x, .gamma = gamma, .beta = beta,
-	            .rmean = running_mean, .rvar = running_var, .momentum = momentum,
-	            .eps = eps, .smean = save_mean, .sinvstd = save_invstd, .y = y,
-	            .fact = act, .fslope = slope };
 	if (HW == 1) {   // rows of channels (batchnorm1d.c)
 		bn1d_forward(N, C, 1, x, gamma, beta, running_mean, running_var, momentum,
 		             eps, save_mean, save_invstd, NULL, NULL, act, slope, y);
 		return;
 	}
+	BnJob j = { .N = N, .C = C, .HW = HW, .x = x, .gamma = gamma, .beta = beta,
+	            .rmean = running_mean, .rvar = running_var, .momentum = momentum,
+	            .eps = eps, .smean = save_mean, .sinvstd = save_invstd, .y = y,
+	            .fact = act, .fslope = slope };
 	parallel_for((size_t)C, bn_threads(N, C, HW), train_fwd, &j);
 }
 
@@ -319,13 +319,13 @@ void batchnorm_forward_eval(int N, int C, int HW, const float *x,
                             const float *mean, const float *var, float eps,
                             float *y)
 {
-	BnJob j = { .N = N, .C = C, .HW = HW, .x = x, .gamma = gamma, .beta = beta,
-	            .mean = mean, .var = var, .eps = eps, .y = y };
 	if (HW == 1) {
 		bn1d_forward(N, C, 0, x, gamma, beta, NULL, NULL, 0.0f, eps, NULL, NULL,
 		             mean, var, CONV_ACT_NONE, 0.0f, y);
 		return;
 	}
+	BnJob j = { .N = N, .C = C, .HW = HW, .x = x, .gamma = gamma, .beta = beta,
+	            .mean = mean, .var = var, .eps = eps, .y = y };
 	parallel_for((size_t)C, bn_threads(N, C, HW), eval_fwd, &j);
 }
 
@@ -447,17 +447,8 @@ void batchnorm_backward_train(int N, int C, int HW, const float *x,
                               const float *save_invstd, const float *dy,
                               float *dx, float *dgamma, float *dbeta)
 {
-	if (N * (size_t)HW == 0)
-		return;
-	BnJob j = { .N = N, .C = C, .HW = HW, .x = x, .gamma = gamma, .dy = dy,
-	            .mean = save_mean, .var = save_invstd, .dx = dx,
-	            .dgamma = dgamma, .dbeta = dbeta };
-	if (HW == 1) {
-		bn1d_backward(N, C, 1, x, gamma, save_mean, save_invstd, 0.0f, NULL, 0.0f,
-		              dy, dx, dgamma, dbeta);
-		return;
-	}
-	parallel_for((size_t)C, bn_threads(N, C, HW), train_bwd, &j);
+	batchnorm_backward_train_act(N, C, HW, x, gamma, save_mean, save_invstd, NULL,
+	                             0.0f, dy, dx, dgamma, dbeta);
 }
 
 void batchnorm_backward_train_act(int N, int C, int HW, const float *x,
@@ -468,14 +459,14 @@ void batchnorm_backward_train_act(int N, int C, int HW, const float *x,
 {
 	if (N * (size_t)HW == 0)
 		return;
-	BnJob j = { .N = N, .C = C, .HW = HW, .x = x, .gamma = gamma, .dy = dy,
-	            .mean = save_mean, .var = save_invstd, .dx = dx,
-	            .dgamma = dgamma, .dbeta = dbeta, .act = act, .slope = slope };
 	if (HW == 1) {
 		bn1d_backward(N, C, 1, x, gamma, save_mean, save_invstd, 0.0f, act, slope,
 		              dy, dx, dgamma, dbeta);
 		return;
 	}
+	BnJob j = { .N = N, .C = C, .HW = HW, .x = x, .gamma = gamma, .dy = dy,
+	            .mean = save_mean, .var = save_invstd, .dx = dx,
+	            .dgamma = dgamma, .dbeta = dbeta, .act = act, .slope = slope };
 	parallel_for((size_t)C, bn_threads(N, C, HW), train_bwd, &j);
 }
 
@@ -484,13 +475,13 @@ void batchnorm_backward_eval(int N, int C, int HW, const float *x,
                              const float *var, float eps, const float *dy,
                              float *dx, float *dgamma, float *dbeta)
 {
-	BnJob j = { .N = N, .C = C, .HW = HW, .x = x, .gamma = gamma, .dy = dy,
-	            .mean = mean, .var = var, .eps = eps, .dx = dx,
-	            .dgamma = dgamma, .dbeta = dbeta };
 	if (HW == 1) {
 		bn1d_backward(N, C, 0, x, gamma, mean, var, eps, NULL, 0.0f, dy, dx,
 		              dgamma, dbeta);
 		return;
 	}
+	BnJob j = { .N = N, .C = C, .HW = HW, .x = x, .gamma = gamma, .dy = dy,
+	            .mean = mean, .var = var, .eps = eps, .dx = dx,
+	            .dgamma = dgamma, .dbeta = dbeta };
 	parallel_for((size_t)C, bn_threads(N, C, HW), eval_bwd, &j);
 }
