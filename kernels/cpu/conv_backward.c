@@ -141,13 +141,12 @@ static void backward_data(OpsScratch *sp, const ConvShape *s, const float *w,
 	}
 }
 
-// dw partial of thread `thread` += dy[:, block] . col[block]^T for column
-// block blk: whole images' runs of dy read in place when the block lies in
-// one image, else gathered (K, nb) beside col.
-static void dw_block(void *ctx, size_t blk, size_t blk_end, int thread)
+// The operands of dw += dy[:, block] . col[block]^T for column block blk
+// (in thread's scratch): whole images' runs of dy read in place when the
+// block lies in one image, else gathered (K, nb) beside col.
+static void dw_operands(BwdJob *j, size_t blk, int thread, const float **pA,
+                        size_t *plda, const float **pB, size_t *pldb, size_t *pnc)
 {
-	(void)blk_end;
-	BwdJob *j = ctx;
 	const ConvShape *s = j->s;
 	const int CRS = s->C * s->R * s->S, K = s->K;
 	const size_t PQ = (size_t)s->P * s->Q;
@@ -184,9 +183,46 @@ static void dw_block(void *ctx, size_t blk, size_t blk_end, int thread)
 		B = col;
 		ldb = nc;
 	}
+	*pA = A;
+	*plda = lda;
+	*pB = B;
+	*pldb = ldb;
+	*pnc = nc;
+}
+
+// dw partial of thread `thread` += the product of block blk
+static void dw_block(void *ctx, size_t blk, size_t blk_end, int thread)
+{
+	(void)blk_end;
+	BwdJob *j = ctx;
+	const int CRS = j->s->C * j->s->R * j->s->S, K = j->s->K;
+	const float *A, *B;
+	size_t lda, ldb, nc;
+	dw_operands(j, blk, thread, &A, &lda, &B, &ldb, &nc);
 	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, K, CRS, (int)nc,
 	            1.0f, A, (int)lda, B, (int)ldb, 1.0f,
 	            j->dwt + (size_t)thread * K * CRS, CRS);
+}
+
+// One block's product, its rows (output channels) cut among the threads:
+// each output the same sum as dw_block's, whatever the thread count.
+typedef struct {
+	const float *A, *B;
+	size_t lda, ldb, nc;
+	int K, CRS, T;
+	float *dw;
+} RowsJob;
+
+static void dw_rows(void *ctx, size_t t, size_t t_end, int thread)
+{
+	(void)t_end;
+	(void)thread;
+	const RowsJob *r = ctx;
+	int k0 = (int)((size_t)r->K * t / r->T), k1 = (int)((size_t)r->K * (t + 1) / r->T);
+	if (k1 > k0)
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, k1 - k0, r->CRS, (int)r->nc,
+		            1.0f, r->A + (size_t)k0 * r->lda, (int)r->lda, r->B, (int)r->ldb,
+		            1.0f, r->dw + (size_t)k0 * r->CRS, r->CRS);
 }
 
 // Thread t sums the blocks of its fixed slice into its own partial dw: a
@@ -197,6 +233,41 @@ static void dw_slice(void *ctx, size_t b0, size_t b1, int thread)
 {
 	for (size_t b = b0; b < b1; b++)
 		dw_block(ctx, b, b + 1, thread);
+}
+
+// The most columns one thread sums when the blocks of nb columns go to T
+// threads in dw_slice's fixed slices.
+static size_t slice_cols(size_t total, size_t nb, int T)
+{
+	size_t nblk = (total + nb - 1) / nb, worst = 0;
+	for (int t = 0; t < T; t++) {
+		size_t c0 = nblk * t / T * nb, c1 = nblk * (t + 1) / T * nb;
+		if (c1 > total)
+			c1 = total;
+		if (c1 > c0 && c1 - c0 > worst)
+			worst = c1 - c0;
+	}
+	return worst;
+}
+
+// Blocks of whole images: down to half as many images a block where that
+// evens out the threads' slices (ResNet34's layer3.0 at batch 16 had 3
+// blocks of 6 images: one thread summed two, the other one).  A single
+// block stays one (dw_rows), so that its sums do not depend on the threads.
+static size_t dw_balanced_block(size_t total, size_t nb, size_t PQ, int T)
+{
+	if (T < 2 || nb < PQ || nb % PQ != 0 || (total + nb - 1) / nb < (size_t)T)
+		return nb;
+	const size_t ipb = nb / PQ;
+	size_t best = nb, worst = slice_cols(total, nb, T);
+	for (size_t i = ipb - 1; i >= 1 && 2 * i >= ipb; i--) {
+		size_t w = slice_cols(total, i * PQ, T);
+		if (w < worst) {
+			worst = w;
+			best = i * PQ;
+		}
+	}
+	return best;
 }
 
 static void backward_filter(OpsScratch *sp, const ConvShape *s, const float *x,
@@ -233,9 +304,10 @@ static void backward_filter(OpsScratch *sp, const ConvShape *s, const float *x,
 		nb = cap > 256 ? cap : 256;
 	if (nb > j.total)
 		nb = j.total;
+	int T = ops_threads();
+	nb = dw_balanced_block(j.total, nb, PQ, T);
 	j.nb = nb;
 	size_t nblocks = (j.total + nb - 1) / nb;
-	int T = ops_threads();
 	int slots = T > 1 && nblocks >= (size_t)T ? T : 1;
 	j.dwt = slots > 1 ? ops_scratch(sp, OPS_SLOT_WEIGHTS, slots * KCRS) : dw;
 	if (slots > 1) {
@@ -243,6 +315,11 @@ static void backward_filter(OpsScratch *sp, const ConvShape *s, const float *x,
 		ops_blas_threads(1);
 		parallel_for(nblocks, slots, dw_slice, &j);
 		ops_add_partials(dw, j.dwt, slots, KCRS);
+	} else if (T > 1 && nblocks == 1 && s->K >= 32) {
+		RowsJob r = { .K = s->K, .CRS = (int)CRS, .T = T, .dw = dw };
+		dw_operands(&j, 0, 0, &r.A, &r.lda, &r.B, &r.ldb, &r.nc);
+		ops_blas_threads(1);
+		parallel_for((size_t)T, T, dw_rows, &r);
 	} else {
 		ops_blas_threads(T);
 		for (size_t b = 0; b < nblocks; b++)

@@ -1,6 +1,8 @@
 // Fully connected layer, as PyTorch's nn.Linear: y = x w^T + b.
 //   x: (N, I), w: (O, I), b: (O) or NULL, y: (N, O)
-// Fast path: OpenBLAS sgemm with ops_threads() threads.
+// Fast path: OpenBLAS sgemm, one call per thread on a slice of the outputs
+// (OpenBLAS's own threads, once started, spin idle for tens of
+// milliseconds after each call and took CPU from the layers after it).
 #include <string.h>
 #include <cblas.h>
 #undef I   // <complex.h> (via cblas.h) defines I; ops.h uses it as a name
@@ -48,12 +50,75 @@ void linear_backward_ref(int N, int I, int O, const float *x, const float *w,
 		}
 }
 
+// Thread t's part [lo, hi) of n values, cut at multiples of 16
+static void part_of(int n, int t, int T, int *lo, int *hi)
+{
+	int blocks = (n + 15) / 16;
+	*lo = blocks * t / T * 16;
+	*hi = blocks * (t + 1) / T * 16;
+	if (*hi > n)
+		*hi = n;
+	if (*lo > n)
+		*lo = n;
+}
+
+typedef struct {
+	int N, I, O, T;
+	const float *x, *w, *dy;
+	float *y, *dx, *dw;
+	float beta;
+} GemmJob;
+
+// y[:, part] (=|+=) x . w[part]^T
+static void fwd_part(void *ctx, size_t t0, size_t t1, int thread)
+{
+	(void)t1;
+	const GemmJob *j = ctx;
+	int lo, hi;
+	part_of(j->O, (int)t0, j->T, &lo, &hi);
+	(void)thread;
+	if (hi > lo)
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, j->N, hi - lo, j->I,
+		            1.0f, j->x, j->I, j->w + (size_t)lo * j->I, j->I, j->beta,
+		            j->y + lo, j->O);
+}
+
+// dx[:, part] = dy . w[:, part]; dw[part] += dy[:, part]^T . x
+static void bwd_part(void *ctx, size_t t0, size_t t1, int thread)
+{
+	(void)t1;
+	(void)thread;
+	const GemmJob *j = ctx;
+	int lo, hi;
+	if (j->dx) {
+		part_of(j->I, (int)t0, j->T, &lo, &hi);
+		if (hi > lo)
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, j->N, hi - lo, j->O,
+			            1.0f, j->dy, j->O, j->w + lo, j->I, 0.0f, j->dx + lo, j->I);
+	}
+	if (j->dw) {
+		part_of(j->O, (int)t0, j->T, &lo, &hi);
+		if (hi > lo)
+			cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, hi - lo, j->I, j->N,
+			            1.0f, j->dy + lo, j->O, j->x, j->I, 1.0f,
+			            j->dw + (size_t)lo * j->I, j->I);
+	}
+}
+
+// Threads for a product of 2 N I O flops cut into parts of 16 along the
+// longer of I and O
+static int gemm_threads(int N, int I, int O)
+{
+	size_t parts = (size_t)((O > I ? O : I) + 15) / 16;
+	return ops_threads_for(parts, 2.0 * N * I * (double)O / (double)parts);
+}
+
 void linear_forward(int N, int I, int O, const float *x, const float *w,
                     const float *b, float *y)
 {
 	if (N == 0 || O == 0)
 		return;
-	ops_blas_threads(ops_threads());
+	ops_blas_threads(1);
 	float beta = 0.0f;
 	if (b) {
 		for (int n = 0; n < N; n++)
@@ -65,8 +130,9 @@ void linear_forward(int N, int I, int O, const float *x, const float *w,
 			memset(y, 0, sizeof(float) * (size_t)N * O);
 		return;
 	}
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, O, I,
-	            1.0f, x, I, w, I, beta, y, O);
+	GemmJob j = { .N = N, .I = I, .O = O, .x = x, .w = w, .y = y, .beta = beta };
+	j.T = ops_threads_for((size_t)(O + 15) / 16, 2.0 * 16 * N * (double)I);
+	parallel_for((size_t)j.T, j.T, fwd_part, &j);
 }
 
 // linear_forward_fixed: one output, b + x . w, in one order whatever the
@@ -129,19 +195,16 @@ void linear_forward_fixed(int N, int I, int O, const float *x, const float *w,
 void linear_backward(int N, int I, int O, const float *x, const float *w,
                      const float *dy, float *dx, float *dw, float *db)
 {
-	ops_blas_threads(ops_threads());
-	if (dx) {
-		if (O == 0 || N == 0)
-			memset(dx, 0, sizeof(float) * (size_t)N * I);
-		else if (I > 0)
-			// dx: (N, I) = dy: (N, O) . w: (O, I)
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, I, O,
-			            1.0f, dy, O, w, I, 0.0f, dx, I);
+	ops_blas_threads(1);
+	if (dx && (O == 0 || N == 0))
+		memset(dx, 0, sizeof(float) * (size_t)N * I);
+	GemmJob j = { .N = N, .I = I, .O = O, .x = x, .w = w, .dy = dy };
+	j.dx = dx && O > 0 && N > 0 && I > 0 ? dx : NULL;
+	j.dw = dw && N > 0 && O > 0 && I > 0 ? dw : NULL;
+	if (j.dx || j.dw) {
+		j.T = gemm_threads(N, I, O);
+		parallel_for((size_t)j.T, j.T, bwd_part, &j);
 	}
-	if (dw && N > 0 && O > 0 && I > 0)
-		// dw: (O, I) += dy^T: (O, N) . x: (N, I)
-		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, O, I, N,
-		            1.0f, dy, O, x, I, 1.0f, dw, I);
 	if (db)
 		for (int o = 0; o < O; o++) {
 			float acc = 0.0f;

@@ -250,6 +250,15 @@ static void fast_vs_ref(void)
 		linear_vs_ref(&r, 1, 13, 5);
 		linear_vs_ref(&r, 7, 33, 19);
 		linear_vs_ref(&r, 64, 1024, 2);
+		// outputs (and dx's columns) in parts to the threads
+		linear_vs_ref(&r, 64, 1024, 512);
+		linear_vs_ref(&r, 16, 200, 1000);
+		// the generic filter gradient: one block of 98 columns, its 40
+		// and 37 rows cut among the threads; 16 images of 196 columns in
+		// 4 blocks of 4 images (6 a block would leave one thread 2 of 3)
+		conv_vs_ref(&r, 2, 8, 14, 14, 40, 3, 3, 2, 1, 1);
+		conv_vs_ref(&r, 2, 8, 14, 14, 37, 3, 3, 2, 1, 0);
+		conv_vs_ref(&r, 16, 4, 28, 28, 8, 3, 3, 2, 1, 1);
 		// packed shapes, odd widths
 		conv_vs_ref(&r, 3, 5, 15, 13, 72, 3, 3, 2, 1, 1);
 		conv_vs_ref(&r, 2, 9, 7, 9, 64, 3, 3, 2, 0, 0);
