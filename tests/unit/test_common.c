@@ -1,6 +1,10 @@
 // libcommon: the RNG against the PCG reference's published demo output,
-// its saved state, its ranges; the parallel for; option parsing.
+// its saved state, its ranges; the parallel for (its kept workers: many
+// rounds of changing widths, loops nested in a loop, two callers at
+// once); option parsing.
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include "check.h"
@@ -97,6 +101,59 @@ static void test_parallel_for(void)
 	CHECK(p.seen[0] == 0);
 }
 
+// Each call of a round adds its slice's indices to sum; nested: each
+// slice also runs a loop of its own (the pool is busy: it starts threads).
+typedef struct { atomic_long sum; int nested; } Sum;
+static void add_inner(void *ctx, size_t b, size_t e, int t)
+{
+	(void)t;
+	Sum *s = ctx;
+	for (size_t i = b; i < e; i++)
+		atomic_fetch_add(&s->sum, (long)i);
+}
+static void add_outer(void *ctx, size_t b, size_t e, int t)
+{
+	Sum *s = ctx;
+	add_inner(ctx, b, e, t);
+	if (s->nested) {
+		Sum in = { 0, 0 };
+		parallel_for(100, 2, add_inner, &in);
+		atomic_fetch_add(&s->sum, atomic_load(&in.sum) == 4950 ? 0 : 1000000);
+	}
+}
+
+// rounds of parallel_for with 2 to 5 threads over 1 to 300 values;
+// returns the rounds whose sum was wrong
+static int rounds(int n, int nested)
+{
+	int bad = 0;
+	for (int r = 0; r < n; r++) {
+		size_t len = 1 + (size_t)(r * 37) % 300;
+		Sum s = { 0, nested };
+		parallel_for(len, 2 + r % 4, add_outer, &s);
+		bad += atomic_load(&s.sum) != (long)(len * (len - 1) / 2);
+	}
+	return bad;
+}
+
+static void *rounds_thread(void *arg)
+{
+	*(int *)arg = rounds(3000, 0);
+	return NULL;
+}
+
+static void test_parallel_for_pool(void)
+{
+	CHECK(rounds(5000, 0) == 0);
+	CHECK(rounds(200, 1) == 0);
+	pthread_t t;
+	int other = -1;
+	CHECK(pthread_create(&t, NULL, rounds_thread, &other) == 0);
+	int mine = rounds(3000, 0);
+	pthread_join(t, NULL);
+	CHECK(mine == 0 && other == 0);
+}
+
 int main(int argc, char **argv)
 {
 	prog_init(argc, argv, "test_common");
@@ -104,6 +161,7 @@ int main(int argc, char **argv)
 	test_state_saves();
 	test_ranges();
 	test_parallel_for();
+	test_parallel_for_pool();
 	CHECK(parse_long("-n", "42", 0, 100) == 42);
 	CHECK(parse_double("-x", "0.5", 0, 1) == 0.5);
 	return check_done("test_common");
