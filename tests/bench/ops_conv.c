@@ -45,7 +45,8 @@ static const Layer DARKNET[] = {
 	{ 32, 56, 16, 1, 1, 0, 1, "c3 1x1 32-16" },
 	{ 16, 56, 128, 3, 1, 1, 2, "c4 3x3 16-128" },
 	{ 128, 56, 16, 1, 1, 0, 1, "c5 1x1 128-16" },
-	{ 128, 28, 32, 1, 1, 0, 2, "c7 1x1 128-32" },
+	{ 128, 28, 32, 1, 1, 0, 1, "c7 1x1 128-32" },
+	{ 256, 28, 32, 1, 1, 0, 1, "c9 1x1 256-32" },
 	{ 32, 28, 256, 3, 1, 1, 2, "c8 3x3 32-256" },
 	{ 256, 14, 64, 1, 1, 0, 1, "c11 1x1 256-64" },
 	{ 64, 14, 512, 3, 1, 1, 2, "c12 3x3 64-512" },
@@ -126,7 +127,7 @@ int main(int argc, char **argv)
 		size_t nw = (size_t)a->K * a->C * a->R * a->R;
 		size_t ny = (size_t)batch * a->K * s.P * s.Q;
 		float *x = xmalloc_array(nx, 4), *w = xmalloc_array(nw, 4);
-		float *y = xmalloc_array(ny, 4);
+		float *y = xaligned_alloc(64, ny * 4);   // as the engine's tensors
 		for (size_t i = 0; i < nx; i++)
 			x[i] = rng_uniform(&r) - 0.5f;
 		for (size_t i = 0; i < nw; i++)
