@@ -13,6 +13,7 @@
 //   y, argmax, dy: (N, C, P, Q), the pool's (PoolShape s: k 2, stride 2,
 //   pad 0); gamma, beta, running_*, save_*, dgamma, dbeta: (C)
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "libcommon/util/alloc.h"
@@ -209,10 +210,14 @@ static void sums_row(const float *xp, const float *gp, const float *vp,
 }
 
 // Pass 2 over pooled row p: dx of its two rows, each cell k*((dy - a) - t)
-// with dy the window's gradient at its argmax cell and 0 elsewhere
+// with dy the window's gradient at its argmax cell and 0 elsewhere.
+// stream: whole aligned vectors stored past the caches (dx, of a whole
+// batch, is read again only by the convolution's backward, from memory;
+// ordinary stores first read each line in: 205 MB at Tiny Darknet's first
+// layer at batch 64).
 static void dx_row(const float *xp, const float *gp, const float *vp,
                    const int32_t *ap, float *dp, int p, int W, int Q, float k,
-                   float a, float mf, float bcoef, float slope)
+                   float a, float mf, float bcoef, float slope, int stream)
 {
 	static const int32_t dup[2][16] = {
 		{ 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7 },
@@ -240,8 +245,12 @@ static void dx_row(const float *xp, const float *gp, const float *vp,
 				__m512 g = _mm512_maskz_mov_ps(at, _mm512_permutexvar_ps(ix, w.gm));
 				__m512 x = _mm512_maskz_loadu_ps(m, xp + off + 16 * h);
 				__m512 t = _mm512_mul_ps(_mm512_sub_ps(x, mv), bv);
-				_mm512_mask_storeu_ps(dp + off + 16 * h, m,
-				        _mm512_mul_ps(kv, _mm512_sub_ps(_mm512_sub_ps(g, av), t)));
+				__m512 d = _mm512_mul_ps(kv, _mm512_sub_ps(_mm512_sub_ps(g, av), t));
+				float *o = dp + off + 16 * h;
+				if (stream && m == 0xFFFF && (uintptr_t)o % 64 == 0)
+					_mm512_stream_ps(o, d);
+				else
+					_mm512_mask_storeu_ps(o, m, d);
 			}
 		}
 	}
@@ -263,6 +272,10 @@ static void bwd_slice(void *ctx, size_t c0, size_t c1, int thread)
 #if defined(__AVX512F__) && defined(__AVX512DQ__)
 	// even maps: every cell under exactly one window (the vector paths)
 	const int even = s->H == 2 * s->P && s->W == 2 * s->Q;
+#endif
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+	// past 8 MiB, dx is not in any cache when it is read
+	const int stream = (size_t)s->N * C * HW > ((size_t)2 << 20);
 #endif
 	for (size_t c = c0; c < c1; c++) {
 		const double mean = j->smean_in[c], invstd = j->sinvstd_in[c];
@@ -315,7 +328,7 @@ static void bwd_slice(void *ctx, size_t c0, size_t c1, int thread)
 				for (int p = 0; p < s->P; p++)
 					dx_row(xp, gp + (size_t)p * s->Q, vp + (size_t)p * s->Q,
 					       ap + (size_t)p * s->Q, dp, p, s->W, s->Q, k, a, mf,
-					       bcoef, sl);
+					       bcoef, sl, stream);
 				continue;
 			}
 #endif
@@ -339,6 +352,10 @@ static void bwd_slice(void *ctx, size_t c0, size_t c1, int thread)
 			}
 		}
 	}
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+	if (stream)
+		_mm_sfence();   // the streamed stores, before the slice is done
+#endif
 }
 
 void batchnorm_act_maxpool2_backward_train(const PoolShape *s, const float *x,

@@ -551,6 +551,9 @@ static void bn_pool_tests(void)
 		bn_pool_case(&r, 1, 6, 9, 11, CONV_ACT_LEAKY);   // odd: the scalar path
 		bn_pool_case(&r, 4, 2, 2, 2, CONV_ACT_RELU);     // one window per plane
 		bn_pool_case(&r, 2, 3, 7, 10, CONV_ACT_RELU);    // odd rows only
+		// past 8 MiB: dx stored past the caches where a vector is whole
+		// and aligned (rows of 250 floats: not every one is)
+		bn_pool_case(&r, 2, 17, 256, 250, t == 1 ? CONV_ACT_LEAKY : CONV_ACT_RELU);
 	}
 	ops_set_threads(1);
 }
