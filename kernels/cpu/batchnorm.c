@@ -8,6 +8,7 @@
 //   x, y, dy, dx: (N, C, HW); gamma, beta, stats: (C); gamma/beta may be
 //   NULL (= 1 / 0, affine=False).
 #include <math.h>
+#include <stdint.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include "libcommon/util/alloc.h"
@@ -176,12 +177,13 @@ typedef struct {
 // (ops_internal.h) 16 at a time where the build has AVX-512 (the plain
 // loop stayed scalar: x and y may alias).
 void bn_apply_row(const float *x, float *y, int n, float scale, float shift,
-                  int act, float slope)
+                  int act, float slope, int stream)
 {
 	int i = 0;
 #if defined(__AVX512F__) && defined(__AVX512DQ__)
 	const __m512 sc = _mm512_set1_ps(scale), sh = _mm512_set1_ps(shift);
 	const __m512 sl = _mm512_set1_ps(act == CONV_ACT_RELU ? 0.0f : slope);
+	const int nt = stream && (uintptr_t)y % 64 == 0;
 	for (; i + 16 <= n; i += 16) {
 		__m512 v = _mm512_add_ps(_mm512_mul_ps(_mm512_loadu_ps(x + i), sc), sh);
 		if (act != CONV_ACT_NONE) {
@@ -189,8 +191,13 @@ void bn_apply_row(const float *x, float *y, int n, float scale, float shift,
 			v = act == CONV_ACT_RELU ? _mm512_maskz_mov_ps(pos, v)
 			  : _mm512_mask_blend_ps(pos, _mm512_mul_ps(v, sl), v);
 		}
-		_mm512_storeu_ps(y + i, v);
+		if (nt)
+			_mm512_stream_ps(y + i, v);
+		else
+			_mm512_storeu_ps(y + i, v);
 	}
+#else
+	(void)stream;
 #endif
 	for (; i < n; i++) {
 		float v = x[i] * scale + shift;
@@ -252,6 +259,7 @@ static void train_fwd(void *ctx, size_t c0, size_t c1, int thread)
 {
 	(void)thread;
 	BnJob *j = ctx;
+	const int stream = bn_streams(j->N, j->C, j->HW);
 	for (size_t c = c0; c < c1; c++) {
 		float scale, shift;
 		bn_train_channel(j->N, j->C, j->HW, j->x, (int)c, j->gamma, j->beta,
@@ -259,8 +267,10 @@ static void train_fwd(void *ctx, size_t c0, size_t c1, int thread)
 		                 j->sinvstd, &scale, &shift);
 		for (int n = 0; n < j->N; n++)
 			bn_apply_row(AT(j->x, n, c), AT(j->y, n, c), j->HW, scale, shift,
-			             j->fact, j->fslope);
+			             j->fact, j->fslope, stream);
 	}
+	if (stream)
+		ops_stream_fence();
 }
 
 static int bn_threads(int N, int C, int HW)
@@ -310,7 +320,7 @@ static void eval_fwd(void *ctx, size_t c0, size_t c1, int thread)
 		float shift = (float)(b - (double)j->mean[c] * g * invstd);
 		for (int n = 0; n < j->N; n++)
 			bn_apply_row(AT(j->x, n, c), AT(j->y, n, c), j->HW, scale, shift,
-			             CONV_ACT_NONE, 0.0f);
+			             CONV_ACT_NONE, 0.0f, 0);
 	}
 }
 
@@ -348,6 +358,7 @@ static void bwd(void *ctx, size_t c0, size_t c1, int thread, int train)
 {
 	(void)thread;
 	BnJob *j = ctx;
+	const int stream = bn_streams(j->N, j->C, j->HW);
 	const double M = (double)j->N * j->HW;
 	for (size_t c = c0; c < c1; c++) {
 		double mean = j->mean[c];
@@ -414,12 +425,16 @@ static void bwd(void *ctx, size_t c0, size_t c1, int thread, int train)
 					const __m512 kv = _mm512_set1_ps(k), av = _mm512_set1_ps(a);
 					const __m512 mv = _mm512_set1_ps((float)mean);
 					const __m512 bv = _mm512_set1_ps(bcoef);
+					const int nt = stream && (uintptr_t)dp % 64 == 0;
 					for (; i + 16 <= j->HW; i += 16) {
 						__m512 g = act_mask16(_mm512_loadu_ps(gp + i),
 						                      _mm512_loadu_ps(ap + i), sl);
 						__m512 t = _mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(xp + i), mv), bv);
-						_mm512_storeu_ps(dp + i, _mm512_mul_ps(kv,
-						        _mm512_sub_ps(_mm512_sub_ps(g, av), t)));
+						__m512 d = _mm512_mul_ps(kv, _mm512_sub_ps(_mm512_sub_ps(g, av), t));
+						if (nt)
+							_mm512_stream_ps(dp + i, d);
+						else
+							_mm512_storeu_ps(dp + i, d);
 					}
 #endif
 					for (; i < j->HW; i++)
@@ -437,6 +452,8 @@ static void bwd(void *ctx, size_t c0, size_t c1, int thread, int train)
 			}
 		}
 	}
+	if (stream)
+		ops_stream_fence();
 }
 
 static void train_bwd(void *ctx, size_t c0, size_t c1, int t) { bwd(ctx, c0, c1, t, 1); }

@@ -108,7 +108,7 @@ static void fwd_slice(void *ctx, size_t c0, size_t c1, int thread)
 		                 &scale, &shift);
 		for (int n = 0; n < s->N; n++) {
 			size_t pl = (size_t)n * C + c;
-			bn_apply_row(j->x + pl * HW, z, HW, scale, shift, j->act, j->slope);
+			bn_apply_row(j->x + pl * HW, z, HW, scale, shift, j->act, j->slope, 0);
 			maxpool2d_forward_plane(s, z, j->y + pl * PQ,
 			                        j->argmax ? j->argmax + pl * PQ : NULL);
 		}

@@ -290,9 +290,17 @@ void bn1d_backward(int N, int C, int train, const float *x, const float *gamma,
                    float *dgamma, float *dbeta);
 // y = x*scale + shift over n values (a product, then a sum: no fused
 // multiply-add), then act (CONV_ACT_*): relu_forward's or
-// leaky_relu_forward's formula, or none.  y may be x.
+// leaky_relu_forward's formula, or none.  y may be x.  stream: a 64-byte
+// aligned y is stored past the caches (the caller fences: ops_stream_fence).
 void bn_apply_row(const float *x, float *y, int n, float scale, float shift,
-                  int act, float slope);
+                  int act, float slope, int stream);
+// A batch norm's output or gradient of more than 8 MiB is in no cache when
+// the next layer reads it: stored past the caches, its lines are not first
+// read in (bn_apply_row's stream).
+static inline int bn_streams(int N, int C, int HW)
+{
+	return (size_t)N * C * HW > ((size_t)2 << 20);
+}
 // One plane of maxpool2d_forward (s's N and C ignored): the same values
 // and argmax.  xp: (H, W), yp, ap: (P, Q); ap may be NULL.
 void maxpool2d_forward_plane(const PoolShape *s, const float *xp, float *yp,

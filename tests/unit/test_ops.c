@@ -457,6 +457,9 @@ static void bn_act_tests(void)
 			bn_act_case(&r, 5, 3, 1, act, 0);   // 1d
 			bn_act_case(&r, 6, 77, 1, act, 1);  // 1d across the lanes, in place
 		}
+		// past 8 MiB: stored past the caches (aligned rows), or not
+		bn_act_case(&r, 2, 16, 65600, CONV_ACT_LEAKY, 0);
+		bn_act_case(&r, 2, 17, 61777, CONV_ACT_RELU, 1);
 	}
 	ops_set_threads(1);
 }
