@@ -7,7 +7,11 @@
 # and train's peak RSS (cnnpipe's and PyTorch's, the same batch); and the
 # unfrozen figures with bf16 products on both sides.
 # cnnpipe's figures are of a K-batch run minus a 1-batch run, so loading
-# and process start are not counted.  The machine is shared: cnnpipe and
+# and process start are not counted; PyTorch's time K-1 steps after its
+# warm-up step.  K=5 by default, and each row's cnnpipe figure once
+# untimed first: with 2 timed batches (K=3) and no warm-up, the first run
+# of a row came out 1.3-2.2x the others (its 1-batch run, after the
+# previous row's processes, paid more for its first page faults).  The machine is shared: cnnpipe and
 # PyTorch alternate RUNS times and the ratio is of the medians; every run's
 # figure is printed, so the spread (the noise) shows.
 set -eu
@@ -15,7 +19,7 @@ REPO="$(cd "$(dirname "$0")/../.." && pwd)"
 SHARED="${CNNPIPE_SHARED:-$REPO/../shared}"
 TINY="$SHARED/models/tinydarknet"
 PY=/usr/bin/python3
-J=${J:-2}; K=${K:-3}; RUNS=${RUNS:-3}
+J=${J:-2}; K=${K:-5}; RUNS=${RUNS:-3}
 export GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=68719476736
 "$PY" -c 'import torch, torchvision' 2>/dev/null || { echo "train bench: no torch, skipped"; exit 0; }
 T=$(mktemp -d)
@@ -39,6 +43,7 @@ median() { tr ' ' '\n' | sed '/^$/d' | sort -g | awk '{v[NR]=$1} END {print v[in
 # each, then medians, every figure, and the ratio of the medians
 side() {
 	local what=$1 unit=$2 a="" b="" i
+	eval "$3" > /dev/null   # warm-up, not counted (see above)
 	for i in $(seq "$RUNS"); do
 		a="$a $(eval "$3")"
 		b="$b $(eval "$4")"
@@ -53,13 +58,13 @@ echo "## $J threads, $RUNS alternating runs, load: $(cut -d' ' -f1-3 /proc/loada
 pretrained -a resnet34 -w "$T/r34.pth" -c cats,dogs -o "$T/r34.model"
 TT="$PY $REPO/tests/bench/train_torch.py"
 side "ResNet34 unfrozen, batch 16" img/s \
-	'ours "$T/r34.model" 16 --unfreeze' "$TT unfrozen resnet34 16 $J 2"
+	'ours "$T/r34.model" 16 --unfreeze' "$TT unfrozen resnet34 16 $J $((K - 1))"
 side "ResNet34 frozen body, batch 64" img/s \
-	'ours "$T/r34.model" 64' "$TT frozen resnet34 64 $J 2"
+	'ours "$T/r34.model" 64' "$TT frozen resnet34 64 $J $((K - 1))"
 if [ -d "$TINY" ]; then
 	pretrained -a darknet -w "$TINY/tiny.weights" --cfg "$TINY/tiny.cfg" -c cats,dogs -o "$T/tiny.model"
 	side "Tiny Darknet unfrozen, batch 64" img/s \
-		'ours "$T/tiny.model" 64 --unfreeze' "$TT unfrozen darknet 64 $J 2 $TINY/tiny.cfg"
+		'ours "$T/tiny.model" 64 --unfreeze' "$TT unfrozen darknet 64 $J $((K - 1)) $TINY/tiny.cfg"
 else
 	echo "Tiny Darknet: $TINY absent, skipped"
 fi
@@ -67,11 +72,11 @@ fi
 # (oneDNN's bf16 convolutions), the same unfrozen steps; BF16=0 skips them
 if [ "${BF16:-1}" != 0 ]; then
 	side "ResNet34 unfrozen, batch 16, bf16" img/s \
-		'ours "$T/r34.model" 16 --unfreeze --precision bf16' "TORCH_BF16=1 $TT unfrozen resnet34 16 $J 2"
+		'ours "$T/r34.model" 16 --unfreeze --precision bf16' "TORCH_BF16=1 $TT unfrozen resnet34 16 $J $((K - 1))"
 	if [ -d "$TINY" ]; then
 		side "Tiny Darknet unfrozen, batch 64, bf16" img/s \
 			'ours "$T/tiny.model" 64 --unfreeze --precision bf16' \
-			"TORCH_BF16=1 $TT unfrozen darknet 64 $J 2 $TINY/tiny.cfg"
+			"TORCH_BF16=1 $TT unfrozen darknet 64 $J $((K - 1)) $TINY/tiny.cfg"
 	fi
 fi
 # the head alone on 2000 activations of 1024 features (ResNet34's), batch 64
