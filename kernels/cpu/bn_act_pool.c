@@ -272,10 +272,7 @@ static void bwd_slice(void *ctx, size_t c0, size_t c1, int thread)
 #if defined(__AVX512F__) && defined(__AVX512DQ__)
 	// even maps: every cell under exactly one window (the vector paths)
 	const int even = s->H == 2 * s->P && s->W == 2 * s->Q;
-#endif
-#if defined(__AVX512F__) && defined(__AVX512DQ__)
-	// past 8 MiB, dx is not in any cache when it is read
-	const int stream = (size_t)s->N * C * HW > ((size_t)2 << 20);
+	const int stream = bn_streams(s->N, C, HW);
 #endif
 	for (size_t c = c0; c < c1; c++) {
 		const double mean = j->smean_in[c], invstd = j->sinvstd_in[c];
@@ -354,7 +351,7 @@ static void bwd_slice(void *ctx, size_t c0, size_t c1, int thread)
 	}
 #if defined(__AVX512F__) && defined(__AVX512DQ__)
 	if (stream)
-		_mm_sfence();   // the streamed stores, before the slice is done
+		ops_stream_fence();   // the streamed stores, before the slice is done
 #endif
 }
 

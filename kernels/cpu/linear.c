@@ -75,8 +75,8 @@ static void fwd_part(void *ctx, size_t t0, size_t t1, int thread)
 	(void)t1;
 	const GemmJob *j = ctx;
 	int lo, hi;
-	part_of(j->O, (int)t0, j->T, &lo, &hi);
 	(void)thread;
+	part_of(j->O, (int)t0, j->T, &lo, &hi);
 	if (hi > lo)
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, j->N, hi - lo, j->I,
 		            1.0f, j->x, j->I, j->w + (size_t)lo * j->I, j->I, j->beta,
@@ -105,11 +105,11 @@ static void bwd_part(void *ctx, size_t t0, size_t t1, int thread)
 	}
 }
 
-// Threads for a product of 2 N I O flops cut into parts of 16 along the
-// longer of I and O
-static int gemm_threads(int N, int I, int O)
+// Threads for a product of 2 N I O flops cut into parts of 16 of n values
+// (O forward; the longer of I and O backward)
+static int gemm_threads(int N, int I, int O, int n)
 {
-	size_t parts = (size_t)((O > I ? O : I) + 15) / 16;
+	size_t parts = (size_t)(n + 15) / 16;
 	return ops_threads_for(parts, 2.0 * N * I * (double)O / (double)parts);
 }
 
@@ -131,7 +131,7 @@ void linear_forward(int N, int I, int O, const float *x, const float *w,
 		return;
 	}
 	GemmJob j = { .N = N, .I = I, .O = O, .x = x, .w = w, .y = y, .beta = beta };
-	j.T = ops_threads_for((size_t)(O + 15) / 16, 2.0 * 16 * N * (double)I);
+	j.T = gemm_threads(N, I, O, O);
 	parallel_for((size_t)j.T, j.T, fwd_part, &j);
 }
 
@@ -202,7 +202,7 @@ void linear_backward(int N, int I, int O, const float *x, const float *w,
 	j.dx = dx && O > 0 && N > 0 && I > 0 ? dx : NULL;
 	j.dw = dw && N > 0 && O > 0 && I > 0 ? dw : NULL;
 	if (j.dx || j.dw) {
-		j.T = gemm_threads(N, I, O);
+		j.T = gemm_threads(N, I, O, O > I ? O : I);
 		parallel_for((size_t)j.T, j.T, bwd_part, &j);
 	}
 	if (db)
